@@ -1,0 +1,255 @@
+"""The result of explaining one generation: every map of every explained token.
+
+One object serves the demo, the visuals and the evaluation. It keeps the raw vision
+maps, the maps after ECI and the context scores, so the ablations (``raw``, ``eci``,
+``rgf``, ``tam``) all come from it without running the model or the scores again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tam.filters import rank_gaussian_filter
+from tam.layout import VisionLayout
+from tam.normalize import normalize_jointly
+
+__all__ = ["METHODS", "Candidates", "TokenActivationResult", "postprocess"]
+
+METHODS = ("tam", "raw", "eci", "rgf")
+"""The map variants: full TAM, raw activations, ECI only, rank Gaussian filter only."""
+
+_ARRAYS = ("token_ids", "class_ids", "positions", "raw_maps", "eci_maps", "context_scores", "context_mask")
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The top-k next-token candidates at the position that predicted each token.
+
+    Attributes
+    ----------
+    ids : ndarray of shape (T, k), int64
+    probabilities : ndarray of shape (T, k), float32
+        Softmax probabilities over the whole vocabulary (not over the k values only, as
+        the reference shows them).
+    """
+
+    ids: np.ndarray
+    probabilities: np.ndarray
+
+
+def postprocess(
+    vision: np.ndarray,
+    text: np.ndarray,
+    text_mask: np.ndarray,
+    layout: VisionLayout,
+    *,
+    filtered: bool,
+    filter_size: int = 3,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Normalise vision and text together, then optionally filter each grid (spec 5-6).
+
+    Parameters
+    ----------
+    vision : ndarray of shape (T, M)
+    text : ndarray of shape (T, S)
+    text_mask : ndarray of shape (T, S), bool
+    layout : VisionLayout
+    filtered : bool
+        Apply the rank Gaussian filter to each grid.
+    filter_size : int
+
+    Returns
+    -------
+    vision : ndarray of shape (T, M), float64, in [0, 1]
+    text : ndarray of shape (T, S), float64, in [0, 1]
+    """
+    vision01, text01 = normalize_jointly(vision, text, text_mask)
+    if filtered:
+        vision01 = layout.join([rank_gaussian_filter(grid, filter_size) for grid in layout.split(vision01)])
+    return vision01, text01
+
+
+def to_uint8(maps: np.ndarray) -> np.ndarray:
+    """Scale [0, 1] maps to 0..255 and truncate, as the reference does for display and evaluation."""
+    return np.clip(np.asarray(maps) * 255.0, 0, 255).astype(np.uint8)
+
+
+@dataclass
+class TokenActivationResult:
+    """Token activation maps of every explained token of one generation.
+
+    Explained tokens are the prompt text tokens (first ``num_prompt_tokens``) followed by
+    the answer tokens, in sequence order; index ``i`` below runs over them.
+
+    Attributes
+    ----------
+    token_ids : ndarray of shape (T,), int64
+        The explained token ids.
+    class_ids : ndarray of shape (T,), int64
+        The class whose activation makes each map; equal to ``token_ids`` except in the
+        reference's round-0 mode.
+    positions : ndarray of shape (T,), int64
+        Position of each explained token in the sequence.
+    num_prompt_tokens : int
+        How many of the explained tokens are prompt tokens.
+    layout : VisionLayout
+        The grid(s) of the vision tokens.
+    raw_maps : ndarray of shape (T, M), float32, >= 0
+        Raw token activation maps: ``max(0, h_p . W[c])`` at the vision positions.
+    eci_maps : ndarray of shape (T, M), float32, >= 0
+        The raw maps after estimated causal inference.
+    context_scores : ndarray of shape (T, T), float32, >= 0
+        ``[i, j]``: activation of token i's class at the slot of explained token j (its
+        own position for prompt tokens, the position that predicted it for answer
+        tokens).
+    context_mask : ndarray of shape (T, T), bool
+        Slots normalised together with token i's map: the earlier tokens for answer
+        tokens; all prompt slots for prompt tokens (as the reference does).
+    texts : list of str or None
+        Decoded text of each explained token, when a tokenizer was given.
+    options : dict
+        The settings that made the result (layer, round-0 mode, filter size, versions).
+    """
+
+    token_ids: np.ndarray
+    class_ids: np.ndarray
+    positions: np.ndarray
+    num_prompt_tokens: int
+    layout: VisionLayout
+    raw_maps: np.ndarray
+    eci_maps: np.ndarray
+    context_scores: np.ndarray
+    context_mask: np.ndarray
+    texts: list[str] | None = None
+    options: dict = field(default_factory=dict)
+    candidate_source: Callable[[], Candidates] | None = field(default=None, repr=False)
+    _candidates: Candidates | None = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def answer_slice(self) -> slice:
+        """Indices of the answer tokens among the explained tokens."""
+        return slice(self.num_prompt_tokens, len(self))
+
+    def _processed(self, method: str) -> tuple[np.ndarray, np.ndarray]:
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if method not in self._cache:
+            source = self.eci_maps if method in ("tam", "eci") else self.raw_maps
+            self._cache[method] = postprocess(
+                source,
+                self.context_scores,
+                self.context_mask,
+                self.layout,
+                filtered=method in ("tam", "rgf"),
+                filter_size=self.options.get("filter_size", 3),
+            )
+        return self._cache[method]
+
+    def maps(self, method: str = "tam") -> np.ndarray:
+        """Vision maps of every explained token.
+
+        Parameters
+        ----------
+        method : {"tam", "raw", "eci", "rgf"}
+            Full TAM, raw activations, ECI without filter, filter without ECI. All are
+            jointly normalised with the text relevances.
+
+        Returns
+        -------
+        ndarray of shape (T, M), float64, in [0, 1]
+        """
+        return self._processed(method)[0]
+
+    def maps_uint8(self, method: str = "tam") -> np.ndarray:
+        """:meth:`maps` scaled by 255 and truncated to uint8, shape (T, M)."""
+        return to_uint8(self.maps(method))
+
+    def grids(self, index: int, method: str = "tam") -> list[np.ndarray]:
+        """Fold the map of explained token ``index`` per image or frame: a list of (h, w) arrays."""
+        return self.layout.split(self.maps(method)[index])
+
+    def text_relevance(self, index: int, method: str = "tam") -> np.ndarray:
+        """Relevance of each earlier explained token to token ``index``, in [0, 1].
+
+        Returns
+        -------
+        ndarray of shape (index,), float64
+            On the same scale as that token's vision map.
+        """
+        return self._processed(method)[1][index, :index]
+
+    @property
+    def candidates(self) -> Candidates | None:
+        """Top-3 candidates per explained token, computed on first access when needed."""
+        if self._candidates is None and self.candidate_source is not None:
+            self._candidates = self.candidate_source()
+            self.candidate_source = None
+        return self._candidates
+
+    def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Write the result to ``directory`` (``arrays.npz`` and ``meta.json``).
+
+        The folder is written beside the target and moved into place, so a failed save
+        leaves nothing half-written. Refuses to replace an existing folder unless
+        ``overwrite`` is true.
+        """
+        target = Path(directory)
+        if target.exists() and not overwrite:
+            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            arrays = {name: getattr(self, name) for name in _ARRAYS}
+            candidates = self.candidates
+            if candidates is not None:
+                arrays["candidate_ids"] = candidates.ids
+                arrays["candidate_probabilities"] = candidates.probabilities
+            np.savez_compressed(staging / "arrays.npz", **arrays)
+            meta = {
+                "num_prompt_tokens": self.num_prompt_tokens,
+                "vision_shape": self.layout.shape,
+                "layout_kind": self.layout.kind,
+                "texts": self.texts,
+                "options": self.options,
+            }
+            (staging / "meta.json").write_text(json.dumps(meta, indent=1))
+            if target.exists():
+                shutil.rmtree(target)
+            staging.rename(target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return target
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> TokenActivationResult:
+        """Read a result written by :meth:`save`."""
+        directory = Path(directory)
+        meta = json.loads((directory / "meta.json").read_text())
+        with np.load(directory / "arrays.npz") as data:
+            arrays = {name: data[name] for name in data.files}
+        candidates = None
+        if "candidate_ids" in arrays:
+            candidates = Candidates(arrays.pop("candidate_ids"), arrays.pop("candidate_probabilities"))
+        shape = meta["vision_shape"]
+        layout = VisionLayout.from_shape([tuple(g) for g in shape] if meta["layout_kind"] == "images" else tuple(shape))
+        return cls(
+            num_prompt_tokens=meta["num_prompt_tokens"],
+            layout=layout,
+            texts=meta["texts"],
+            options=meta["options"],
+            _candidates=candidates,
+            **arrays,
+        )

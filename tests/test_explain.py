@@ -1,0 +1,228 @@
+import numpy as np
+import pytest
+import torch
+
+import tam
+from tam.errors import ShapeError, SpanError
+from tam.result import METHODS, TokenActivationResult
+from tam.testing import make_generation
+
+SHAPES = {"image": (4, 5), "video": (3, 4, 5), "images": [(4, 5), (3, 3)]}
+
+
+def compat_maps(generation):
+    """Run the reference-compatible call round by round, as the seed README does."""
+    logits = generation.logits()
+    records = []
+    maps = [
+        tam.TAM(
+            generation.tokens,
+            generation.vision_shape,
+            logits,
+            generation.special_ids,
+            None,
+            generation.processor,
+            "",
+            r,
+            records,
+            True,
+        )
+        for r in range(len(logits))
+    ]
+    flat = [np.concatenate([g.ravel() for g in m]) if isinstance(m, list) else m.ravel() for m in maps]
+    return maps, np.stack(flat), records
+
+
+def explain(generation, **options):
+    return tam.explain_generation(
+        generation.tokens,
+        generation.hidden_states,
+        generation.lm_head,
+        generation.special_ids,
+        generation.vision_shape,
+        **options,
+    )
+
+
+@pytest.mark.parametrize("kind", SHAPES)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_compat_equals_explain_generation_in_reference_mode(kind, seed):
+    generation = make_generation(SHAPES[kind], seed=seed, word_pool=8)
+    maps, flat, records = compat_maps(generation)
+    result = explain(generation, round0="reference")
+    num_prompt = result.num_prompt_tokens
+    ours = result.maps_uint8("tam")
+    # round 0 returns the first prompt slot's map; round r the map of answer token r
+    expected = np.concatenate([ours[:1], ours[num_prompt + 1 :]])
+    assert np.abs(flat.astype(int) - expected.astype(int)).max() <= 1
+    assert np.mean(flat == expected) >= 0.999
+    # the records hold the raw maps of every explained token, in order
+    np.testing.assert_allclose(np.stack(records), result.raw_maps, rtol=1e-5, atol=1e-6)
+    if kind == "image":
+        assert maps[0].shape == (4, 5) and maps[0].dtype == np.uint8
+    elif kind == "video":
+        assert maps[0].shape == (3, 4, 5)
+    else:
+        assert [m.shape for m in maps[0]] == [(4, 5), (3, 3)]
+
+
+def test_same_word_exclusion_is_exercised():
+    generation = make_generation((4, 5), seed=3, word_pool=4, num_answer=12)
+    result = explain(generation)
+    ids = result.token_ids
+    assert len(set(ids.tolist())) < len(ids), "the fixture must repeat words"
+    # a map whose every earlier token is the same word is left as it was by ECI
+    np.testing.assert_allclose(result.eci_maps[0], result.raw_maps[0])
+    # removing the repeats from the context changes the maps where a repeat exists
+    repeated = [i for i in range(1, len(ids)) if ids[i] in ids[:i]]
+    assert repeated
+
+
+def test_own_mode_differs_only_in_the_two_round0_classes():
+    generation = make_generation((4, 5), seed=4)
+    own, reference = explain(generation), explain(generation, round0="reference")
+    differs = np.flatnonzero(own.class_ids != reference.class_ids)
+    assert set(differs) <= {0, own.num_prompt_tokens}
+    np.testing.assert_array_equal(own.class_ids, own.token_ids)
+    assert reference.class_ids[own.num_prompt_tokens] == generation.tokens[own.positions[own.num_prompt_tokens] - 1]
+    np.testing.assert_allclose(
+        own.raw_maps[1 : own.num_prompt_tokens], reference.raw_maps[1 : own.num_prompt_tokens], rtol=1e-5, atol=1e-6
+    )
+
+
+def test_raw_map_is_the_clipped_logit_column():
+    generation = make_generation((4, 5), seed=5)
+    result = explain(generation)
+    hidden = torch.cat([h[0] for h in generation.hidden_states])
+    image_pad = generation.tokens[generation.tokens.index(generation.special_ids["img_id"][0]) + 1]
+    vision = torch.tensor(generation.tokens[:-1]) == image_pad
+    logits = generation.lm_head(hidden).detach()
+    last = len(result) - 1
+    expected = logits[vision][:, result.class_ids[last]].clamp(min=0).numpy()
+    np.testing.assert_allclose(result.raw_maps[last], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_ablations_come_from_one_result():
+    result = explain(make_generation((4, 5), seed=6))
+    maps = {method: result.maps(method) for method in METHODS}
+    for method, value in maps.items():
+        assert value.shape == result.raw_maps.shape
+        assert np.all(np.isfinite(value)) and value.min() >= 0 and value.max() <= 1, method
+    assert not np.allclose(maps["raw"], maps["tam"])
+    assert not np.allclose(maps["eci"], maps["rgf"])
+    grids = result.grids(3, "raw")
+    assert len(grids) == 1 and grids[0].shape == (4, 5)
+    assert result.text_relevance(result.num_prompt_tokens + 2).shape == (result.num_prompt_tokens + 2,)
+
+
+def test_zero_activations_give_zero_maps_not_nan():
+    generation = make_generation((4, 5), seed=7)
+    generation.hidden_states = [torch.zeros_like(h) for h in generation.hidden_states]
+    result = explain(generation)
+    for method in METHODS:
+        assert np.all(result.maps(method) == 0)
+
+
+def test_candidates_from_hidden_states_and_from_logits():
+    generation = make_generation((4, 5), seed=8)
+    result = explain(generation, vocab_chunk=100)
+    candidates = result.candidates
+    hidden = torch.cat([h[0] for h in generation.hidden_states])
+    logits = generation.lm_head(hidden).detach()
+    predicting = result.positions - 1
+    probabilities = logits[predicting].softmax(-1)
+    expected_probs, expected_ids = probabilities.topk(3)
+    np.testing.assert_array_equal(candidates.ids, expected_ids.numpy())
+    np.testing.assert_allclose(candidates.probabilities, expected_probs.numpy(), rtol=1e-4)
+    answer_logits = [logits[p : p + 1] for p in predicting[result.num_prompt_tokens :]]
+    from_logits = explain(generation, logits=answer_logits).candidates
+    np.testing.assert_array_equal(from_logits.ids, candidates.ids)
+    np.testing.assert_allclose(from_logits.probabilities, candidates.probabilities, rtol=1e-4)
+
+
+def test_full_layer_tuples_and_logit_lens():
+    generation = make_generation((4, 5), seed=9)
+    tuples = [(h * 3, h) for h in generation.hidden_states]
+    last = explain(generation)
+    picked = tam.explain_generation(
+        generation.tokens, tuples, generation.lm_head, generation.special_ids, generation.vision_shape, layer=-1
+    )
+    np.testing.assert_allclose(picked.raw_maps, last.raw_maps)
+    lens = tam.explain_generation(
+        generation.tokens,
+        tuples,
+        generation.lm_head,
+        generation.special_ids,
+        generation.vision_shape,
+        layer=0,
+        final_norm=lambda x: x / 3,
+    )
+    np.testing.assert_allclose(lens.raw_maps, last.raw_maps, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ShapeError, match="layer 2 is out of range"):
+        tam.explain_generation(
+            generation.tokens, tuples, generation.lm_head, generation.special_ids, generation.vision_shape, layer=2
+        )
+
+
+def test_precomputed_spans_and_tensor_tokens():
+    generation = make_generation((4, 5), seed=10)
+    by_markers = explain(generation)
+    spans = tam.locate_spans(generation.tokens, generation.special_ids)
+    by_spans = tam.explain_generation(
+        torch.tensor([generation.tokens]), generation.hidden_states, generation.lm_head, spans, generation.vision_shape
+    )
+    np.testing.assert_allclose(by_spans.maps(), by_markers.maps())
+
+
+def test_texts_from_a_tokenizer():
+    generation = make_generation((4, 5), seed=11)
+    result = explain(generation, tokenizer=generation.processor)
+    assert result.texts == [f"<{i}>" for i in result.token_ids]
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (lambda g: g.special_ids.update(answer_id=[[1, 2, 3], -1]), SpanError, r"answer_id start \[1, 2, 3\]"),
+        (lambda g: setattr(g, "vision_shape", (5, 5)), ShapeError, r"vision span holds 20 tokens.*\(5, 5\) needs 25"),
+        (
+            lambda g: setattr(g, "lm_head", torch.nn.Linear(16, 512)),
+            ShapeError,
+            "hidden size 32 does not match lm_head",
+        ),
+        (lambda g: setattr(g, "hidden_states", g.hidden_states[:-2]), ShapeError, "hidden states cover"),
+    ],
+)
+def test_bad_input_names_the_problem(change, error, message):
+    generation = make_generation((4, 5), seed=12)
+    change(generation)
+    with pytest.raises(error, match=message):
+        explain(generation)
+
+
+def test_empty_answer():
+    generation = make_generation((4, 5), seed=13, num_answer=1)
+    tokens = generation.tokens[:-1]
+    with pytest.raises(SpanError, match="the answer is empty"):
+        tam.explain_generation(
+            tokens,
+            torch.cat([h[0] for h in generation.hidden_states])[:-1],
+            generation.lm_head,
+            generation.special_ids,
+            generation.vision_shape,
+        )
+
+
+def test_save_and_load_round_trip(tmp_path):
+    generation = make_generation([(4, 5), (3, 3)], seed=14)
+    result = explain(generation, tokenizer=generation.processor)
+    target = result.save(tmp_path / "result")
+    loaded = TokenActivationResult.load(target)
+    for method in METHODS:
+        np.testing.assert_allclose(loaded.maps(method), result.maps(method))
+    np.testing.assert_array_equal(loaded.candidates.ids, result.candidates.ids)
+    assert loaded.texts == result.texts and loaded.layout == result.layout
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        result.save(target)
+    result.save(target, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]  # nothing left beside it
