@@ -94,13 +94,28 @@ def worker(method: str, reference_dir: str | None, device: str, repeats: int) ->
                 logits = [generation.lm_head(states) for states in generation.hidden_states]
             records = []
             for round_index in range(len(logits)):
-                reference.TAM(generation.tokens, SIZE["vision_shape"], logits, generation.special_ids, image,
-                              generation.processor, "", round_index, records, True)
+                reference.TAM(
+                    generation.tokens,
+                    SIZE["vision_shape"],
+                    logits,
+                    generation.special_ids,
+                    image,
+                    generation.processor,
+                    "",
+                    round_index,
+                    records,
+                    True,
+                )
     else:
 
         def run():
-            result = tam.explain_generation(generation.tokens, generation.hidden_states, generation.lm_head,
-                                            generation.special_ids, SIZE["vision_shape"])
+            result = tam.explain_generation(
+                generation.tokens,
+                generation.hidden_states,
+                generation.lm_head,
+                generation.special_ids,
+                SIZE["vision_shape"],
+            )
             if method == "tam+candidates":
                 result.candidates  # noqa: B018 - computed on first access
 
@@ -126,27 +141,42 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.worker:
-        print(json.dumps(worker(args.worker, args.reference_dir and str(args.reference_dir), args.device,
-                                args.repeats)))
+        print(
+            json.dumps(worker(args.worker, args.reference_dir and str(args.reference_dir), args.device, args.repeats))
+        )
         return
     if args.reference_dir is None or not (args.reference_dir / "tam.py").is_file():
         sys.exit("Pass --reference-dir: a clone of github.com/xmed-lab/TAM (the folder holding tam.py).")
 
     rows = {}
     for method in ("reference", "tam", "tam+candidates"):
-        command = [sys.executable, __file__, "--worker", method, "--device", args.device,
-                   "--repeats", str(args.repeats), "--reference-dir", str(args.reference_dir)]
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            method,
+            "--device",
+            args.device,
+            "--repeats",
+            str(args.repeats),
+            "--reference-dir",
+            str(args.reference_dir),
+        ]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         rows[method] = json.loads(output.strip().splitlines()[-1])
 
     base = rows["reference"]
-    print(f"Qwen2-VL-2B size: hidden {SIZE['hidden_size']}, vocab {SIZE['vocab_size']}, grid {SIZE['vision_shape']}, "
-          f"{SIZE['num_prompt']} prompt + {SIZE['num_answer']} answer tokens; device {args.device}, "
-          f"median of {args.repeats}")
+    print(
+        f"Qwen2-VL-2B size: hidden {SIZE['hidden_size']}, vocab {SIZE['vocab_size']}, grid {SIZE['vision_shape']}, "
+        f"{SIZE['num_prompt']} prompt + {SIZE['num_answer']} answer tokens; device {args.device}, "
+        f"median of {args.repeats}"
+    )
     print(f"{'method':<16}{'time (s)':>10}{'speed-up':>10}{'peak extra (MB)':>17}{'memory ratio':>14}")
     for method, row in rows.items():
-        print(f"{method:<16}{row['seconds']:>10.4f}{base['seconds'] / row['seconds']:>9.1f}x"
-              f"{row['peak_extra_bytes'] / 2**20:>17.1f}{row['peak_extra_bytes'] / base['peak_extra_bytes']:>13.2%}")
+        print(
+            f"{method:<16}{row['seconds']:>10.4f}{base['seconds'] / row['seconds']:>9.1f}x"
+            f"{row['peak_extra_bytes'] / 2**20:>17.1f}{row['peak_extra_bytes'] / base['peak_extra_bytes']:>13.2%}"
+        )
 
 
 if __name__ == "__main__":

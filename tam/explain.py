@@ -47,6 +47,7 @@ def explain_generation(
     bias: torch.Tensor | None = None,
     logits: Sequence[torch.Tensor] | None = None,
     tokenizer=None,
+    images: Sequence[np.ndarray] | None = None,
     round0: str = "own",
     filter_size: int = 3,
     vocab_chunk: int = DEFAULT_VOCAB_CHUNK,
@@ -81,7 +82,9 @@ def explain_generation(
         tokens are read from them. Without them, candidates are computed when first
         asked for, from the hidden states, in vocabulary chunks of ``vocab_chunk`` rows.
     tokenizer : optional
-        Used only to decode each explained token's text into ``result.texts``.
+        Used only to fill ``result.texts`` (decoded) and ``result.pieces`` (raw pieces).
+    images : sequence of ndarray of shape (H, W, 3), uint8 RGB, optional
+        The picture behind each grid, for visuals; one per image or video slice.
     round0 : {"own", "reference"}, default "own"
         Class of the first prompt token and first answer token (see ``ROUND0_MODES``).
     filter_size : int, default 3
@@ -156,6 +159,8 @@ def explain_generation(
         context_scores=context_scores.astype(np.float32),
         context_mask=context_mask,
         texts=None if tokenizer is None else [tokenizer.decode([int(t)]) for t in token_ids],
+        pieces=None if tokenizer is None else list(tokenizer.convert_ids_to_tokens(token_ids.tolist())),
+        images=_check_images(images, layout),
         options={"layer": layer, "round0": round0, "filter_size": filter_size},
         candidate_source=_candidate_source(head, hidden, positions - 1, num_prompt, logits, vocab_chunk),
     )
@@ -188,6 +193,18 @@ def _check_spans(spans: TokenSpans, layout: VisionLayout, length: int, input_len
             f"the answer marker puts the answer at position {spans.answer_start}, "
             f"but the generation's input has {input_length} positions"
         )
+
+
+def _check_images(images, layout: VisionLayout) -> list[np.ndarray] | None:
+    if images is None:
+        return None
+    images = [np.asarray(image) for image in images]
+    if len(images) != len(layout.grids):
+        raise ShapeError(f"got {len(images)} images for {len(layout.grids)} grids of vision_shape {layout.shape}")
+    for image in images:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ShapeError(f"images must be (H, W, 3) uint8 RGB arrays, got shape {image.shape}, dtype {image.dtype}")
+    return images
 
 
 def _candidate_source(head, hidden, predicting, num_prompt, logits, vocab_chunk):

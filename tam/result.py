@@ -114,7 +114,13 @@ class TokenActivationResult:
         Slots normalised together with token i's map: the earlier tokens for answer
         tokens; all prompt slots for prompt tokens (as the reference does).
     texts : list of str or None
-        Decoded text of each explained token, when a tokenizer was given.
+        Decoded text of each explained token, when a tokenizer was given (for display).
+    pieces : list of str or None
+        The tokenizer's own piece of each explained token (``convert_ids_to_tokens``:
+        ``"Ġthe"``, ``"▁the"``), which tells where words start.
+    images : list of ndarray of shape (H, W, 3), uint8 RGB, or None
+        The picture behind each grid, in layout order (one per image or per temporal
+        slice of a video), for visuals; not used by the method.
     options : dict
         The settings that made the result (layer, round-0 mode, filter size, versions).
     """
@@ -129,6 +135,8 @@ class TokenActivationResult:
     context_scores: np.ndarray
     context_mask: np.ndarray
     texts: list[str] | None = None
+    pieces: list[str] | None = None
+    images: list[np.ndarray] | None = None
     options: dict = field(default_factory=dict)
     candidate_source: Callable[[], Candidates] | None = field(default=None, repr=False)
     _candidates: Candidates | None = field(default=None, repr=False)
@@ -216,12 +224,16 @@ class TokenActivationResult:
             if candidates is not None:
                 arrays["candidate_ids"] = candidates.ids
                 arrays["candidate_probabilities"] = candidates.probabilities
+            for index, image in enumerate(self.images or []):
+                arrays[f"image_{index}"] = image
             np.savez_compressed(staging / "arrays.npz", **arrays)
             meta = {
                 "num_prompt_tokens": self.num_prompt_tokens,
                 "vision_shape": self.layout.shape,
                 "layout_kind": self.layout.kind,
+                "num_images": len(self.images or []),
                 "texts": self.texts,
+                "pieces": self.pieces,
                 "options": self.options,
             }
             (staging / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -240,6 +252,7 @@ class TokenActivationResult:
         meta = json.loads((directory / "meta.json").read_text())
         with np.load(directory / "arrays.npz") as data:
             arrays = {name: data[name] for name in data.files}
+        images = [arrays.pop(f"image_{index}") for index in range(meta["num_images"])] or None
         candidates = None
         if "candidate_ids" in arrays:
             candidates = Candidates(arrays.pop("candidate_ids"), arrays.pop("candidate_probabilities"))
@@ -249,6 +262,8 @@ class TokenActivationResult:
             num_prompt_tokens=meta["num_prompt_tokens"],
             layout=layout,
             texts=meta["texts"],
+            pieces=meta["pieces"],
+            images=images,
             options=meta["options"],
             _candidates=candidates,
             **arrays,

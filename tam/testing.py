@@ -36,6 +36,10 @@ class SyntheticProcessor:
         """Decode one id sequence."""
         return self.batch_decode([ids])[0]
 
+    def convert_ids_to_tokens(self, ids) -> list[str]:
+        """One ``<id>`` piece per id."""
+        return [f"<{int(i)}>" for i in ids]
+
     def tokenize(self, text: str) -> list[str]:
         """Split decoded text back into one ``<id>`` piece per id."""
         return self._PIECE.findall(text)

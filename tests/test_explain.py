@@ -177,7 +177,17 @@ def test_precomputed_spans_and_tensor_tokens():
 def test_texts_from_a_tokenizer():
     generation = make_generation((4, 5), seed=11)
     result = explain(generation, tokenizer=generation.processor)
-    assert result.texts == [f"<{i}>" for i in result.token_ids]
+    assert result.texts == [f"<{i}>" for i in result.token_ids] == result.pieces
+
+
+def test_images_are_checked_against_the_grids():
+    generation = make_generation([(4, 5), (3, 3)], seed=15)
+    images = [np.zeros((8, 10, 3), np.uint8), np.ones((6, 6, 3), np.uint8)]
+    assert explain(generation, images=images).images[1].shape == (6, 6, 3)
+    with pytest.raises(ShapeError, match="got 1 images for 2 grids"):
+        explain(generation, images=images[:1])
+    with pytest.raises(ShapeError, match=r"\(H, W, 3\) uint8 RGB"):
+        explain(generation, images=[images[0], np.zeros((6, 6), np.uint8)])
 
 
 @pytest.mark.parametrize(
@@ -215,13 +225,15 @@ def test_empty_answer():
 
 def test_save_and_load_round_trip(tmp_path):
     generation = make_generation([(4, 5), (3, 3)], seed=14)
-    result = explain(generation, tokenizer=generation.processor)
+    images = [np.full((8, 10, 3), 7, np.uint8), np.zeros((6, 6, 3), np.uint8)]
+    result = explain(generation, tokenizer=generation.processor, images=images)
     target = result.save(tmp_path / "result")
     loaded = TokenActivationResult.load(target)
     for method in METHODS:
         np.testing.assert_allclose(loaded.maps(method), result.maps(method))
     np.testing.assert_array_equal(loaded.candidates.ids, result.candidates.ids)
-    assert loaded.texts == result.texts and loaded.layout == result.layout
+    assert loaded.texts == result.texts and loaded.pieces == result.pieces and loaded.layout == result.layout
+    np.testing.assert_array_equal(loaded.images[0], images[0])
     with pytest.raises(FileExistsError, match="overwrite=True"):
         result.save(target)
     result.save(target, overwrite=True)
