@@ -1,0 +1,31 @@
+"""Drawing token activation maps: pure functions of a result, RGB arrays out.
+
+Nothing here touches the model; everything reads a
+:class:`~tam.result.TokenActivationResult`.
+
+- :mod:`tam.visuals.overlay`: the JET map blended with each picture
+  (:func:`show_map_on_image`, :func:`map_panels`);
+- :mod:`tam.visuals.fonts` and :mod:`tam.visuals.text`: token text drawn with
+  packaged Noto fonts, coloured per token;
+- :mod:`tam.visuals.token_visual`: one picture per explained token
+  (:func:`render_token_visual`, :func:`save_token_visual`);
+- :mod:`tam.visuals.report`: the self-contained HTML report (:func:`save_html`).
+"""
+
+from tam.visuals.overlay import jet_colours, map_panels, show_map_on_image
+from tam.visuals.token_visual import (
+    candidate_labels,
+    render_token_visual,
+    save_token_visual,
+    save_token_visuals,
+)
+
+__all__ = [
+    "candidate_labels",
+    "jet_colours",
+    "map_panels",
+    "render_token_visual",
+    "save_token_visual",
+    "save_token_visuals",
+    "show_map_on_image",
+]

@@ -1,0 +1,192 @@
+"""One picture per explained token: maps over the pictures above the coloured text.
+
+The layout follows the reference release (spec section 7) without TeX: the JET map
+blended with each image or frame, side by side; below, every earlier token coloured by
+its relevance to the explained token (JET), the explained token white on black, later
+tokens grey, and the top-3 candidates for the explained token's position with their
+probabilities over the whole vocabulary.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from tam.visuals.overlay import jet_colours, map_panels
+from tam.visuals.text import draw_text_block, layout_text, visible_lines
+
+__all__ = [
+    "LATER_TOKEN_GREY",
+    "candidate_labels",
+    "render_token_visual",
+    "save_token_visual",
+    "save_token_visuals",
+    "token_labels",
+]
+
+LATER_TOKEN_GREY = (190, 190, 190)
+"""RGB colour of the tokens after the explained one."""
+
+_LABEL_COLOUR = (70, 70, 70)
+_MIN_TEXT_WIDTH = 400
+
+
+def check_index(result, index: int) -> int:
+    """Return ``index`` as a non-negative explained-token index, or raise ``IndexError``."""
+    count = len(result)
+    if not -count <= int(index) < count:
+        raise IndexError(f"token `index` must be in [{-count}, {count}) for this result of {count} tokens, got {index}")
+    return int(index) % count
+
+
+def token_labels(result) -> list[str]:
+    """Text of every explained token: ``result.texts``, or ``[id]`` when it has none."""
+    if result.texts is not None:
+        return list(result.texts)
+    return [f"[{int(token)}]" for token in result.token_ids]
+
+
+def candidate_labels(result, tokenizer=None) -> list[list[tuple[str, float]]] | None:
+    """Text and vocabulary probability of the top-3 candidates of every explained token.
+
+    Parameters
+    ----------
+    result : TokenActivationResult
+    tokenizer : optional
+        Its ``decode([id])`` names the candidates. Without it a candidate takes the
+        text of an explained token with the same id, else ``[id]``.
+
+    Returns
+    -------
+    list (one per explained token) of list of (str, float), or None
+        ``None`` when the result has no candidates.
+    """
+    candidates = result.candidates
+    if candidates is None:
+        return None
+    known = dict(zip((int(t) for t in result.token_ids), token_labels(result), strict=True))
+
+    def name(token: int) -> str:
+        if tokenizer is not None:
+            return tokenizer.decode([token])
+        return known.get(token, f"[{token}]")
+
+    return [
+        [(name(int(token)), float(probability)) for token, probability in zip(ids, probabilities, strict=True)]
+        for ids, probabilities in zip(candidates.ids, candidates.probabilities, strict=True)
+    ]
+
+
+def render_token_visual(
+    result,
+    index: int,
+    method: str = "tam",
+    *,
+    tokenizer=None,
+    font_size: int = 18,
+    panel_height: int | None = None,
+    text_width: int = 800,
+) -> np.ndarray:
+    """Draw explained token ``index``: its map over each picture above the coloured text.
+
+    Parameters
+    ----------
+    result : TokenActivationResult
+    index : int
+        Explained token (prompt tokens first, then answer tokens; negative counts from the end).
+    method : {"tam", "raw", "eci", "rgf"}
+        Which maps and text relevances to show.
+    tokenizer : optional
+        Names the candidates (see :func:`candidate_labels`).
+    font_size : int, default 18
+        Text size in pixels.
+    panel_height : int, optional
+        Height of the map panels; by default the first picture's height.
+    text_width : int, default 800
+        Width of the picture when the result carries no images (text only).
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8, RGB
+        ``W`` is the width of the panels side by side (at least 400); ``H`` their
+        height plus the text block's, which grows with the number of lines.
+    """
+    index = check_index(result, index)
+    panels = map_panels(result, index, method, height=panel_height) if result.images else None
+    width = max(_MIN_TEXT_WIDTH, text_width if panels is None else panels.shape[1])
+    line_width = width - 20
+
+    labels = tuple(token_labels(result))
+    relevance = result.text_relevance(index, method)
+    colours = np.empty((len(labels), 3), dtype=np.uint8)
+    colours[:index] = jet_colours(relevance)
+    colours[index:] = LATER_TOKEN_GREY
+    breaks = frozenset({result.num_prompt_tokens}) if 0 < result.num_prompt_tokens < len(labels) else frozenset()
+    paragraphs = [(layout_text(labels, line_width, font_size, breaks), colours, index)]
+
+    candidates = candidate_labels(result, tokenizer)
+    if candidates is not None:
+        items = ["Top-3 candidates (probability over the vocabulary):"]
+        items += [
+            f"  \u201c{''.join(visible_lines(text))}\u201d {probability:.1%}" for text, probability in candidates[index]
+        ]
+        item_colours = np.vstack([[_LABEL_COLOUR], jet_colours([p for _, p in candidates[index]])])
+        paragraphs.append((layout_text(tuple(items), line_width, font_size), item_colours, None))
+
+    text = draw_text_block(paragraphs, width)
+    if panels is None:
+        return text
+    if panels.shape[1] < width:
+        padding = width - panels.shape[1]
+        panels = np.pad(panels, ((0, 0), (padding // 2, padding - padding // 2), (0, 0)), constant_values=255)
+    return np.concatenate([panels, text], axis=0)
+
+
+def save_token_visual(
+    result, index: int, path: str | os.PathLike, method: str = "tam", *, overwrite: bool = False, **options
+) -> Path:
+    """Write :func:`render_token_visual` of token ``index`` to ``path`` (format from the suffix).
+
+    The file is written beside the target and moved into place, so a failed write
+    leaves nothing half-written; an existing file is replaced only with ``overwrite``.
+    ``options`` go to :func:`render_token_visual`.
+    """
+    from PIL import Image
+
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+    picture = Image.fromarray(render_token_visual(result, index, method, **options))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    os.close(handle)
+    try:
+        picture.save(staging)
+        os.replace(staging, target)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def save_token_visuals(
+    result,
+    directory: str | os.PathLike,
+    method: str = "tam",
+    *,
+    suffix: str = ".jpg",
+    overwrite: bool = False,
+    **options,
+) -> list[Path]:
+    """Write the visual of every answer token to ``directory/<index>.jpg``; return the paths.
+
+    ``index`` counts explained tokens (prompt tokens first), as everywhere in tam.
+    """
+    directory = Path(directory)
+    return [
+        save_token_visual(result, index, directory / f"{index:04d}{suffix}", method, overwrite=overwrite, **options)
+        for index in range(result.num_prompt_tokens, len(result))
+    ]
