@@ -12,7 +12,8 @@ Nothing here touches the model; everything reads a
 - :mod:`tam.visuals.report`: the self-contained HTML report (:func:`save_html`).
 """
 
-from tam.visuals.overlay import jet_colours, map_panels, show_map_on_image
+from tam.visuals.overlay import jet_colours, jet_table, map_panels, show_map_on_image
+from tam.visuals.report import report_html, save_html
 from tam.visuals.token_visual import (
     candidate_labels,
     render_token_visual,
@@ -23,8 +24,11 @@ from tam.visuals.token_visual import (
 __all__ = [
     "candidate_labels",
     "jet_colours",
+    "jet_table",
     "map_panels",
     "render_token_visual",
+    "report_html",
+    "save_html",
     "save_token_visual",
     "save_token_visuals",
     "show_map_on_image",

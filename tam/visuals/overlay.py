@@ -10,11 +10,11 @@ import functools
 
 import numpy as np
 
-__all__ = ["jet_colours", "map_panels", "show_map_on_image"]
+__all__ = ["jet_colours", "jet_table", "map_panels", "show_map_on_image"]
 
 
 @functools.cache
-def _jet_table() -> np.ndarray:
+def jet_table() -> np.ndarray:
     """OpenCV's JET colour map as a (256, 3) uint8 RGB table (read-only)."""
     import cv2
 
@@ -43,7 +43,7 @@ def jet_colours(values) -> np.ndarray:
     [[0, 0, 128], [126, 255, 130], [128, 0, 0]]
     """
     levels = np.clip(np.asarray(values, dtype=np.float64) * 255.0, 0, 255).astype(np.uint8)
-    return _jet_table()[levels]
+    return jet_table()[levels]
 
 
 def show_map_on_image(image: np.ndarray, activation: np.ndarray, *, alpha: float = 0.5) -> np.ndarray:
@@ -74,7 +74,7 @@ def show_map_on_image(image: np.ndarray, activation: np.ndarray, *, alpha: float
         raise ValueError(f"`alpha` must be in [0, 1], got {alpha}")
     levels = np.clip(activation * 255.0, 0, 255).astype(np.uint8)
     resized = cv2.resize(levels, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
-    coloured = cv2.LUT(cv2.merge([resized, resized, resized]), _jet_table().reshape(256, 1, 3))
+    coloured = cv2.LUT(cv2.merge([resized, resized, resized]), jet_table().reshape(256, 1, 3))
     return cv2.addWeighted(coloured, alpha, image, 1.0 - alpha, 0.0)
 
 
