@@ -157,12 +157,17 @@ def check_report(path: str | os.PathLike) -> None:
     assert not problems, problems
 
 
-def screenshot(path: str | os.PathLike, output: str | os.PathLike, *, width: int = 1000, height: int = 900) -> None:
-    """Save a PNG screenshot of a report with its third answer token selected."""
+def screenshot(path: str | os.PathLike, output: str | os.PathLike, *, width: int = 1000, height: int = 560) -> None:
+    """Save a small PNG screenshot (256 colours) of a report with its third answer token selected."""
+    import io
+
+    from PIL import Image
+
     with open_report(path, viewport=(width, height)) as (page, problems):
         page.locator("#answer .tok").nth(2).click()
-        page.screenshot(path=str(output), full_page=False)
+        picture = Image.open(io.BytesIO(page.screenshot(full_page=False)))
     assert not problems, problems
+    picture.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(output, optimize=True)
 
 
 if __name__ == "__main__":

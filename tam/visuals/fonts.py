@@ -20,7 +20,7 @@ import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["FONT_CHAIN", "FontFace", "font_chain", "split_by_font"]
+__all__ = ["FONT_CHAIN", "FontFace", "font_chain", "font_subsets", "split_by_font"]
 
 FONT_CHAIN = (
     ("manimgx_fonts", "NotoSans[wght].ttf", 0),
@@ -121,3 +121,48 @@ def split_by_font(text: str, size: int) -> tuple[tuple[str, object], ...]:
         else:
             runs.append([character, (face or faces[0]).font])
     return tuple((run, font) for run, font in runs)
+
+
+def font_subsets(text: str) -> list[tuple[bytes, str]]:
+    """Cut the fonts of the chain down to the characters of ``text``, for embedding in a page.
+
+    Each character goes to the first font that has it, as in :func:`split_by_font`;
+    a font that draws none of them is left out. Subsets keep the weight axis.
+
+    Parameters
+    ----------
+    text : str
+        Every character the page shows.
+
+    Returns
+    -------
+    list of (bytes, str)
+        The font file (OpenType) and its CSS format (``"truetype"`` or ``"opentype"``),
+        in chain order.
+    """
+    import io
+
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    assigned: list[set] = [set() for _ in FONT_CHAIN]
+    for code in {ord(character) for character in text}:
+        for chain_index, (package, filename, index) in enumerate(FONT_CHAIN):
+            if code in _codepoints(package, filename, index):
+                assigned[chain_index].add(code)
+                break
+    options = subset.Options()
+    options.notdef_outline = True
+    options.layout_features = ["kern", "liga", "ccmp", "locl", "mark", "mkmk", "vert"]
+    fonts = []
+    for (package, filename, index), codes in zip(FONT_CHAIN, assigned, strict=True):
+        if not codes:
+            continue
+        with TTFont(_font_path(package, filename), fontNumber=index) as font:
+            subsetter = subset.Subsetter(options)
+            subsetter.populate(unicodes=sorted(codes))
+            subsetter.subset(font)
+            buffer = io.BytesIO()
+            font.save(buffer)
+            fonts.append((buffer.getvalue(), "opentype" if "CFF2" in font or "CFF " in font else "truetype"))
+    return fonts

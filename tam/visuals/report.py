@@ -9,8 +9,10 @@ grids (``maps_uint8``: the values the paper evaluates) compressed with zlib and
 coloured in the browser with the same JET table as the PNG visuals. Grids are far
 smaller than one picture per token and variant (22 prompt and 40 answer tokens on a
 20x27 grid take about 85 KB for all four variants, where 248 JPEG overlays would take
-megabytes), and the page draws any token in any variant at once. Token text is carried as JSON data and put into the page
-as text nodes, never as markup, so a token ``<script>`` shows as text.
+megabytes), and the page draws any token in any variant at once. Token text is carried
+as JSON data and put into the page as text nodes, never as markup, so a token
+``<script>`` shows as text. The fonts of the PNG visuals are embedded too, cut down to
+the characters shown.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import base64
 import io
 import json
 import os
-import tempfile
 import zlib
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from tam.result import METHODS
+from tam.visuals.files import write_atomically
+from tam.visuals.fonts import font_subsets
 from tam.visuals.overlay import jet_table
 from tam.visuals.text import visible_lines
 from tam.visuals.token_visual import candidate_labels, token_labels
@@ -42,6 +45,7 @@ METHOD_NAMES = {
 """How the report names each map variant, in the order of its switch."""
 
 _DATA_MARKER = "__TAM_REPORT_DATA__"
+_FONTS_MARKER = "/*__TAM_REPORT_FONTS__*/"
 
 
 def _packed(values: np.ndarray) -> str:
@@ -116,13 +120,34 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
     }
 
 
+def _font_faces(data: dict) -> str:
+    """CSS ``@font-face`` rules of the packaged fonts, cut down to the characters the page shows."""
+    shown = [line for token in data["tokens"] for line in token["lines"]]
+    shown += [text for row in data["candidates"] or [] for text, _ in row]
+    rules = []
+    for number, (font, kind) in enumerate(font_subsets("".join(shown))):
+        source = f"data:font/{'otf' if kind == 'opentype' else 'ttf'};base64,{base64.b64encode(font).decode('ascii')}"
+        rules.append(
+            f'@font-face {{ font-family: "tam-text-{number}"; src: url({source}) format("{kind}"); '
+            "font-weight: 100 900; }"
+        )
+    families = ", ".join(f'"tam-text-{number}"' for number in range(len(rules)))
+    rules.append(f".tokens, #token-shown, #candidates {{ font-family: {families}, system-ui, sans-serif; }}")
+    return "\n".join(rules)
+
+
 def report_html(result, **options) -> str:
-    """Build the report page as one HTML string; ``options`` go to :func:`report_data`."""
-    payload = json.dumps(report_data(result, **options), ensure_ascii=False, separators=(",", ":"))
+    """Build the report page as one HTML string; ``options`` go to :func:`report_data`.
+
+    The fonts of :mod:`tam.visuals.fonts` are embedded, cut down to the characters of
+    the tokens, so any browser draws CJK, emoji and symbols without system fonts.
+    """
+    data = report_data(result, **options)
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     # Inside <script>, "</script>" or "<!--" in a token would end the data early: escape < > &.
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     template = resources.files("tam.visuals").joinpath("report.html").read_text(encoding="utf-8")
-    return template.replace(_DATA_MARKER, payload)
+    return template.replace(_FONTS_MARKER, _font_faces(data)).replace(_DATA_MARKER, payload)
 
 
 def save_html(result, path: str | os.PathLike, *, overwrite: bool = False, **options) -> Path:
@@ -133,17 +158,5 @@ def save_html(result, path: str | os.PathLike, *, overwrite: bool = False, **opt
     ``options`` go to :func:`report_data`. Open the file in any browser; it needs no
     server and loads nothing from the network.
     """
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
     page = report_html(result, **options)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".html", dir=target.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(page)
-        os.replace(staging, target)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(path, lambda staging: staging.write_text(page, encoding="utf-8"), overwrite=overwrite)

@@ -10,11 +10,11 @@ probabilities over the whole vocabulary.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from tam.visuals.files import write_atomically
 from tam.visuals.overlay import jet_colours, map_panels
 from tam.visuals.text import draw_text_block, layout_text, visible_lines
 
@@ -156,20 +156,8 @@ def save_token_visual(
     """
     from PIL import Image
 
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
     picture = Image.fromarray(render_token_visual(result, index, method, **options))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-    os.close(handle)
-    try:
-        picture.save(staging)
-        os.replace(staging, target)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomically(path, picture.save, overwrite=overwrite)
 
 
 def save_token_visuals(
