@@ -74,3 +74,9 @@ def test_report_of_several_images_in_chromium(tmp_path):
 def test_text_only_report_in_chromium(result, tmp_path):
     path = save_html(dataclasses.replace(result, images=None, _cache={}), tmp_path / "index.html")
     check_report(path)
+
+
+def test_result_methods_delegate_to_the_visuals(result, tmp_path):
+    assert result.to_html() == report_html(result)
+    assert result.save_html(tmp_path / "index.html") == tmp_path / "index.html"
+    assert result.save_token_visual(-1, tmp_path / "last.png").stat().st_size > 0

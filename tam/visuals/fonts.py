@@ -158,7 +158,7 @@ def font_subsets(text: str) -> list[tuple[bytes, str]]:
     for (package, filename, index), codes in zip(FONT_CHAIN, assigned, strict=True):
         if not codes:
             continue
-        with TTFont(_font_path(package, filename), fontNumber=index) as font:
+        with TTFont(_font_path(package, filename), fontNumber=index, recalcTimestamp=False) as font:
             subsetter = subset.Subsetter(options)
             subsetter.populate(unicodes=sorted(codes))
             subsetter.subset(font)
