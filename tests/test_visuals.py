@@ -7,6 +7,7 @@ import tam
 from tam.testing import make_generation
 from tam.visuals import (
     candidate_labels,
+    draw_token_visual,
     jet_colours,
     map_panels,
     render_token_visual,
@@ -184,3 +185,15 @@ def test_save_refuses_to_overwrite_and_writes_every_answer_token(tmp_path):
         save_token_visual(small, -1, paths[-1])
     save_token_visual(small, -1, paths[-1], overwrite=True)
     assert sorted(p.name for p in (tmp_path / "visuals").iterdir()) == [p.name for p in paths]  # no leftovers
+
+
+def test_draw_token_visual_checks_its_arrays():
+    texts = ["a", "b", "c"]
+    with pytest.raises(IndexError, match=r"`index` must be in \[0, 3\) for 3 texts, got 3"):
+        draw_token_visual(None, None, texts, np.zeros(3), 3)
+    with pytest.raises(ValueError, match=r"one value per earlier token, shape \(2,\), got \(3,\)"):
+        draw_token_visual(None, None, texts, np.zeros(3), 2)
+    with pytest.raises(ValueError, match="need one map per picture, got 1 pictures and 2 maps"):
+        draw_token_visual([np.zeros((8, 8, 3), np.uint8)], [np.zeros((2, 2))] * 2, texts, np.zeros(2), 2)
+    picture = draw_token_visual(None, None, texts, np.zeros(2), 2, candidates=[("d", 0.5)], text_width=500)
+    assert picture.shape[1] == 500 and picture.dtype == np.uint8

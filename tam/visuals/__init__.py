@@ -12,10 +12,11 @@ Nothing here touches the model; everything reads a
 - :mod:`tam.visuals.report`: the self-contained HTML report (:func:`save_html`).
 """
 
-from tam.visuals.overlay import jet_colours, jet_table, map_panels, show_map_on_image
+from tam.visuals.overlay import jet_colours, jet_table, map_panels, overlay_panels, show_map_on_image
 from tam.visuals.report import report_html, save_html
 from tam.visuals.token_visual import (
     candidate_labels,
+    draw_token_visual,
     render_token_visual,
     save_token_visual,
     save_token_visuals,
@@ -23,9 +24,11 @@ from tam.visuals.token_visual import (
 
 __all__ = [
     "candidate_labels",
+    "draw_token_visual",
     "jet_colours",
     "jet_table",
     "map_panels",
+    "overlay_panels",
     "render_token_visual",
     "report_html",
     "save_html",

@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-__all__ = ["jet_colours", "jet_table", "map_panels", "show_map_on_image"]
+__all__ = ["jet_colours", "jet_table", "map_panels", "overlay_panels", "show_map_on_image"]
 
 
 @functools.cache
@@ -78,8 +78,41 @@ def show_map_on_image(image: np.ndarray, activation: np.ndarray, *, alpha: float
     return cv2.addWeighted(coloured, alpha, image, 1.0 - alpha, 0.0)
 
 
+def overlay_panels(pictures, grids, *, height: int | None = None) -> np.ndarray:
+    """Each map over its picture, the panels side by side.
+
+    Parameters
+    ----------
+    pictures : sequence of ndarray of shape (H_k, W_k, 3), uint8, RGB
+    grids : sequence of ndarray of shape (h_k, w_k), float in [0, 1]
+        One map per picture.
+    height : int, optional
+        Height of every panel in pixels; by default the first picture's height.
+
+    Returns
+    -------
+    ndarray of shape (height, sum of panel widths, 3), uint8, RGB
+        Each panel keeps its picture's aspect ratio.
+    """
+    import cv2
+
+    pictures, grids = list(pictures), list(grids)
+    if not pictures or len(pictures) != len(grids):
+        raise ValueError(f"need one map per picture, got {len(pictures)} pictures and {len(grids)} maps")
+    height = pictures[0].shape[0] if height is None else int(height)
+    if height < 1:
+        raise ValueError(f"`height` must be a positive number of pixels, got {height}")
+    panels = []
+    for picture, grid in zip(pictures, grids, strict=True):
+        width = max(1, round(picture.shape[1] * height / picture.shape[0]))
+        if picture.shape[:2] != (height, width):
+            picture = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
+        panels.append(show_map_on_image(picture, grid))
+    return np.concatenate(panels, axis=1)
+
+
 def map_panels(result, index: int, method: str = "tam", *, height: int | None = None) -> np.ndarray:
-    """Token ``index``'s map over each picture, the panels side by side.
+    """Token ``index``'s map over each picture of a result, the panels side by side.
 
     Parameters
     ----------
@@ -94,19 +127,8 @@ def map_panels(result, index: int, method: str = "tam", *, height: int | None = 
     Returns
     -------
     ndarray of shape (height, sum of panel widths, 3), uint8, RGB
-        Each panel keeps its picture's aspect ratio.
+        See :func:`overlay_panels`.
     """
-    import cv2
-
     if not result.images:
         raise ValueError("the result carries no images; pass images= to explain_generation to draw maps")
-    height = result.images[0].shape[0] if height is None else int(height)
-    if height < 1:
-        raise ValueError(f"`height` must be a positive number of pixels, got {height}")
-    panels = []
-    for image, grid in zip(result.images, result.grids(index, method), strict=True):
-        width = max(1, round(image.shape[1] * height / image.shape[0]))
-        if image.shape[:2] != (height, width):
-            image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        panels.append(show_map_on_image(image, grid))
-    return np.concatenate(panels, axis=1)
+    return overlay_panels(result.images, result.grids(index, method), height=height)

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from tam.visuals.files import write_atomically
-from tam.visuals.overlay import jet_colours, map_panels
+from tam.visuals.overlay import jet_colours, overlay_panels
 from tam.visuals.text import draw_text_block, layout_text, visible_lines
 
 __all__ = [
     "LATER_TOKEN_GREY",
     "candidate_labels",
+    "draw_token_visual",
     "render_token_visual",
     "save_token_visual",
     "save_token_visuals",
@@ -80,6 +81,80 @@ def candidate_labels(result, tokenizer=None) -> list[list[tuple[str, float]]] | 
     ]
 
 
+def draw_token_visual(
+    pictures,
+    grids,
+    texts,
+    relevance,
+    index: int,
+    *,
+    candidates=None,
+    answer_start: int | None = None,
+    font_size: int = 18,
+    panel_height: int | None = None,
+    text_width: int = 800,
+) -> np.ndarray:
+    """Draw one explained token from arrays: its map over each picture above the coloured text.
+
+    Parameters
+    ----------
+    pictures : sequence of ndarray of shape (H, W, 3), uint8, RGB, or None
+        One per grid; ``None`` draws the text only.
+    grids : sequence of ndarray of shape (h, w), float in [0, 1], or None
+        The token's map on each picture.
+    texts : sequence of str
+        Every token of the line, decoded.
+    relevance : ndarray of shape (index,), float in [0, 1]
+        Relevance of each earlier token, coloured with JET.
+    index : int
+        The explained token among ``texts``, drawn white on black; later ones are grey.
+    candidates : sequence of (str, float), optional
+        Candidate next tokens with their probability, listed below the text.
+    answer_start : int, optional
+        Token that starts a new line (the first answer token).
+    font_size : int, default 18
+        Text size in pixels.
+    panel_height : int, optional
+        Height of the map panels; by default the first picture's height.
+    text_width : int, default 800
+        Width of the picture when there are no pictures.
+
+    Returns
+    -------
+    ndarray of shape (H_out, W_out, 3), uint8, RGB
+        ``W_out`` is the width of the panels side by side (at least 400); ``H_out`` their
+        height plus the text block's, which grows with the number of lines.
+    """
+    texts = tuple(texts)
+    if not 0 <= index < len(texts):
+        raise IndexError(f"`index` must be in [0, {len(texts)}) for {len(texts)} texts, got {index}")
+    relevance = np.asarray(relevance, dtype=np.float64)
+    if relevance.shape != (index,):
+        raise ValueError(f"`relevance` must hold one value per earlier token, shape ({index},), got {relevance.shape}")
+    panels = None if pictures is None else overlay_panels(pictures, grids, height=panel_height)
+    width = max(_MIN_TEXT_WIDTH, text_width if panels is None else panels.shape[1])
+    line_width = width - 20
+
+    colours = np.empty((len(texts), 3), dtype=np.uint8)
+    colours[:index] = jet_colours(relevance)
+    colours[index:] = LATER_TOKEN_GREY
+    breaks = frozenset({answer_start}) if answer_start is not None and 0 < answer_start < len(texts) else frozenset()
+    paragraphs = [(layout_text(texts, line_width, font_size, breaks), colours, index)]
+    if candidates:
+        items = ["Top-3 candidates (probability over the vocabulary):"]
+        items += [f"  \u201c{''.join(visible_lines(text))}\u201d {probability:.1%}" for text, probability in candidates]
+        item_colours = np.vstack([[_LABEL_COLOUR], jet_colours([p for _, p in candidates])])
+        paragraphs.append((layout_text(tuple(items), line_width, font_size), item_colours, None))
+
+    text = draw_text_block(paragraphs, width)
+    if panels is None:
+        return text
+    if panels.shape[1] < width:
+        padding = width - panels.shape[1]
+        panels = np.pad(panels, ((0, 0), (padding // 2, padding - padding // 2), (0, 0)), constant_values=255)
+    return np.concatenate([panels, text], axis=0)
+
+
 def render_token_visual(
     result,
     index: int,
@@ -90,7 +165,7 @@ def render_token_visual(
     panel_height: int | None = None,
     text_width: int = 800,
 ) -> np.ndarray:
-    """Draw explained token ``index``: its map over each picture above the coloured text.
+    """Draw explained token ``index`` of a result: its map over each picture above the coloured text.
 
     Parameters
     ----------
@@ -101,48 +176,28 @@ def render_token_visual(
         Which maps and text relevances to show.
     tokenizer : optional
         Names the candidates (see :func:`candidate_labels`).
-    font_size : int, default 18
-        Text size in pixels.
-    panel_height : int, optional
-        Height of the map panels; by default the first picture's height.
-    text_width : int, default 800
-        Width of the picture when the result carries no images (text only).
+    font_size, panel_height, text_width
+        As in :func:`draw_token_visual`.
 
     Returns
     -------
     ndarray of shape (H, W, 3), uint8, RGB
-        ``W`` is the width of the panels side by side (at least 400); ``H`` their
-        height plus the text block's, which grows with the number of lines.
+        See :func:`draw_token_visual`; the answer starts on a new line.
     """
     index = check_index(result, index)
-    panels = map_panels(result, index, method, height=panel_height) if result.images else None
-    width = max(_MIN_TEXT_WIDTH, text_width if panels is None else panels.shape[1])
-    line_width = width - 20
-
-    labels = tuple(token_labels(result))
-    relevance = result.text_relevance(index, method)
-    colours = np.empty((len(labels), 3), dtype=np.uint8)
-    colours[:index] = jet_colours(relevance)
-    colours[index:] = LATER_TOKEN_GREY
-    breaks = frozenset({result.num_prompt_tokens}) if 0 < result.num_prompt_tokens < len(labels) else frozenset()
-    paragraphs = [(layout_text(labels, line_width, font_size, breaks), colours, index)]
-
     candidates = candidate_labels(result, tokenizer)
-    if candidates is not None:
-        items = ["Top-3 candidates (probability over the vocabulary):"]
-        items += [
-            f"  \u201c{''.join(visible_lines(text))}\u201d {probability:.1%}" for text, probability in candidates[index]
-        ]
-        item_colours = np.vstack([[_LABEL_COLOUR], jet_colours([p for _, p in candidates[index]])])
-        paragraphs.append((layout_text(tuple(items), line_width, font_size), item_colours, None))
-
-    text = draw_text_block(paragraphs, width)
-    if panels is None:
-        return text
-    if panels.shape[1] < width:
-        padding = width - panels.shape[1]
-        panels = np.pad(panels, ((0, 0), (padding // 2, padding - padding // 2), (0, 0)), constant_values=255)
-    return np.concatenate([panels, text], axis=0)
+    return draw_token_visual(
+        result.images,
+        result.grids(index, method) if result.images else None,
+        token_labels(result),
+        result.text_relevance(index, method),
+        index,
+        candidates=None if candidates is None else candidates[index],
+        answer_start=result.num_prompt_tokens,
+        font_size=font_size,
+        panel_height=panel_height,
+        text_width=text_width,
+    )
 
 
 def save_token_visual(
