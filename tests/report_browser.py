@@ -64,13 +64,14 @@ def open_report(path: str | os.PathLike, *, viewport=(1280, 1000)):
     Requests other than to the report's own folder (``file://``) or to ``data:`` URLs
     are recorded and aborted; console errors, page errors and dialogs are recorded.
     """
+    chromium = require_browser()
     from playwright.sync_api import sync_playwright
 
     report = Path(path).resolve()
     folder = report.parent.as_uri() + "/"
     problems = PageProblems()
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=require_browser(), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
 

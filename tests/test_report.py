@@ -80,3 +80,16 @@ def test_result_methods_delegate_to_the_visuals(result, tmp_path):
     assert result.to_html() == report_html(result)
     assert result.save_html(tmp_path / "index.html") == tmp_path / "index.html"
     assert result.save_token_visual(-1, tmp_path / "last.png").stat().st_size > 0
+
+
+def test_browser_tests_skip_only_without_chromium_or_playwright(monkeypatch):
+    import importlib.util
+
+    from tests import report_browser
+
+    monkeypatch.setattr(report_browser, "chromium_path", lambda: None)
+    with pytest.raises(pytest.skip.Exception, match="Chromium is not installed"):
+        report_browser.require_browser()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(pytest.skip.Exception, match="Playwright for Python is not installed"):
+        report_browser.require_browser()
