@@ -65,20 +65,26 @@ def candidate_labels(result, tokenizer=None) -> list[list[tuple[str, float]]] | 
     list (one per explained token) of list of (str, float), or None
         ``None`` when the result has no candidates.
     """
+    if result.candidates is None:
+        return None
+    return [_token_candidates(result, index, tokenizer) for index in range(len(result))]
+
+
+def _token_candidates(result, index: int, tokenizer) -> list[tuple[str, float]] | None:
+    """:func:`candidate_labels` of one token (decodes three ids, not all of them)."""
     candidates = result.candidates
     if candidates is None:
         return None
-    known = dict(zip((int(t) for t in result.token_ids), token_labels(result), strict=True))
-
-    def name(token: int) -> str:
+    named = []
+    for token, probability in zip(candidates.ids[index], candidates.probabilities[index], strict=True):
+        token = int(token)
         if tokenizer is not None:
-            return tokenizer.decode([token])
-        return known.get(token, f"[{token}]")
-
-    return [
-        [(name(int(token)), float(probability)) for token, probability in zip(ids, probabilities, strict=True)]
-        for ids, probabilities in zip(candidates.ids, candidates.probabilities, strict=True)
-    ]
+            name = tokenizer.decode([token])
+        else:
+            matches = np.flatnonzero(result.token_ids == token)
+            name = token_labels(result)[matches[0]] if len(matches) else f"[{token}]"
+        named.append((name, float(probability)))
+    return named
 
 
 def draw_token_visual(
@@ -185,14 +191,13 @@ def render_token_visual(
         See :func:`draw_token_visual`; the answer starts on a new line.
     """
     index = check_index(result, index)
-    candidates = candidate_labels(result, tokenizer)
     return draw_token_visual(
         result.images,
         result.grids(index, method) if result.images else None,
         token_labels(result),
         result.text_relevance(index, method),
         index,
-        candidates=None if candidates is None else candidates[index],
+        candidates=_token_candidates(result, index, tokenizer),
         answer_start=result.num_prompt_tokens,
         font_size=font_size,
         panel_height=panel_height,
