@@ -197,3 +197,10 @@ def test_draw_token_visual_checks_its_arrays():
         draw_token_visual([np.zeros((8, 8, 3), np.uint8)], [np.zeros((2, 2))] * 2, texts, np.zeros(2), 2)
     picture = draw_token_visual(None, None, texts, np.zeros(2), 2, candidates=[("d", 0.5)], text_width=500)
     assert picture.shape[1] == 500 and picture.dtype == np.uint8
+
+
+def test_missing_font_package_says_what_to_install():
+    from tam.visuals.fonts import _font_path
+
+    with pytest.raises(ImportError, match=r"pip install manimgx-fonts==.* manimgx-fonts-cjk==.* fonttools=="):
+        _font_path("no_such_font_package", "NotoSans.ttf")

@@ -147,9 +147,10 @@ def draw_token_visual(
     breaks = frozenset({answer_start}) if answer_start is not None and 0 < answer_start < len(texts) else frozenset()
     paragraphs = [(layout_text(texts, line_width, font_size, breaks), colours, index)]
     if candidates:
-        items = ["Top-3 candidates (probability over the vocabulary):"]
-        items += [f"  \u201c{''.join(visible_lines(text))}\u201d {probability:.1%}" for text, probability in candidates]
-        item_colours = np.vstack([[_LABEL_COLOUR], jet_colours([p for _, p in candidates])])
+        label = [f"{word} " for word in "Top-3 candidates (probability over the vocabulary):".split()]
+        named = [f" \u201c{''.join(visible_lines(text))}\u201d {probability:.1%} " for text, probability in candidates]
+        items = label + named
+        item_colours = np.vstack([[_LABEL_COLOUR] * len(label), jet_colours([p for _, p in candidates])])
         paragraphs.append((layout_text(tuple(items), line_width, font_size), item_colours, None))
 
     text = draw_text_block(paragraphs, width)
