@@ -206,6 +206,24 @@ class TokenActivationResult:
             self.candidate_source = None
         return self._candidates
 
+    def save_token_visual(self, index: int, path: str | os.PathLike, method: str = "tam", **options) -> Path:
+        """Write token ``index``'s picture to ``path``: :func:`tam.visuals.save_token_visual`."""
+        from tam.visuals import save_token_visual
+
+        return save_token_visual(self, index, path, method, **options)
+
+    def to_html(self, **options) -> str:
+        """Build the self-contained HTML report as a string: :func:`tam.visuals.report_html`."""
+        from tam.visuals import report_html
+
+        return report_html(self, **options)
+
+    def save_html(self, path: str | os.PathLike, **options) -> Path:
+        """Write the self-contained HTML report to ``path``: :func:`tam.visuals.save_html`."""
+        from tam.visuals import save_html
+
+        return save_html(self, path, **options)
+
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the result to ``directory`` (``arrays.npz`` and ``meta.json``).
 

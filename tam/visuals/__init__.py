@@ -1,0 +1,38 @@
+"""Drawing token activation maps: pure functions of a result, RGB arrays out.
+
+Nothing here touches the model; everything reads a
+:class:`~tam.result.TokenActivationResult`.
+
+- :mod:`tam.visuals.overlay`: the JET map blended with each picture
+  (:func:`show_map_on_image`, :func:`map_panels`);
+- :mod:`tam.visuals.fonts` and :mod:`tam.visuals.text`: token text drawn with
+  packaged Noto fonts, coloured per token;
+- :mod:`tam.visuals.token_visual`: one picture per explained token
+  (:func:`render_token_visual`, :func:`save_token_visual`);
+- :mod:`tam.visuals.report`: the self-contained HTML report (:func:`save_html`).
+"""
+
+from tam.visuals.overlay import jet_colours, jet_table, map_panels, overlay_panels, show_map_on_image
+from tam.visuals.report import report_html, save_html
+from tam.visuals.token_visual import (
+    candidate_labels,
+    draw_token_visual,
+    render_token_visual,
+    save_token_visual,
+    save_token_visuals,
+)
+
+__all__ = [
+    "candidate_labels",
+    "draw_token_visual",
+    "jet_colours",
+    "jet_table",
+    "map_panels",
+    "overlay_panels",
+    "render_token_visual",
+    "report_html",
+    "save_html",
+    "save_token_visual",
+    "save_token_visuals",
+    "show_map_on_image",
+]

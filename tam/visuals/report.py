@@ -1,0 +1,162 @@
+"""A self-contained HTML report of one result: open it from disk, no network needed.
+
+The page shows the picture(s) with the map of the selected token, the prompt and the
+answer as clickable tokens coloured by their relevance to it, its top-3 candidates, and
+a switch between the map variants; the arrow keys step through the tokens.
+
+Everything is inside the one file: the pictures as JPEG data URIs, the maps as uint8
+grids (``maps_uint8``: the values the paper evaluates) compressed with zlib and
+coloured in the browser with the same JET table as the PNG visuals. Grids are far
+smaller than one picture per token and variant (22 prompt and 40 answer tokens on a
+20x27 grid take about 85 KB for all four variants, where 248 JPEG overlays would take
+megabytes), and the page draws any token in any variant at once. Token text is carried
+as JSON data and put into the page as text nodes, never as markup, so a token
+``<script>`` shows as text. The fonts of the PNG visuals are embedded too, cut down to
+the characters shown.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import zlib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from tam.result import METHODS
+from tam.visuals.files import write_atomically
+from tam.visuals.fonts import font_subsets
+from tam.visuals.overlay import jet_table
+from tam.visuals.text import visible_lines
+from tam.visuals.token_visual import candidate_labels, token_labels
+
+__all__ = ["METHOD_NAMES", "report_data", "report_html", "save_html"]
+
+METHOD_NAMES = {
+    "raw": "raw",
+    "eci": "ECI only",
+    "rgf": "filter only (RGF)",
+    "tam": "TAM (ECI + filter)",
+}
+"""How the report names each map variant, in the order of its switch."""
+
+_DATA_MARKER = "__TAM_REPORT_DATA__"
+_FONTS_MARKER = "/*__TAM_REPORT_FONTS__*/"
+
+
+def _packed(values: np.ndarray) -> str:
+    """Flatten uint8 values, compress them with zlib and encode them in base64."""
+    return base64.b64encode(zlib.compress(np.ascontiguousarray(values, dtype=np.uint8).tobytes(), 9)).decode("ascii")
+
+
+def _jpeg_data_uri(image: np.ndarray, max_side: int) -> str:
+    from PIL import Image
+
+    picture = Image.fromarray(image)
+    scale = max_side / max(picture.size)
+    if scale < 1:
+        picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="JPEG", quality=85)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: int = 768) -> dict:
+    """Everything the report page shows, as JSON-ready values.
+
+    Parameters
+    ----------
+    result : TokenActivationResult
+    tokenizer : optional
+        Names the candidates (see :func:`~tam.visuals.candidate_labels`).
+    method : {"tam", "raw", "eci", "rgf"}
+        The variant selected when the page opens.
+    max_image_side : int
+        Pictures are scaled down to at most this many pixels on their longer side.
+
+    Returns
+    -------
+    dict
+        ``tokens`` (text and visible lines of each of the ``T`` explained tokens),
+        ``numPrompt``, ``grids`` (``[h, w]`` each), ``images`` (data URIs),
+        ``methods`` (per variant: ``maps``, the ``(T, M)`` uint8 maps, and ``text``,
+        the ``(T, T)`` uint8 text relevances, row ``i`` filled left of ``i``; both
+        zlib-compressed base64), ``methodNames``, ``candidates`` (per token, up to
+        three ``[text, probability]``, or None), ``jet`` (256 RGB triples) and
+        ``initial`` (the first answer token).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if max_image_side < 16:
+        raise ValueError(f"`max_image_side` must be at least 16 pixels, got {max_image_side}")
+    count = len(result)
+    methods = {}
+    for variant in METHOD_NAMES:
+        relevance = np.zeros((count, count), dtype=np.float64)
+        for index in range(1, count):
+            relevance[index, :index] = result.text_relevance(index, variant)
+        methods[variant] = {
+            "maps": _packed(result.maps_uint8(variant)),
+            "text": _packed(np.clip(relevance * 255.0, 0, 255).astype(np.uint8)),
+        }
+    candidates = candidate_labels(result, tokenizer)
+    return {
+        "tokens": [{"text": text, "lines": visible_lines(text)} for text in token_labels(result)],
+        "numPrompt": int(result.num_prompt_tokens),
+        "grids": [list(grid) for grid in result.layout.grids],
+        "images": [_jpeg_data_uri(image, max_image_side) for image in result.images or []],
+        "methods": methods,
+        "methodNames": METHOD_NAMES,
+        "method": method,
+        "candidates": None
+        if candidates is None
+        else [[["".join(visible_lines(text)), probability] for text, probability in row] for row in candidates],
+        "jet": jet_table().tolist(),
+        "initial": int(result.num_prompt_tokens) % count,
+    }
+
+
+def _font_faces(data: dict) -> str:
+    """CSS ``@font-face`` rules of the packaged fonts, cut down to the characters the page shows."""
+    shown = [line for token in data["tokens"] for line in token["lines"]]
+    shown += [text for row in data["candidates"] or [] for text, _ in row]
+    rules = []
+    for number, (font, kind) in enumerate(font_subsets("".join(shown))):
+        source = f"data:font/{'otf' if kind == 'opentype' else 'ttf'};base64,{base64.b64encode(font).decode('ascii')}"
+        rules.append(
+            f'@font-face {{ font-family: "tam-text-{number}"; src: url({source}) format("{kind}"); '
+            "font-weight: 100 900; }"
+        )
+    families = ", ".join(f'"tam-text-{number}"' for number in range(len(rules)))
+    rules.append(f".tokens, #token-shown, #candidates {{ font-family: {families}, system-ui, sans-serif; }}")
+    return "\n".join(rules)
+
+
+def report_html(result, **options) -> str:
+    """Build the report page as one HTML string; ``options`` go to :func:`report_data`.
+
+    The fonts of :mod:`tam.visuals.fonts` are embedded, cut down to the characters of
+    the tokens, so any browser draws CJK, emoji and symbols without system fonts.
+    """
+    data = report_data(result, **options)
+    payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    # Inside <script>, "</script>" or "<!--" in a token would end the data early: escape < > &.
+    payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    template = resources.files("tam.visuals").joinpath("report.html").read_text(encoding="utf-8")
+    return template.replace(_FONTS_MARKER, _font_faces(data)).replace(_DATA_MARKER, payload)
+
+
+def save_html(result, path: str | os.PathLike, *, overwrite: bool = False, **options) -> Path:
+    """Write the report of ``result`` to ``path`` (e.g. ``out/index.html``).
+
+    The file is written beside the target and moved into place, so a failed write
+    leaves nothing half-written; an existing file is replaced only with ``overwrite``.
+    ``options`` go to :func:`report_data`. Open the file in any browser; it needs no
+    server and loads nothing from the network.
+    """
+    page = report_html(result, **options)
+    return write_atomically(path, lambda staging: staging.write_text(page, encoding="utf-8"), overwrite=overwrite)
