@@ -10,6 +10,7 @@ Bad input ends with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -66,7 +67,22 @@ def video_entry(path: str) -> dict:
         return {"type": "video", "video": [check_image(str(frame)) for frame in frames]}
     if not source.is_file():
         raise InputError(f"no video file or frames folder at {path!r}")
+    if not has_video_reader():
+        raise InputError(
+            f"cannot read the video file {path!r} here: qwen-vl-utils reads video files with decord or torchcodec "
+            "(pip install one), or pass a folder of frames"
+        )
     return {"type": "video", "video": str(source)}
+
+
+def has_video_reader() -> bool:
+    """Tell whether qwen-vl-utils has a video file reader: decord, torchcodec or torchvision's ``read_video``."""
+    import importlib.util
+
+    import torchvision.io
+
+    readers = ("decord", "torchcodec")
+    return any(importlib.util.find_spec(name) for name in readers) or hasattr(torchvision.io, "read_video")
 
 
 def build_messages(args: argparse.Namespace) -> list[dict]:
@@ -118,6 +134,7 @@ def quiet_libraries() -> None:
     from transformers.utils import logging as transformers_logging
 
     hub_logging.set_verbosity_error()
+    logging.getLogger("qwen_vl_utils").setLevel(logging.ERROR)
     transformers_logging.set_verbosity_error()
 
 

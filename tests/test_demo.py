@@ -163,3 +163,25 @@ def test_prompt_that_yields_no_answer_tokens(tmp_path, capsys, monkeypatch):
     line = one_error_line(capsys, twin_args(tmp_path))
     assert "answered with no text" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_video_file_without_a_reader(tmp_path, capsys, monkeypatch):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not really a video")
+    monkeypatch.setattr(demo, "has_video_reader", lambda: False)
+    line = one_error_line(capsys, twin_args(tmp_path, "--video", str(clip)))
+    assert "clip.mp4' here: qwen-vl-utils reads video files with decord or torchcodec" in line
+
+
+def test_unreadable_video_file_in_the_library(tmp_path):
+    import tam
+    from tam.models import UnsupportedInputError, load_model
+
+    if demo.has_video_reader():
+        pytest.skip("a video reader is installed: the library reads the file")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not really a video")
+    model, processor = load_model("tiny-qwen2-vl")
+    messages = [{"role": "user", "content": [{"type": "video", "video": str(clip)}, {"type": "text", "text": "Hi"}]}]
+    with pytest.raises(UnsupportedInputError, match="cannot read the video file .*clip.mp4"):
+        tam.explain(model, processor, messages, max_new_tokens=2)

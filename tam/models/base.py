@@ -210,7 +210,8 @@ class ModelAdapter(ABC):
         import torch
 
         options = {"do_sample": False, **generate_kwargs}
-        inputs = prepared.inputs.to(self.model.device)
+        # pixels in the model's dtype, as its vision tower expects (a bfloat16 model gets bfloat16 pixels)
+        inputs = prepared.inputs.to(device=self.model.device, dtype=self.model.dtype)
         with torch.inference_mode():
             return self.model.generate(
                 **inputs,

@@ -17,7 +17,7 @@ import copy
 
 import numpy as np
 
-from tam.models.base import ModelAdapter, PreparedInputs, item_kind, vision_items
+from tam.models.base import ModelAdapter, PreparedInputs, UnsupportedInputError, item_kind, vision_items
 
 __all__ = ["QwenVLAdapter"]
 
@@ -60,12 +60,21 @@ class QwenVLAdapter(ModelAdapter):
             if item_kind(item) == "image":
                 item.setdefault("min_pixels", image_processor.size["shortest_edge"])
                 item.setdefault("max_pixels", image_processor.size["longest_edge"])
-        images, videos, video_kwargs = process_vision_info(
-            messages,
-            image_patch_size=int(image_processor.patch_size),
-            return_video_kwargs=True,
-            return_video_metadata=True,
-        )
+        try:
+            images, videos, video_kwargs = process_vision_info(
+                messages,
+                image_patch_size=int(image_processor.patch_size),
+                return_video_kwargs=True,
+                return_video_metadata=True,
+            )
+        except (AttributeError, ImportError, RuntimeError) as error:
+            files = [item["video"] for item in vision_items(messages) if isinstance(item.get("video"), str)]
+            if not files:
+                raise
+            raise UnsupportedInputError(
+                f"cannot read the video file {files[0]!r} ({type(error).__name__}: {error}); qwen-vl-utils reads "
+                "video files with decord or torchcodec (pip install one), or pass a list of frames instead"
+            ) from error
         text = self.render(messages)
         options = {}
         if videos:
@@ -79,7 +88,7 @@ class QwenVLAdapter(ModelAdapter):
             if item_kind(item) == "video":
                 frames = next(video_iter)  # (T, 3, H, W) float in 0..255
                 for frame in frames[::step]:
-                    pictures.append(frame.permute(1, 2, 0).round().clamp(0, 255).to(dtype=_uint8()).numpy())
+                    pictures.append(frame.permute(1, 2, 0).round().clamp(0, 255).numpy().astype(np.uint8))
             else:
                 pictures.append(np.asarray(next(image_iter).convert("RGB"), dtype=np.uint8))
         return PreparedInputs(inputs, pictures, text, [item_kind(item) for item in vision_items(messages)])
@@ -98,9 +107,3 @@ class QwenVLAdapter(ModelAdapter):
         if prepared.kinds == ["image"]:
             return grids[0][1:]
         return [(h, w) for t, h, w in grids for _ in range(t)]
-
-
-def _uint8():
-    import torch
-
-    return torch.uint8
