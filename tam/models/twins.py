@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-__all__ = ["TWINS"]
+__all__ = ["TWINS", "internvl_processor", "llava_processor", "qwen_processor"]
 
 _CORPUS = (
     "Describe this image. Describe this video. What is in the picture? A dog runs on the grass. "
@@ -166,24 +166,74 @@ def _finish(model, tokenizer):
 _PATCH = 14
 
 
-def _qwen_processor(
-    processor_class, video_processor_class, template: str, patch_size: int = _PATCH, video_pixel_frames: int = 1
-):
-    """Build the processor, with at most 16 vision tokens per image or frame.
+_QWEN_CLASSES = {
+    "qwen2-vl": ("Qwen2VLProcessor", "Qwen2VLVideoProcessor", _QWEN2_VL_TEMPLATE, 14),
+    "qwen2.5-vl": ("Qwen2_5_VLProcessor", "Qwen2VLVideoProcessor", _QWEN2_VL_TEMPLATE, 14),
+    "qwen3-vl": ("Qwen3VLProcessor", "Qwen3VLVideoProcessor", _QWEN3_VL_TEMPLATE, 16),
+}
 
-    ``video_pixel_frames``: how many frames the video processor's pixel bound covers
-    (Qwen3-VL bounds the whole clip, Qwen2-VL each frame).
+
+def qwen_processor(version: str, max_tokens: int | None = 16):
+    """Build a Qwen-VL processor around the tiny tokenizer.
+
+    Parameters
+    ----------
+    version : {"qwen2-vl", "qwen2.5-vl", "qwen3-vl"}
+    max_tokens : int or None, default 16
+        Most vision tokens per image or frame (4 at least); None keeps the image and
+        video processors' own defaults (the real models' sizes).
     """
-    from transformers import Qwen2VLImageProcessor
+    import transformers
 
-    factor = 2 * patch_size  # one vision token per factor x factor pixels
-    image_size = {"shortest_edge": 4 * factor * factor, "longest_edge": 16 * factor * factor}
-    video_size = {"shortest_edge": 4 * factor * factor, "longest_edge": 16 * factor * factor * video_pixel_frames}
-    return processor_class(
-        image_processor=Qwen2VLImageProcessor(size=image_size, patch_size=patch_size),
-        video_processor=video_processor_class(size=video_size, patch_size=patch_size),
+    processor_name, video_name, template, patch_size = _QWEN_CLASSES[version]
+    sizes = {"patch_size": patch_size}
+    video_sizes = dict(sizes)
+    if max_tokens is not None:
+        area = (2 * patch_size) ** 2  # pixels per vision token after the 2 x 2 merge
+        sizes["size"] = {"shortest_edge": 4 * area, "longest_edge": max_tokens * area}
+        # Qwen3-VL bounds the pixels of the whole clip, Qwen2-VL those of each frame
+        clip_frames = 16 if version == "qwen3-vl" else 1
+        video_sizes["size"] = {"shortest_edge": 4 * area, "longest_edge": max_tokens * area * clip_frames}
+    return getattr(transformers, processor_name)(
+        image_processor=transformers.Qwen2VLImageProcessor(**sizes),
+        video_processor=getattr(transformers, video_name)(**video_sizes),
         tokenizer=_qwen_tokenizer(template),
         chat_template=template,
+    )
+
+
+def llava_processor(side: int = 4 * _PATCH):
+    """Build a LLaVA-1.5 processor around the tiny tokenizer, for square crops of ``side`` pixels (336 real)."""
+    from transformers import LlavaImageProcessor, LlavaProcessor
+
+    image_processor = LlavaImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=_llava_tokenizer(),
+        patch_size=_PATCH,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=_LLAVA_TEMPLATE,
+    )
+
+
+def internvl_processor(side: int = 8 * _PATCH):
+    """Build an InternVL3-hf processor around the tiny tokenizer, for tiles of ``side`` pixels (448 real)."""
+    from transformers import GotOcr2ImageProcessor, InternVLProcessor, InternVLVideoProcessor
+
+    image_tokens = {
+        "start_image_token": "<img>",
+        "end_image_token": "</img>",
+        "context_image_token": "<IMG_CONTEXT>",
+        "video_token": "<video>",
+    }
+    size = {"height": side, "width": side}
+    return InternVLProcessor(
+        image_processor=GotOcr2ImageProcessor(size=size, crop_to_patches=False),
+        video_processor=InternVLVideoProcessor(size=size),
+        tokenizer=_qwen_tokenizer(_INTERNVL_TEMPLATE, extra_special_tokens=image_tokens),
+        image_seq_length=(side // _PATCH // 2) ** 2,
+        chat_template=_INTERNVL_TEMPLATE,
     )
 
 
@@ -200,14 +250,9 @@ def _qwen_vision(patch_size: int = _PATCH, **extra) -> dict:
 
 def build_qwen2_vl():
     """Tiny Qwen2-VL: ``Qwen2VLForConditionalGeneration`` and ``Qwen2VLProcessor``."""
-    from transformers import (
-        Qwen2VLConfig,
-        Qwen2VLForConditionalGeneration,
-        Qwen2VLProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
 
-    processor = _qwen_processor(Qwen2VLProcessor, Qwen2VLVideoProcessor, _QWEN2_VL_TEMPLATE)
+    processor = qwen_processor("qwen2-vl")
     tokenizer = processor.tokenizer
     config = Qwen2VLConfig(
         text_config=_small_text(tokenizer, rope_parameters={"rope_type": "default", "mrope_section": [1, 1, 2]}),
@@ -219,14 +264,9 @@ def build_qwen2_vl():
 
 def build_qwen2_5_vl():
     """Tiny Qwen2.5-VL: ``Qwen2_5_VLForConditionalGeneration`` and ``Qwen2_5_VLProcessor``."""
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    processor = _qwen_processor(Qwen2_5_VLProcessor, Qwen2VLVideoProcessor, _QWEN2_VL_TEMPLATE)
+    processor = qwen_processor("qwen2.5-vl")
     tokenizer = processor.tokenizer
     vision = _qwen_vision(
         hidden_size=16, intermediate_size=32, out_hidden_size=32, window_size=56, fullatt_block_indexes=[0]
@@ -241,16 +281,9 @@ def build_qwen2_5_vl():
 
 def build_qwen3_vl():
     """Tiny Qwen3-VL: ``Qwen3VLForConditionalGeneration`` and ``Qwen3VLProcessor``."""
-    from transformers import (
-        Qwen3VLConfig,
-        Qwen3VLForConditionalGeneration,
-        Qwen3VLProcessor,
-        Qwen3VLVideoProcessor,
-    )
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-    processor = _qwen_processor(
-        Qwen3VLProcessor, Qwen3VLVideoProcessor, _QWEN3_VL_TEMPLATE, patch_size=16, video_pixel_frames=16
-    )
+    processor = qwen_processor("qwen3-vl")
     tokenizer = processor.tokenizer
     rope = {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True}
     vision = _qwen_vision(
@@ -271,26 +304,11 @@ def build_qwen3_vl():
 
 def build_llava():
     """Tiny LLaVA-1.5: ``LlavaForConditionalGeneration`` (CLIP + Llama) and ``LlavaProcessor``."""
-    from transformers import (
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaImageProcessor,
-        LlavaProcessor,
-    )
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration
 
-    tokenizer = _llava_tokenizer()
     side = 4 * _PATCH
-    image_processor = LlavaImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
-    processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=_PATCH,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=_LLAVA_TEMPLATE,
-    )
+    processor = llava_processor(side)
+    tokenizer = processor.tokenizer
     vision = CLIPVisionConfig(
         hidden_size=16,
         intermediate_size=32,
@@ -313,32 +331,11 @@ def build_llava():
 
 def build_internvl():
     """Tiny InternVL3 (-hf layout): ``InternVLForConditionalGeneration`` and ``InternVLProcessor``."""
-    from transformers import (
-        GotOcr2ImageProcessor,
-        InternVLConfig,
-        InternVLForConditionalGeneration,
-        InternVLProcessor,
-        InternVLVideoProcessor,
-        InternVLVisionConfig,
-        Qwen2Config,
-    )
+    from transformers import InternVLConfig, InternVLForConditionalGeneration, InternVLVisionConfig, Qwen2Config
 
-    image_tokens = {
-        "start_image_token": "<img>",
-        "end_image_token": "</img>",
-        "context_image_token": "<IMG_CONTEXT>",
-        "video_token": "<video>",
-    }
-    tokenizer = _qwen_tokenizer(_INTERNVL_TEMPLATE, extra_special_tokens=image_tokens)
     side = 8 * _PATCH
-    size = {"height": side, "width": side}
-    processor = InternVLProcessor(
-        image_processor=GotOcr2ImageProcessor(size=size, crop_to_patches=False),
-        video_processor=InternVLVideoProcessor(size=size),
-        tokenizer=tokenizer,
-        image_seq_length=(side // _PATCH // 2) ** 2,
-        chat_template=_INTERNVL_TEMPLATE,
-    )
+    processor = internvl_processor(side)
+    tokenizer = processor.tokenizer
     vision = InternVLVisionConfig(
         hidden_size=16,
         intermediate_size=32,
