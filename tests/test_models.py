@@ -251,3 +251,41 @@ def test_tam_explain_stays_the_function_after_the_core_module_loads():
 
     assert callable(tam.explain) and tam.explain.__module__ == "tam.models.explain"
     assert tam.explain_generation is explain_generation
+
+
+def test_the_documented_adapter_recipe(monkeypatch):
+    """The adapter of 'Bring your own model' in the README, on a class tam does not know."""
+    from transformers import LlavaForConditionalGeneration
+
+    from tam.models import PreparedInputs, load_images
+
+    monkeypatch.setattr(registry, "_ADAPTERS", dict(registry._ADAPTERS))
+    model, processor = load_model("tiny-llava")
+
+    class MyVLMForConditionalGeneration(LlavaForConditionalGeneration):
+        pass
+
+    @register_adapter
+    class MyVLMAdapter(ModelAdapter):
+        family = "MyVLM"
+        model_classes = ("MyVLMForConditionalGeneration",)
+
+        def vision_token_ids(self):
+            return (self.model.config.image_token_id,)
+
+        def prepare(self, messages):
+            images = load_images(messages)
+            text = self.render(messages)
+            inputs = self.processor(text=[text], images=images, return_tensors="pt")
+            pictures = [np.asarray(image) for image in images]
+            return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
+
+        def vision_shape(self, prepared):
+            side = self.model.config.vision_config.image_size // self.model.config.vision_config.patch_size
+            return (side, side)
+
+    model.__class__ = MyVLMForConditionalGeneration
+    assert isinstance(adapter_for(model, processor), MyVLMAdapter)
+    result = tam.explain(model, processor, chat(image()), max_new_tokens=3)
+    assert result.layout.shape == (4, 4)
+    assert prompt_text(result, processor) == "Describe this image."

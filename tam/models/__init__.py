@@ -7,7 +7,15 @@ One file per family (:mod:`tam.models.qwen_vl`, :mod:`tam.models.llava`,
 twin, a hub id or a folder; :func:`tam.models.explain.explain` is ``tam.explain``.
 """
 
-from tam.models.base import ModelAdapter, NoAnswerError, PreparedInputs, UnsupportedInputError
+from tam.models.base import (
+    ModelAdapter,
+    NoAnswerError,
+    PreparedInputs,
+    UnsupportedInputError,
+    denormalize,
+    load_images,
+    vision_items,
+)
 from tam.models.loading import ModelUnavailableError, load_model, model_choices
 from tam.models.registry import (
     UnsupportedModelError,
@@ -28,8 +36,11 @@ __all__ = [
     "UnsupportedModelError",
     "adapter_class_for",
     "adapter_for",
+    "denormalize",
+    "load_images",
     "load_model",
     "model_choices",
     "register_adapter",
     "supported_classes",
+    "vision_items",
 ]
