@@ -85,6 +85,20 @@ def has_video_reader() -> bool:
     return any(importlib.util.find_spec(name) for name in readers) or hasattr(torchvision.io, "read_video")
 
 
+def check_device(device: str | None) -> None:
+    """Raise :class:`InputError` if ``device`` is not a torch device this machine has."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {device!r} is not a device name; use cpu, cuda or cuda:N") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device!r}: no CUDA GPU is visible here; use --device cpu")
+
+
 def build_messages(args: argparse.Namespace) -> list[dict]:
     """Build the one-turn chat of the images or the video, and the prompt."""
     images = args.image or ([] if args.video else [str(DEFAULT_IMAGE)])
@@ -102,6 +116,7 @@ def run(args: argparse.Namespace) -> Path:
     """Check the inputs, load the model, explain, and write the visuals and the result."""
     if args.max_new_tokens < 1:
         raise InputError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    check_device(args.device)
     messages = build_messages(args)
     out = Path(args.out)
     if (out / "result").exists() and not args.overwrite:

@@ -185,3 +185,13 @@ def test_unreadable_video_file_in_the_library(tmp_path):
     messages = [{"role": "user", "content": [{"type": "video", "video": str(clip)}, {"type": "text", "text": "Hi"}]}]
     with pytest.raises(UnsupportedInputError, match="cannot read the video file .*clip.mp4"):
         tam.explain(model, processor, messages, max_new_tokens=2)
+
+
+@pytest.mark.parametrize("device", ["gpu0", "cuda"])
+def test_bad_device(tmp_path, capsys, device):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    line = one_error_line(capsys, twin_args(tmp_path, "--device", device))
+    assert f"--device {device!r}" in line

@@ -59,6 +59,8 @@ def explain(
         If ``max_new_tokens`` < 1 or ``layer`` is out of range (checked before generating).
     UnsupportedModelError
         If the model's class has no adapter.
+    UnsupportedInputError
+        If the chat has a video and the family takes images only.
     NoAnswerError
         If the model answered with end-of-turn or padding tokens only.
     """
@@ -73,7 +75,6 @@ def explain(
             f"layer {layer} is out of range: {adapter.family} has {adapter.num_layers} decoder layers, "
             f"so layer must be between {-depth} and {depth - 1} (0 is the embeddings, -1 the last layer)"
         )
-    adapter.check_video(messages)
     prepared = adapter.prepare(messages)
     output = adapter.generate(prepared, int(max_new_tokens), **(generate_kwargs or {}))
     tokens = output.sequences[0].detach().cpu().numpy().astype(np.int64)
