@@ -88,7 +88,7 @@ def explain(
         adapter.find_spans(tokens, prepared, messages),
         adapter.vision_shape(prepared),
         layer=-1 if last_layer else layer,
-        final_norm=None if last_layer else adapter.final_norm,
+        final_norm=None if last_layer else _on_its_device(adapter.final_norm),
         logits=output.logits,
         tokenizer=adapter.tokenizer,
         images=prepared.pictures,
@@ -105,3 +105,9 @@ def _check_answer(answer: np.ndarray, tokenizer) -> None:
             f"the model answered with no text, only {pieces}; there is nothing to explain. "
             "Try another prompt or more max_new_tokens"
         )
+
+
+def _on_its_device(norm):
+    """Wrap ``norm`` so it takes states from any device (layers may sit on several GPUs)."""
+    device = next(norm.parameters()).device
+    return lambda states: norm(states.to(device))
