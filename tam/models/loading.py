@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from tam.errors import TAMError
-from tam.models.registry import adapter_class_for
+from tam.models.registry import adapter_class_for, supported_classes
 from tam.models.twins import TWINS
 
 __all__ = ["ModelUnavailableError", "load_model", "model_choices"]
@@ -25,7 +25,10 @@ class ModelUnavailableError(TAMError):
 
 def model_choices() -> str:
     """One line naming what ``--model`` accepts, for help texts."""
-    return f"a Hugging Face hub id, a local folder, or a tiny twin: {', '.join(TWINS)}"
+    return (
+        f"a Hugging Face hub id or a local folder of a supported class ({', '.join(supported_classes())}), "
+        f"or a tiny twin: {', '.join(TWINS)}"
+    )
 
 
 def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):

@@ -51,7 +51,12 @@ class QwenVLAdapter(ModelAdapter):
         resized once more by the video processor; one frame per temporal token is kept
         as its picture.
         """
-        from qwen_vl_utils import process_vision_info
+        try:
+            from qwen_vl_utils import process_vision_info
+        except ImportError as error:
+            raise ImportError(
+                "the Qwen-VL adapter loads pictures and videos with qwen-vl-utils: pip install qwen-vl-utils"
+            ) from error
 
         image_processor = self.processor.image_processor
         video_processor = getattr(self.processor, "video_processor", None)
