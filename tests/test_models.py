@@ -289,3 +289,39 @@ def test_the_documented_adapter_recipe(monkeypatch):
     result = tam.explain(model, processor, chat(image()), max_new_tokens=3)
     assert result.layout.shape == (4, 4)
     assert prompt_text(result, processor) == "Describe this image."
+
+
+def reference_markers(name, tokenizer):
+    """The reference release's special_ids for Qwen2-VL and InternVL3, spelled with the twin's tokens."""
+
+    def ids(text):
+        return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    closing, answer = ids("<|im_end|>\n<|im_start|>assistant"), [ids("\n<|im_start|>assistant\n"), -1]
+    if name == "tiny-internvl":
+        return {"img_id": [ids("<img>"), ids("</img>")], "prompt_id": [ids("</img>\n"), closing], "answer_id": answer}
+    start, end = ids("<|vision_start|>"), ids("<|vision_end|>")
+    return {"img_id": [start, end], "prompt_id": [end, closing], "answer_id": answer}
+
+
+@pytest.mark.parametrize("name", ["tiny-qwen2-vl", "tiny-internvl"])
+def test_spans_agree_with_the_reference_markers(name):
+    model, processor = load_model(name)
+    adapter = adapter_for(model, processor)
+    messages = chat(image())
+    prepared = adapter.prepare(messages)
+    tokens = adapter.generate(prepared, 3).sequences[0].numpy()
+    found = adapter.find_spans(tokens, prepared, messages)
+    expected = tam.locate_spans(tokens, reference_markers(name, processor.tokenizer))
+    np.testing.assert_array_equal(found.vision, expected.vision)
+    np.testing.assert_array_equal(found.prompt, expected.prompt)
+    assert found.answer_start == expected.answer_start
+
+
+def test_images_and_a_video_in_one_chat():
+    model, processor = load_model("tiny-qwen3-vl")
+    frames = {"type": "video", "video": FRAMES[:4]}
+    result = tam.explain(model, processor, chat(image(), frames, text="Compare."), max_new_tokens=2)
+    assert result.layout.kind == "images"
+    assert len(result.layout.grids) == 1 + 2 == len(result.images)
+    assert result.layout.num_tokens == vision_count(model, processor, chat(image(), frames, text="Compare."))
