@@ -22,6 +22,7 @@ registered with :func:`tam.models.register_adapter`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -48,6 +49,7 @@ class NoAnswerError(TAMError):
     """The generation produced nothing to explain (only end-of-turn or padding tokens)."""
 
 
+@dataclass
 class PreparedInputs:
     """Model inputs of one chat and the pictures behind its vision grids.
 
@@ -63,11 +65,10 @@ class PreparedInputs:
         ``"image"`` or ``"video"`` for each vision entry of the chat, in order.
     """
 
-    def __init__(self, inputs, pictures: list[np.ndarray], text: str, kinds: list[str]) -> None:
-        self.inputs = inputs
-        self.pictures = pictures
-        self.text = text
-        self.kinds = kinds
+    inputs: object
+    pictures: list[np.ndarray]
+    text: str
+    kinds: list[str]
 
     @property
     def input_ids(self) -> np.ndarray:

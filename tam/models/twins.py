@@ -15,6 +15,8 @@ from collections.abc import Callable
 
 __all__ = ["TWINS", "internvl_processor", "llava_processor", "qwen_processor"]
 
+_PATCH = 14  # pixels per ViT patch side in LLaVA-1.5's CLIP, InternViT and Qwen2-VL
+
 _CORPUS = (
     "Describe this image. Describe this video. What is in the picture? A dog runs on the grass. "
     "A cat sits on a red mat near the window. Two people walk along the beach at sunset. "
@@ -60,11 +62,7 @@ _INTERNVL_TEMPLATE = (
     "{{ '<|im_end|>\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
-_QWEN_SPECIALS = {
-    "eos": "<|im_end|>",
-    "pad": "<|endoftext|>",
-    "more": ["<|im_start|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"],
-}
+_QWEN_MARKERS = ["<|im_start|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 
 
 def _train_bpe(byte_level: bool, vocab_size: int = 320) -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -87,23 +85,25 @@ def _train_bpe(byte_level: bool, vocab_size: int = 320) -> tuple[dict[str, int],
 
 
 def _qwen_tokenizer(chat_template: str, extra_special_tokens: dict | None = None):
+    """Build a ``Qwen2Tokenizer`` (byte-level BPE) with Qwen's chat and vision special tokens."""
     from transformers import Qwen2Tokenizer
 
     vocab, merges = _train_bpe(byte_level=True)
     tokenizer = Qwen2Tokenizer(
         vocab=vocab,
         merges=merges,
-        eos_token=_QWEN_SPECIALS["eos"],
-        pad_token=_QWEN_SPECIALS["pad"],
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
         unk_token=None,
         extra_special_tokens=extra_special_tokens or {},
     )
-    tokenizer.add_special_tokens({"additional_special_tokens": _QWEN_SPECIALS["more"]})
+    tokenizer.add_special_tokens({"additional_special_tokens": _QWEN_MARKERS})
     tokenizer.chat_template = chat_template
     return tokenizer
 
 
 def _llava_tokenizer():
+    """Build a ``LlamaTokenizer`` (SentencePiece-style BPE with byte fallback) with ``<image>`` and ``<pad>``."""
     from transformers import LlamaTokenizer
 
     vocab, merges = _train_bpe(byte_level=False)
@@ -123,11 +123,11 @@ def _seeded(model_class, config):
     import torch
 
     torch.manual_seed(0)
-    model = model_class(config).eval()
-    return model
+    return model_class(config).eval()
 
 
 def _qwen_ids(tokenizer) -> dict:
+    """Return the config's vision token ids, as the tokenizer numbers them."""
     names = ("<|image_pad|>", "<|video_pad|>", "<|vision_start|>", "<|vision_end|>")
     image, video, start, end = tokenizer.convert_tokens_to_ids(list(names))
     return {
@@ -139,6 +139,7 @@ def _qwen_ids(tokenizer) -> dict:
 
 
 def _small_text(tokenizer, **extra) -> dict:
+    """Return a two-layer, 32-wide language model config over the tokenizer's vocabulary."""
     return {
         "vocab_size": len(tokenizer),
         "hidden_size": 32,
@@ -161,9 +162,6 @@ def _finish(model, tokenizer):
     model.generation_config.suppress_tokens = special
     model.generation_config.do_sample = False
     return model
-
-
-_PATCH = 14
 
 
 _QWEN_CLASSES = {
