@@ -195,3 +195,14 @@ def test_bad_device(tmp_path, capsys, device):
         pytest.skip("a GPU is visible")
     line = one_error_line(capsys, twin_args(tmp_path, "--device", device))
     assert f"--device {device!r}" in line
+
+
+def test_saved_model_folder_takes_the_real_loading_path(tmp_path):
+    from tam.models import load_model
+
+    model, processor = load_model("tiny-qwen2.5-vl")
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    assert demo.main(["--model", str(tmp_path / "model"), "--out", str(tmp_path / "out"), "--max-new-tokens", "3"]) == 0
+    visuals, tokens = written_tokens(tmp_path / "out")
+    assert visuals == tokens >= 3
