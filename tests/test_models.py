@@ -325,3 +325,10 @@ def test_images_and_a_video_in_one_chat():
     assert result.layout.kind == "images"
     assert len(result.layout.grids) == 1 + 2 == len(result.images)
     assert result.layout.num_tokens == vision_count(model, processor, chat(image(), frames, text="Compare."))
+
+
+@pytest.mark.parametrize("text", ["assistant", "user", "Describe this image."])
+def test_prompt_made_of_template_words(qwen2, text):
+    model, processor = qwen2
+    result = tam.explain(model, processor, chat(image(), text=text), max_new_tokens=2)
+    assert prompt_text(result, processor) == text

@@ -261,17 +261,23 @@ class ModelAdapter(ABC):
         text = last_text(messages)
         if text is None or vision[-1] == input_length - 1:
             return TokenSpans(vision=vision, prompt=np.arange(0), answer_start=input_length)
-        prompt_end = input_length - self._closing_length(tokens[:input_length], prepared.text, text)
+        prompt_end = input_length - self._closing_length(tokens[:input_length], messages, prepared.text, text)
         start = int(vision[-1]) + 1
         while start < prompt_end and not self.tokenizer.decode([int(tokens[start])], skip_special_tokens=True).strip():
             start += 1
         return TokenSpans(vision=vision, prompt=np.arange(start, prompt_end), answer_start=input_length)
 
-    def _closing_length(self, input_ids: np.ndarray, rendered: str, text: str) -> int:
-        """How many tokens at the end of the input follow the user's last text."""
-        index = rendered.rfind(text)
-        if index < 0:
-            raise SpanError(f"the prompt text {text!r} does not occur in the chat rendered by the processor")
+    def _closing_length(self, input_ids: np.ndarray, messages: list[dict], rendered: str, text: str) -> int:
+        """Count the tokens at the end of the input that follow the user's last text.
+
+        The text is looked for in the chat rendered without the generation prompt, so a
+        prompt that is itself a word of the template (``"assistant"``) is still found in
+        the user's turn.
+        """
+        user_turns = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
+        index = user_turns.rfind(text)
+        if index < 0 or not rendered.startswith(user_turns):
+            raise SpanError(f"the prompt text {text!r} is not where the processor's chat template puts it")
         closing = rendered[index + len(text) :].strip()
         if not closing:
             return 0
