@@ -332,3 +332,13 @@ def test_prompt_made_of_template_words(qwen2, text):
     model, processor = qwen2
     result = tam.explain(model, processor, chat(image(), text=text), max_new_tokens=2)
     assert prompt_text(result, processor) == text
+
+
+def test_every_family_reads_an_earlier_layer(twin):
+    name, model, processor = twin
+    adapter = adapter_for(model, processor)
+    assert isinstance(adapter.final_norm, torch.nn.Module)
+    last = tam.explain(model, processor, chat(image()), max_new_tokens=2)
+    middle = tam.explain(model, processor, chat(image()), max_new_tokens=2, layer=1)
+    assert middle.options["layer"] == 1
+    assert not np.allclose(last.raw_maps, middle.raw_maps)

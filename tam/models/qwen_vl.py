@@ -61,10 +61,15 @@ class QwenVLAdapter(ModelAdapter):
         image_processor = self.processor.image_processor
         video_processor = getattr(self.processor, "video_processor", None)
         messages = copy.deepcopy(messages)
+        bounds = {
+            "min_pixels": image_processor.size.get("shortest_edge"),
+            "max_pixels": image_processor.size.get("longest_edge"),
+        }
         for item in vision_items(messages):
             if item_kind(item) == "image":
-                item.setdefault("min_pixels", image_processor.size["shortest_edge"])
-                item.setdefault("max_pixels", image_processor.size["longest_edge"])
+                for key, value in bounds.items():
+                    if value is not None:
+                        item.setdefault(key, value)
         try:
             images, videos, video_kwargs = process_vision_info(
                 messages,
