@@ -1,6 +1,171 @@
-"""Explain a multimodal LLM's answer token by token (not implemented yet: see the models issue)."""
+"""Explain a multimodal LLM's answer token by token: one picture per token, and the saved result.
 
+    python demo.py                                  # Qwen2-VL-2B on imgs/demo.jpg (needs the weights)
+    python demo.py --model tiny-qwen2-vl --out out  # offline, a tiny random-weight twin
+    python demo.py --model tiny-qwen2.5-vl --video imgs/frames --prompt "Describe this video."
+
+Bad input ends with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
 import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
+DEFAULT_IMAGE = HERE / "imgs" / "demo.jpg"
+DEFAULT_PROMPT = "Describe this image."
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+class InputError(ValueError):
+    """A command-line input that cannot be used; its message is shown as is."""
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Read the command line (see ``python demo.py --help``)."""
+    from tam.models import model_choices
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=DEFAULT_MODEL, help=f"{model_choices()} (default: %(default)s)")
+    parser.add_argument("--image", action="append", default=[], help="an image file; repeat for several images")
+    parser.add_argument("--video", help="a folder of frames (sorted by name) or a video file")
+    parser.add_argument("--prompt", help=f"the question (default: {DEFAULT_PROMPT!r})")
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="answer tokens to generate (default: 64)")
+    parser.add_argument("--layer", type=int, default=-1, help="decoder layer to read, -1 the last (default: -1)")
+    parser.add_argument("--out", default="vis_results", help="folder for the visuals and the result")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: accelerate's device_map='auto')")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier result in --out")
+    return parser.parse_args(argv)
+
+
+def check_image(path: str) -> str:
+    """Return ``path`` if it names a readable image file, else raise :class:`InputError`."""
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"no image file at {path!r}")
+    try:
+        with Image.open(file) as image:
+            image.verify()
+    except (UnidentifiedImageError, OSError) as error:
+        raise InputError(f"{path!r} is not an image that can be read ({type(error).__name__})") from None
+    return str(file)
+
+
+def video_entry(path: str) -> dict:
+    """Build the chat entry of a folder of frames (each checked) or of a video file."""
+    source = Path(path)
+    if source.is_dir():
+        frames = sorted(p for p in source.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+        if not frames:
+            raise InputError(f"the frames folder {path!r} holds no {'/'.join(FRAME_SUFFIXES)} files")
+        return {"type": "video", "video": [check_image(str(frame)) for frame in frames]}
+    if not source.is_file():
+        raise InputError(f"no video file or frames folder at {path!r}")
+    if not has_video_reader():
+        raise InputError(
+            f"cannot read the video file {path!r} here: qwen-vl-utils reads video files with decord or torchcodec "
+            "(pip install one), or pass a folder of frames"
+        )
+    return {"type": "video", "video": str(source)}
+
+
+def has_video_reader() -> bool:
+    """Tell whether qwen-vl-utils has a video file reader: decord, torchcodec or torchvision's ``read_video``."""
+    import importlib.util
+
+    import torchvision.io
+
+    readers = ("decord", "torchcodec")
+    return any(importlib.util.find_spec(name) for name in readers) or hasattr(torchvision.io, "read_video")
+
+
+def check_device(device: str | None) -> None:
+    """Raise :class:`InputError` if ``device`` is not a torch device this machine has."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise InputError(f"--device {device!r} is not a device name; use cpu, cuda or cuda:N") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"--device {device!r}: no CUDA GPU is visible here; use --device cpu")
+
+
+def build_messages(args: argparse.Namespace) -> list[dict]:
+    """Build the one-turn chat of the images or the video, and the prompt."""
+    images = args.image or ([] if args.video else [str(DEFAULT_IMAGE)])
+    content = [{"type": "image", "image": check_image(path)} for path in images]
+    if args.video:
+        content.append(video_entry(args.video))
+    prompt = args.prompt if args.prompt is not None else DEFAULT_PROMPT
+    if not prompt.strip():
+        raise InputError("--prompt is empty: give the model a question to answer")
+    content.append({"type": "text", "text": prompt})
+    return [{"role": "user", "content": content}]
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Check the inputs, load the model, explain, and write the visuals and the result."""
+    if args.max_new_tokens < 1:
+        raise InputError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    check_device(args.device)
+    messages = build_messages(args)
+    out = Path(args.out)
+    if (out / "result").exists() and not args.overwrite:
+        raise InputError(f"{out / 'result'} exists; pass --overwrite or another --out")
+
+    from tqdm import tqdm
+
+    import tam
+    from tam.models import load_model
+    from tam.visuals import save_token_visual
+
+    model, processor = load_model(args.model, device=args.device)
+    result = tam.explain(model, processor, messages, max_new_tokens=args.max_new_tokens, layer=args.layer)
+    out.mkdir(parents=True, exist_ok=True)
+    for index in tqdm(range(len(result)), desc="token visuals", unit="token"):
+        save_token_visual(result, index, out / f"{index:03d}.jpg")
+    result.save(out / "result", overwrite=args.overwrite)
+    answer = "".join(result.texts[result.answer_slice])
+    print(f"answer: {answer}")
+    print(
+        f"wrote {len(result)} token visuals ({result.num_prompt_tokens} prompt, "
+        f"{len(result) - result.num_prompt_tokens} answer) and the result to {out}"
+    )
+    return out
+
+
+def quiet_libraries() -> None:
+    """Keep transformers' and the hub's warnings and retries off the terminal (errors still show)."""
+    from huggingface_hub.utils import logging as hub_logging
+    from transformers.utils import logging as transformers_logging
+
+    hub_logging.set_verbosity_error()
+    logging.getLogger("qwen_vl_utils").setLevel(logging.ERROR)
+    transformers_logging.set_verbosity_error()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; return the exit status (0, or 2 after one line on stderr)."""
+    from tam.errors import TAMError
+
+    args = parse_args(argv)
+    quiet_libraries()
+    try:
+        run(args)
+    except (InputError, TAMError, OSError) as error:
+        print(f"demo.py: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
 
 if __name__ == "__main__":
-    sys.exit("demo.py is not implemented yet: the model adapters come next. Use tam.explain_generation for now.")
+    sys.exit(main())

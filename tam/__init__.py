@@ -5,17 +5,21 @@ The pipeline, one module per step::
     spans -> scores -> causal -> normalize -> filters -> result
     (tam.spans, tam.scores, tam.causal, tam.normalize, tam.filters, tam.result)
 
-``explain_generation`` runs it over a whole generation; ``TAM`` is the reference
-release's per-round call. Names load lazily, so ``import tam`` stays light.
+``explain_generation`` runs it over a whole generation; ``explain`` generates with a
+supported model and explains the answer (adapters in ``tam.models``); ``TAM`` is the
+reference release's per-round call. Names load lazily, so ``import tam`` stays light.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "explain": "tam.models.explain",
     "explain_generation": "tam.explain",
     "ROUND0_MODES": "tam.explain",
     "TAM": "tam.compat",
@@ -34,6 +38,23 @@ _EXPORTS = {
 }
 
 __all__ = ["__version__", *_EXPORTS]
+
+
+class _Package(types.ModuleType):
+    """The ``tam`` package, whose ``explain`` stays the function ``tam.models.explain.explain``.
+
+    Importing the core module ``tam/explain.py`` would otherwise rebind ``tam.explain``
+    to that module; it stays importable as ``tam.explain`` (``from tam.explain import
+    explain_generation``) and its names are exported here (``tam.explain_generation``).
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "explain" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):

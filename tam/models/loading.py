@@ -1,0 +1,100 @@
+"""Load a model and its processor by name: a tiny twin, a hub id or a local folder.
+
+Twin names (``tiny-qwen2-vl``, ...) are resolved first and built offline. Anything else
+goes through transformers' real loading path: ``AutoConfig`` to check that tam has an
+adapter for the architecture before any weights are read, then
+``AutoModelForImageTextToText.from_pretrained(..., dtype=..., device_map=...)``
+(``device_map="auto"`` places the weights with accelerate) and ``AutoProcessor``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tam.errors import TAMError
+from tam.models.registry import adapter_class_for, supported_classes
+from tam.models.twins import TWINS
+
+__all__ = ["ModelUnavailableError", "load_model", "model_choices"]
+
+
+class ModelUnavailableError(TAMError):
+    """The model's config or weights cannot be read (not on disk, hub unreachable, unknown id)."""
+
+
+def model_choices() -> str:
+    """One line naming what ``--model`` accepts, for help texts."""
+    return (
+        f"a Hugging Face hub id or a local folder of a supported class ({', '.join(supported_classes())}), "
+        f"or a tiny twin: {', '.join(TWINS)}"
+    )
+
+
+def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
+    """Load a supported model and its processor.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A tiny twin name (see :data:`tam.models.twins.TWINS`), a hub id such as
+        ``"Qwen/Qwen2-VL-2B-Instruct"`` or a local folder with a saved model.
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; by default ``device_map="auto"`` for
+        real models (accelerate places the weights) and the CPU for twins.
+    dtype : str or torch.dtype, default "auto"
+        Weight dtype for real models (``"auto"``: as saved).
+
+    Returns
+    -------
+    model : transformers.PreTrainedModel
+        In eval mode.
+    processor : transformers.ProcessorMixin
+
+    Raises
+    ------
+    ModelUnavailableError
+        If the model cannot be read (no local copy and no network, or no such id).
+    UnsupportedModelError
+        If tam has no adapter for the model's architecture.
+    """
+    if name_or_path in TWINS:
+        model, processor = TWINS[name_or_path]()
+        return model.to(device or "cpu"), processor
+
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
+    if _looks_like_path(name_or_path) and not Path(name_or_path).expanduser().is_dir():
+        raise ModelUnavailableError(f"no model folder at {name_or_path!r}. {_how_to_get(name_or_path)}")
+    try:
+        config = AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        raise ModelUnavailableError(_unavailable_message(name_or_path, error)) from error
+    adapter_class_for(config.architectures or [type(config).__name__])
+    try:
+        model = AutoModelForImageTextToText.from_pretrained(
+            name_or_path, dtype=dtype, device_map=device if device is not None else "auto"
+        )
+        processor = AutoProcessor.from_pretrained(name_or_path)
+    except OSError as error:
+        raise ModelUnavailableError(_unavailable_message(name_or_path, error)) from error
+    return model.eval(), processor
+
+
+def _looks_like_path(name: str) -> bool:
+    """Tell a local path from a hub id (``owner/name``, at most one slash)."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
+
+
+def _how_to_get(name: str) -> str:
+    download = "hf download OWNER/MODEL" if _looks_like_path(name) else f"hf download {name}"
+    return (
+        f"A model needs its weights: download them where the Hugging Face hub can be reached (`{download}`), "
+        f"then pass the hub id or the local folder; to try tam offline, use a tiny twin: {', '.join(TWINS)}"
+    )
+
+
+def _unavailable_message(name: str, error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    reason = lines[0].rstrip(".") if lines else type(error).__name__
+    return f"cannot load model {name!r} ({reason}). {_how_to_get(name)}"

@@ -1,0 +1,85 @@
+"""Which adapter serves which model: a registry keyed by the transformers model class name.
+
+``adapter_for(model, processor)`` walks the model's class hierarchy, so a subclass of a
+supported class is served by the same adapter. A family tam does not know gets
+:class:`UnsupportedModelError`, which lists the supported classes and says how to go on:
+register an adapter (:func:`register_adapter`) or pass the spans and the grid to
+:func:`tam.explain_generation` by hand.
+"""
+
+from __future__ import annotations
+
+from tam.errors import TAMError
+from tam.models.base import ModelAdapter
+from tam.models.internvl import InternVLAdapter
+from tam.models.llava import LlavaAdapter
+from tam.models.qwen_vl import QwenVLAdapter
+
+__all__ = ["UnsupportedModelError", "adapter_class_for", "adapter_for", "register_adapter", "supported_classes"]
+
+_ADAPTERS: dict[str, type[ModelAdapter]] = {}
+
+
+class UnsupportedModelError(TAMError):
+    """No adapter is registered for the model's class."""
+
+
+def register_adapter(adapter_class: type[ModelAdapter]) -> type[ModelAdapter]:
+    """Register an adapter for each name in its ``model_classes`` (usable as a class decorator).
+
+    Parameters
+    ----------
+    adapter_class : type
+        A subclass of :class:`~tam.models.base.ModelAdapter` with a non-empty
+        ``model_classes``.
+
+    Returns
+    -------
+    type
+        ``adapter_class`` itself.
+    """
+    if not (isinstance(adapter_class, type) and issubclass(adapter_class, ModelAdapter)):
+        raise TypeError(f"adapter_class must be a subclass of tam.models.ModelAdapter, got {adapter_class!r}")
+    if not adapter_class.model_classes:
+        raise ValueError(f"{adapter_class.__name__}.model_classes is empty; name the transformers classes it serves")
+    for name in adapter_class.model_classes:
+        _ADAPTERS[name] = adapter_class
+    return adapter_class
+
+
+for _adapter in (QwenVLAdapter, LlavaAdapter, InternVLAdapter):
+    register_adapter(_adapter)
+
+
+def supported_classes() -> list[str]:
+    """Names of the model classes that have an adapter, sorted."""
+    return sorted(_ADAPTERS)
+
+
+def adapter_class_for(class_names) -> type[ModelAdapter]:
+    """Return the adapter registered for the first of ``class_names`` that has one.
+
+    Parameters
+    ----------
+    class_names : sequence of str
+        Model class names, most specific first (a class's MRO, or a config's ``architectures``).
+
+    Raises
+    ------
+    UnsupportedModelError
+        If none has an adapter; the message lists the supported classes.
+    """
+    names = list(class_names)
+    for name in names:
+        if name in _ADAPTERS:
+            return _ADAPTERS[name]
+    raise UnsupportedModelError(
+        f"tam has no adapter for {names[0] if names else 'this model'}; supported: {', '.join(supported_classes())}. "
+        "Register one with tam.models.register_adapter, or call tam.explain_generation with a tam.TokenSpans "
+        "and the vision grid (see 'Bring your own model' in the README)"
+    )
+
+
+def adapter_for(model, processor) -> ModelAdapter:
+    """Return the adapter of ``model``'s class (or of its nearest registered base class), bound to it."""
+    return adapter_class_for([cls.__name__ for cls in type(model).__mro__])(model, processor)

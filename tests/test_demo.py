@@ -1,0 +1,208 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import demo
+from tam.models import TWINS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_demo(*args, cwd=ROOT):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "demo.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def written_tokens(out: Path) -> tuple[int, int]:
+    """(visuals written, tokens in the saved result)."""
+    meta = json.loads((out / "result" / "meta.json").read_text())
+    return len(list(out.glob("*.jpg"))), len(meta["texts"])
+
+
+def test_demo_command_on_a_twin(tmp_path):
+    completed = run_demo("--model", "tiny-qwen2-vl", "--out", "out/", "--max-new-tokens", "8", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    visuals, tokens = written_tokens(tmp_path / "out")
+    assert visuals == tokens >= 8
+    assert "token visuals" in completed.stderr  # the progress bar
+    assert "answer:" in completed.stdout
+
+
+def test_demo_without_weights_ends_in_one_sentence(tmp_path):
+    completed = run_demo(cwd=tmp_path)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert "Qwen/Qwen2-VL-2B-Instruct" in lines[0] and "needs its weights" in lines[0] and "tiny-qwen2-vl" in lines[0]
+    assert "Traceback" not in completed.stderr
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_every_twin_writes_a_visual_per_token(tmp_path, name):
+    assert demo.main(["--model", name, "--out", str(tmp_path), "--max-new-tokens", "4"]) == 0
+    visuals, tokens = written_tokens(tmp_path)
+    assert visuals == tokens >= 4
+
+
+@pytest.mark.parametrize("name", ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl"])
+def test_video_frames_folder(tmp_path, name):
+    args = ["--model", name, "--video", str(ROOT / "imgs/frames"), "--prompt", "Describe this video."]
+    assert demo.main([*args, "--out", str(tmp_path), "--max-new-tokens", "3"]) == 0
+    visuals, tokens = written_tokens(tmp_path)
+    assert visuals == tokens >= 3
+    meta = json.loads((tmp_path / "result" / "meta.json").read_text())
+    assert meta["layout_kind"] == "video"
+
+
+def test_several_images(tmp_path):
+    args = [
+        "--model",
+        "tiny-internvl",
+        "--image",
+        str(ROOT / "imgs/demo.jpg"),
+        "--image",
+        str(ROOT / "imgs/frames/0000.jpg"),
+    ]
+    assert demo.main([*args, "--out", str(tmp_path), "--max-new-tokens", "2"]) == 0
+    meta = json.loads((tmp_path / "result" / "meta.json").read_text())
+    assert meta["layout_kind"] == "images" and meta["num_images"] == 2
+
+
+def test_earlier_result_is_kept_unless_overwrite(tmp_path, capsys):
+    args = ["--model", "tiny-llava", "--out", str(tmp_path), "--max-new-tokens", "2"]
+    assert demo.main(args) == 0
+    assert demo.main(args) == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert demo.main([*args, "--overwrite"]) == 0
+
+
+def one_error_line(capsys, argv) -> str:
+    assert demo.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("demo.py: error: ")
+    return err[0]
+
+
+def twin_args(tmp_path, *more):
+    return ["--model", "tiny-qwen2-vl", "--out", str(tmp_path / "out"), "--max-new-tokens", "2", *more]
+
+
+def test_missing_image(tmp_path, capsys):
+    line = one_error_line(capsys, twin_args(tmp_path, "--image", str(tmp_path / "nope.jpg")))
+    assert "no image file at" in line and "nope.jpg" in line
+
+
+def test_file_that_is_not_an_image(tmp_path, capsys):
+    fake = tmp_path / "notes.jpg"
+    fake.write_text("not a picture")
+    line = one_error_line(capsys, twin_args(tmp_path, "--image", str(fake)))
+    assert "notes.jpg' is not an image that can be read" in line
+
+
+def test_empty_frames_folder(tmp_path, capsys):
+    (tmp_path / "frames").mkdir()
+    line = one_error_line(capsys, twin_args(tmp_path, "--video", str(tmp_path / "frames")))
+    assert "frames' holds no .jpg/" in line
+
+
+def test_missing_video(tmp_path, capsys):
+    line = one_error_line(capsys, twin_args(tmp_path, "--video", str(tmp_path / "clip.mp4")))
+    assert "no video file or frames folder at" in line
+
+
+def test_unknown_model(tmp_path):
+    completed = run_demo("--model", "no-such-owner/no-such-model", "--out", str(tmp_path), cwd=tmp_path)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot load model 'no-such-owner/no-such-model'" in lines[0]
+    assert "tiny-qwen2-vl" in lines[0] and "Traceback" not in completed.stderr
+
+
+def test_unsupported_architecture(tmp_path, capsys):
+    from transformers import GPT2Config
+
+    config = GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=10)
+    config.architectures = ["GPT2LMHeadModel"]
+    config.save_pretrained(tmp_path / "gpt2")
+    line = one_error_line(capsys, ["--model", str(tmp_path / "gpt2"), "--out", str(tmp_path / "out")])
+    assert "no adapter for GPT2LMHeadModel; supported: " in line
+
+
+def test_zero_new_tokens(tmp_path, capsys):
+    line = one_error_line(capsys, twin_args(tmp_path, "--max-new-tokens", "0"))
+    assert "--max-new-tokens must be at least 1, got 0" in line
+
+
+def test_layer_out_of_range(tmp_path, capsys):
+    line = one_error_line(capsys, twin_args(tmp_path, "--layer", "7"))
+    assert "layer 7 is out of range" in line
+
+
+def test_empty_prompt(tmp_path, capsys):
+    line = one_error_line(capsys, twin_args(tmp_path, "--prompt", "  "))
+    assert "--prompt is empty" in line
+
+
+def test_prompt_that_yields_no_answer_tokens(tmp_path, capsys, monkeypatch):
+    build = TWINS["tiny-qwen2-vl"]
+
+    def only_end_of_turn():
+        model, processor = build()
+        tokenizer = processor.tokenizer
+        model.generation_config.suppress_tokens = [i for i in range(len(tokenizer)) if i != tokenizer.eos_token_id]
+        return model, processor
+
+    monkeypatch.setitem(TWINS, "tiny-qwen2-vl", only_end_of_turn)
+    line = one_error_line(capsys, twin_args(tmp_path))
+    assert "answered with no text" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_video_file_without_a_reader(tmp_path, capsys, monkeypatch):
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not really a video")
+    monkeypatch.setattr(demo, "has_video_reader", lambda: False)
+    line = one_error_line(capsys, twin_args(tmp_path, "--video", str(clip)))
+    assert "clip.mp4' here: qwen-vl-utils reads video files with decord or torchcodec" in line
+
+
+def test_unreadable_video_file_in_the_library(tmp_path):
+    import tam
+    from tam.models import UnsupportedInputError, load_model
+
+    if demo.has_video_reader():
+        pytest.skip("a video reader is installed: the library reads the file")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not really a video")
+    model, processor = load_model("tiny-qwen2-vl")
+    messages = [{"role": "user", "content": [{"type": "video", "video": str(clip)}, {"type": "text", "text": "Hi"}]}]
+    with pytest.raises(UnsupportedInputError, match="cannot read the video file .*clip.mp4"):
+        tam.explain(model, processor, messages, max_new_tokens=2)
+
+
+@pytest.mark.parametrize("device", ["gpu0", "cuda"])
+def test_bad_device(tmp_path, capsys, device):
+    import torch
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("a GPU is visible")
+    line = one_error_line(capsys, twin_args(tmp_path, "--device", device))
+    assert f"--device {device!r}" in line
+
+
+def test_saved_model_folder_takes_the_real_loading_path(tmp_path):
+    from tam.models import load_model
+
+    model, processor = load_model("tiny-qwen2.5-vl")
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    assert demo.main(["--model", str(tmp_path / "model"), "--out", str(tmp_path / "out"), "--max-new-tokens", "3"]) == 0
+    visuals, tokens = written_tokens(tmp_path / "out")
+    assert visuals == tokens >= 3
