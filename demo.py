@@ -39,6 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default="vis_results", help="folder for the visuals and the result")
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: accelerate's device_map='auto')")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier result in --out")
+    parser.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report (index.html)")
     return parser.parse_args(argv)
 
 
@@ -126,19 +127,23 @@ def run(args: argparse.Namespace) -> Path:
 
     import tam
     from tam.models import load_model
-    from tam.visuals import save_token_visual
-
     model, processor = load_model(args.model, device=args.device)
     result = tam.explain(model, processor, messages, max_new_tokens=args.max_new_tokens, layer=args.layer)
     out.mkdir(parents=True, exist_ok=True)
     for index in tqdm(range(len(result)), desc="token visuals", unit="token"):
-        save_token_visual(result, index, out / f"{index:03d}.jpg")
+        result.save_token_visual(
+            index, out / f"{index:03d}.jpg", tokenizer=processor.tokenizer, overwrite=args.overwrite
+        )
     result.save(out / "result", overwrite=args.overwrite)
+    if args.report:
+        result.save_html(out / "index.html", tokenizer=processor.tokenizer, overwrite=args.overwrite)
     answer = "".join(result.texts[result.answer_slice])
     print(f"answer: {answer}")
     print(
         f"wrote {len(result)} token visuals ({result.num_prompt_tokens} prompt, "
-        f"{len(result) - result.num_prompt_tokens} answer) and the result to {out}"
+        f"{len(result) - result.num_prompt_tokens} answer), the result"
+        + (f" and the report {out / 'index.html'}" if args.report else "")
+        + f" to {out}"
     )
     return out
 

@@ -13,15 +13,13 @@ reference release's per-round call. Names load lazily, so ``import tam`` stays l
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 __version__ = "0.1.0"
 
 _EXPORTS = {
     "explain": "tam.models.explain",
-    "explain_generation": "tam.explain",
-    "ROUND0_MODES": "tam.explain",
+    "explain_generation": "tam.pipeline",
+    "ROUND0_MODES": "tam.pipeline",
     "TAM": "tam.compat",
     "TokenActivationResult": "tam.result",
     "Candidates": "tam.result",
@@ -39,22 +37,6 @@ _EXPORTS = {
 
 __all__ = ["__version__", *_EXPORTS]
 
-
-class _Package(types.ModuleType):
-    """The ``tam`` package, whose ``explain`` stays the function ``tam.models.explain.explain``.
-
-    Importing the core module ``tam/explain.py`` would otherwise rebind ``tam.explain``
-    to that module; it stays importable as ``tam.explain`` (``from tam.explain import
-    explain_generation``) and its names are exported here (``tam.explain_generation``).
-    """
-
-    def __setattr__(self, name: str, value) -> None:
-        if name == "explain" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):

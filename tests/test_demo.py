@@ -206,3 +206,15 @@ def test_saved_model_folder_takes_the_real_loading_path(tmp_path):
     assert demo.main(["--model", str(tmp_path / "model"), "--out", str(tmp_path / "out"), "--max-new-tokens", "3"]) == 0
     visuals, tokens = written_tokens(tmp_path / "out")
     assert visuals == tokens >= 3
+
+
+def test_demo_report_works_in_chromium(tmp_path):
+    from tests.report_browser import check_report
+
+    assert demo.main(["--model", "tiny-qwen2-vl", "--out", str(tmp_path), "--max-new-tokens", "6"]) == 0
+    check_report(tmp_path / "index.html")
+
+
+def test_no_report(tmp_path):
+    assert demo.main(["--model", "tiny-qwen2-vl", "--out", str(tmp_path), "--max-new-tokens", "2", "--no-report"]) == 0
+    assert not (tmp_path / "index.html").exists() and (tmp_path / "result").is_dir()

@@ -64,7 +64,7 @@ def explain(
     NoAnswerError
         If the model answered with end-of-turn or padding tokens only.
     """
-    from tam.explain import explain_generation
+    from tam.pipeline import explain_generation
 
     if int(max_new_tokens) < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
