@@ -1,0 +1,133 @@
+"""Word kinds and category matching with NLTK, from local data only (spec section 8).
+
+Each word is tagged on its own, as the reference does (``nltk.pos_tag([word])``), and
+sorted into nouns, function words and other words. A noun matches a category when one
+of the category name's words has the same WordNet lemma (lower-cased, hyphens removed).
+
+NLTK reads its tagger and WordNet from ``NLTK_DATA`` (or its default folders); nothing is
+downloaded. A missing resource raises :class:`MissingNLTKDataError` naming the command
+that fetches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+
+__all__ = [
+    "FUNCTION_TAGS",
+    "NLTK_DOWNLOAD_COMMAND",
+    "NOUN_TAGS",
+    "MissingNLTKDataError",
+    "lemma",
+    "match_category",
+    "pos_tag",
+    "require_nltk_data",
+    "word_kind",
+]
+
+NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
+"""Penn Treebank tags counted as nouns."""
+
+FUNCTION_TAGS = frozenset({"CC", "DT", "EX", "MD", "POS", "PRP", "PRP$", "UH", "WDT", "WP", "WP$", "WRB"})
+"""Penn Treebank tags counted as function words (prepositions and numbers are not)."""
+
+NLTK_DOWNLOAD_COMMAND = "python -m nltk.downloader wordnet averaged_perceptron_tagger_eng"
+
+
+class MissingNLTKDataError(LookupError):
+    """NLTK's English tagger or WordNet is not installed where NLTK looks."""
+
+
+def _missing(error: LookupError) -> MissingNLTKDataError:
+    import nltk
+
+    return MissingNLTKDataError(
+        "NLTK data missing (the English POS tagger and WordNet are needed): install it with "
+        f"`{NLTK_DOWNLOAD_COMMAND}` or point NLTK_DATA at a folder that holds it "
+        f"(searched: {', '.join(nltk.data.path)}); NLTK said: {' '.join(str(error).split()[:4])}"
+    )
+
+
+@lru_cache(maxsize=1)
+def _tagger():
+    from nltk.tag.perceptron import PerceptronTagger
+
+    try:
+        return PerceptronTagger(lang="eng")
+    except LookupError as error:
+        raise _missing(error) from None
+
+
+@lru_cache(maxsize=1)
+def _lemmatizer():
+    from nltk.stem import WordNetLemmatizer
+
+    lemmatizer = WordNetLemmatizer()
+    try:
+        lemmatizer.lemmatize("dogs")
+    except LookupError as error:
+        raise _missing(error) from None
+    return lemmatizer
+
+
+def require_nltk_data() -> None:
+    """Load the tagger and WordNet now, so that a missing resource stops a run before it starts.
+
+    Raises
+    ------
+    MissingNLTKDataError
+        With the download command and the folders NLTK searched.
+    """
+    _tagger()
+    _lemmatizer()
+
+
+@lru_cache(maxsize=65536)
+def pos_tag(word: str) -> str:
+    """Penn Treebank tag of ``word`` tagged alone (no sentence context), as the reference tags.
+
+    >>> pos_tag("dog"), pos_tag("the"), pos_tag("on")  # doctest: +SKIP
+    ('NN', 'DT', 'IN')
+    """
+    return _tagger().tag([word])[0][1]
+
+
+def word_kind(word: str) -> str:
+    """``"noun"``, ``"function"`` or ``"other"``, from :func:`pos_tag`."""
+    tag = pos_tag(word)
+    if tag in NOUN_TAGS:
+        return "noun"
+    if tag in FUNCTION_TAGS:
+        return "function"
+    return "other"
+
+
+@lru_cache(maxsize=65536)
+def lemma(word: str) -> str:
+    """WordNet noun lemma of ``word`` lower-cased with hyphens removed (``"T-Shirts"`` -> ``"tshirt"``)."""
+    return _lemmatizer().lemmatize(word.lower().replace("-", ""))
+
+
+def match_category(word: str, categories: Mapping[str, int]) -> int | None:
+    """Label of the category that ``word`` names, or None.
+
+    Parameters
+    ----------
+    word : str
+        A noun of the answer.
+    categories : mapping of str to int
+        Category name (one or more words, ``"traffic light"``) to its label value in the
+        segmentation mask. When several match, the last in mapping order wins, as in the
+        reference.
+
+    Returns
+    -------
+    int or None
+    """
+    target = lemma(word)
+    label = None
+    for name, value in categories.items():
+        if any(lemma(part) == target for part in name.split()):
+            label = int(value)
+    return label
