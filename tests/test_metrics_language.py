@@ -41,7 +41,7 @@ def test_lemmas_are_lower_cased_without_hyphens():
 
 
 def test_nouns_match_categories_by_lemma_of_any_category_word():
-    assert match_category("dogs", COCO_LIKE) == 58  # "hot dog" comes after "dog": the last match wins
+    assert match_category("dogs", COCO_LIKE) == 18  # "dog" is a whole name: it wins over "hot dog"
     assert match_category("Lights", COCO_LIKE) == 10
     assert match_category("bear", COCO_LIKE) == 88
     assert match_category("balls", COCO_LIKE) == 37
@@ -49,8 +49,16 @@ def test_nouns_match_categories_by_lemma_of_any_category_word():
     assert match_category("cat", COCO_LIKE) is None
 
 
-def test_only_the_first_match_counts_when_it_is_the_only_one():
-    assert match_category("dog", {"dog": 18, "person": 1}) == 18
+def test_the_reference_rule_takes_the_last_matching_category():
+    assert match_category("dogs", COCO_LIKE, rule="reference") == 58  # "hot dog" comes after "dog"
+    assert match_category("bear", {"bear": 23, "teddy bear": 88}, rule="reference") == 88
+    assert match_category("bear", {"bear": 23, "teddy bear": 88}) == 23
+    assert match_category("light", COCO_LIKE, rule="reference") == match_category("light", COCO_LIKE) == 10
+
+
+def test_unknown_rule():
+    with pytest.raises(ValueError, match="rule must be one of"):
+        match_category("dog", COCO_LIKE, rule="first")
 
 
 def test_missing_nltk_data_names_the_download_command(tmp_path):

@@ -10,6 +10,7 @@ NLTK, OpenCV and rouge-score are imported only when a function needs them.
 """
 
 from tam.metrics.language import (
+    CATEGORY_RULES,
     FUNCTION_TAGS,
     NLTK_DOWNLOAD_COMMAND,
     NOUN_TAGS,
@@ -41,6 +42,7 @@ from tam.metrics.text import meteor, rouge_l
 from tam.metrics.words import Word, group_words, is_punctuation, starts_word
 
 __all__ = [
+    "CATEGORY_RULES",
     "FUNCTION_TAGS",
     "NLTK_DOWNLOAD_COMMAND",
     "NOUN_TAGS",

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 __all__ = [
+    "CATEGORY_RULES",
     "FUNCTION_TAGS",
     "NLTK_DOWNLOAD_COMMAND",
     "NOUN_TAGS",
@@ -109,8 +110,18 @@ def lemma(word: str) -> str:
     return _lemmatizer().lemmatize(word.lower().replace("-", ""))
 
 
-def match_category(word: str, categories: Mapping[str, int]) -> int | None:
+CATEGORY_RULES = ("whole-name", "reference")
+"""How a noun that matches several categories picks one (see :func:`match_category`)."""
+
+
+def match_category(word: str, categories: Mapping[str, int], *, rule: str = "whole-name") -> int | None:
     """Label of the category that ``word`` names, or None.
+
+    A category matches when one of its name's words has the lemma of ``word``. When
+    several match, the last in mapping order wins, as in the reference; with the default
+    rule ``"whole-name"`` a category whose whole name is that one word wins first. The
+    difference matters: with COCO's names the reference matches every "dog" to
+    "hot dog" and every "bear" to "teddy bear".
 
     Parameters
     ----------
@@ -118,16 +129,27 @@ def match_category(word: str, categories: Mapping[str, int]) -> int | None:
         A noun of the answer.
     categories : mapping of str to int
         Category name (one or more words, ``"traffic light"``) to its label value in the
-        segmentation mask. When several match, the last in mapping order wins, as in the
-        reference.
+        segmentation mask.
+    rule : {"whole-name", "reference"}
 
     Returns
     -------
     int or None
+
+    >>> coco = {"dog": 18, "hot dog": 58}
+    >>> match_category("dogs", coco), match_category("dogs", coco, rule="reference")  # doctest: +SKIP
+    (18, 58)
     """
+    if rule not in CATEGORY_RULES:
+        raise ValueError(f"rule must be one of {CATEGORY_RULES}, got {rule!r}")
     target = lemma(word)
-    label = None
+    last_match = whole_name_match = None
     for name, value in categories.items():
-        if any(lemma(part) == target for part in name.split()):
-            label = int(value)
-    return label
+        parts = name.split()
+        if any(lemma(part) == target for part in parts):
+            last_match = int(value)
+            if len(parts) == 1:
+                whole_name_match = int(value)
+    if rule == "whole-name" and whole_name_match is not None:
+        return whole_name_match
+    return last_match
