@@ -1,9 +1,10 @@
 """The command line of ``eval.py``: parse, load, run, print the table.
 
-``python eval.py MODEL DATASET_DIR [VIS_DIR]`` or, on several GPUs, ``accelerate launch
-eval.py ...``. Bad input (a missing or unknown data set folder, an empty data set, an
-unreadable annotation file, missing NLTK data, a model that cannot be loaded, a results
-file that is not to be resumed) ends with one line on stderr and exit status 2.
+``python eval.py MODEL DATASET_DIR [VIS_DIR]``; on several GPUs ``accelerate launch
+eval.py ...``, on several CPU processes ``torchrun --nproc_per_node N eval.py ...``.
+Bad input (a missing or unknown data set folder, an empty data set, an unreadable
+annotation file, missing NLTK data, a model that cannot be loaded, a results file that
+is not to be resumed) ends with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tam.evaluation.runner import EvaluationError, format_table, run_evaluation,
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
 from tam.result import METHODS
 
-__all__ = ["build_parser", "default_results_path", "main"]
+__all__ = ["build_parser", "default_results_path", "main", "process_state"]
 
 PROGRAM = "eval.py"
 
@@ -83,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def process_state():
+    """Return this process's place among those of ``accelerate launch`` or ``torchrun`` (or alone).
+
+    Without a GPU the processes meet over gloo on the CPU (``torchrun --nproc_per_node N
+    eval.py ...``), which ``accelerate.PartialState`` sets up only when told to use the CPU.
+    """
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
 def default_results_path(dataset_dir: Path, model: str) -> Path:
     """``out/eval/<dataset folder>_<model with / as -->.jsonl``."""
     model_slug = re.sub(r"[^A-Za-z0-9._-]+", "--", model.strip("/"))
@@ -111,9 +124,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
     try:
         dataset = load_dataset(args.dataset_dir, args.dataset_format)
         require_nltk_data()
-        from accelerate import PartialState
-
-        state = PartialState()
+        state = process_state()
         explainer = load(
             args.model,
             device=str(state.device),
