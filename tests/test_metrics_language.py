@@ -1,5 +1,8 @@
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -72,6 +75,17 @@ def test_missing_nltk_data_names_the_download_command(tmp_path):
     assert done.returncode != 0
     assert "MissingNLTKDataError" in done.stderr
     assert NLTK_DOWNLOAD_COMMAND in done.stderr
+
+
+def test_missing_wordnet_alone_is_named(tmp_path):
+    tagger = Path(os.environ["NLTK_DATA"]) / "taggers"
+    shutil.copytree(tagger, tmp_path / "taggers")  # NLTK refuses symlinks that leave its folder
+    code = "from tam.metrics import require_nltk_data; require_nltk_data()"
+    env = {**os.environ, "NLTK_DATA": str(tmp_path), "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode == 0:
+        pytest.skip("WordNet is installed in a default place on this machine")
+    assert "NLTK data missing (wordnet;" in done.stderr
 
 
 def test_importing_the_metrics_loads_neither_nltk_nor_opencv():

@@ -41,12 +41,15 @@ class MissingNLTKDataError(LookupError):
 
 
 def _missing(error: LookupError) -> MissingNLTKDataError:
+    import re
+
     import nltk
 
+    found = re.search(r"Resource '?([\w./-]+?)'? not found", str(error))
     return MissingNLTKDataError(
-        "NLTK data missing (the English POS tagger and WordNet are needed): install it with "
-        f"`{NLTK_DOWNLOAD_COMMAND}` or point NLTK_DATA at a folder that holds it "
-        f"(searched: {', '.join(nltk.data.path)}); NLTK said: {' '.join(str(error).split()[:4])}"
+        f"NLTK data missing ({found.group(1) if found else error.__class__.__name__}; the English POS tagger "
+        f"and WordNet are needed): install it with `{NLTK_DOWNLOAD_COMMAND}` or point NLTK_DATA at a folder "
+        f"that holds it (searched: {', '.join(nltk.data.path)})"
     )
 
 
