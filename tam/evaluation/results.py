@@ -12,11 +12,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
-__all__ = ["append_record", "merge_parts", "open_for_append", "part_path", "read_records", "write_json_atomic"]
+__all__ = [
+    "append_record",
+    "merge_parts",
+    "open_for_append",
+    "part_path",
+    "read_records",
+    "write_json_atomic",
+    "write_lines_atomic",
+]
 
 
 def part_path(results: Path, rank: int, world_size: int) -> Path:
@@ -69,19 +77,25 @@ def append_record(handle: IO[str], record: dict) -> None:
     os.fsync(handle.fileno())
 
 
-def write_json_atomic(path: Path, payload, *, lines: Iterable[dict] | None = None) -> None:
-    """Write ``payload`` as JSON (or ``lines`` as JSON lines) to a temporary file, fsync, rename over ``path``."""
+def _replace_atomically(path: Path, write: Callable[[IO[str]], None]) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     with temporary.open("w", encoding="utf-8") as handle:
-        if lines is None:
-            json.dump(payload, handle, indent=1, ensure_ascii=False)
-            handle.write("\n")
-        else:
-            for record in lines:
-                handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+        write(handle)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    """Write ``payload`` as indented JSON to a temporary file, fsync it, and rename it over ``path``."""
+    _replace_atomically(path, lambda handle: handle.write(json.dumps(payload, indent=1, ensure_ascii=False) + "\n"))
+
+
+def write_lines_atomic(path: Path, records: Iterable[dict]) -> None:
+    """Write ``records`` as JSON lines to a temporary file, fsync it, and rename it over ``path``."""
+    _replace_atomically(
+        path, lambda handle: handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    )
 
 
 def merge_parts(results: Path) -> dict[int, dict]:
@@ -94,7 +108,7 @@ def merge_parts(results: Path) -> dict[int, dict]:
     """
     records = read_records(results)
     parts = [path for path in _record_files(results) if path != results]
-    write_json_atomic(results, None, lines=(records[index] for index in sorted(records)))
+    write_lines_atomic(results, (records[index] for index in sorted(records)))
     for part in parts:
         part.unlink()
     return records

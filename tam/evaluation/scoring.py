@@ -14,6 +14,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from tam.evaluation.datasets import Sample
+from tam.metrics import group_words, match_category, meteor, rouge_l, score_answer, word_kind
 from tam.result import TokenActivationResult
 
 __all__ = ["Explainer", "Explanation", "SampleError", "answer_token_maps", "read_mask", "score_sample"]
@@ -118,8 +119,6 @@ def score_sample(
         method, the scored words and the answer's own means
         (:meth:`tam.metrics.AnswerScores.to_dict`).
     """
-    from tam.metrics import group_words, match_category, meteor, rouge_l, score_answer, word_kind
-
     result, answer = explanation
     if not answer.strip():
         raise SampleError("empty answer: the model generated no text")
