@@ -20,6 +20,7 @@ def test_records_are_read_from_the_file_and_its_parts_skipping_cut_lines(tmp_pat
     results = tmp_path / "r.jsonl"
     results.write_text('{"index": 0, "id": "a"}\n{"index": 2, "id": "c"')
     (tmp_path / "r.jsonl.part1").write_text('{"index": 1, "id": "b"}\nnot json\n[1, 2]\n')
+    (tmp_path / "r.jsonl.part1.done").write_text('{"index": 9, "id": "not a part"}\n')
     assert read_records(results) == {0: {"index": 0, "id": "a"}, 1: {"index": 1, "id": "b"}}
 
 

@@ -200,6 +200,12 @@ def test_vis_dir_keeps_each_samples_result(tmp_path):
     assert loaded.texts is not None and len(loaded.images) == 1
 
 
+class SlowExplainer(FakeExplainer):
+    def __call__(self, image_paths, prompt):
+        time.sleep(0.3)
+        return super().__call__(image_paths, prompt)
+
+
 class ThreadState:
     """accelerate.PartialState's interface for one of several processes, simulated by threads."""
 
@@ -215,7 +221,8 @@ def test_processes_take_every_other_sample_and_the_main_one_merges(tmp_path):
     dataset = load_dataset(FIXTURES / "coco2014_mini")
     results = tmp_path / "sharded.jsonl"
     barrier = threading.Barrier(2)
-    explainers = [FakeExplainer(), FakeExplainer()]
+    explainers = [FakeExplainer(), SlowExplainer()]
+    (tmp_path / "sharded.jsonl.part1.done").touch()  # a stale marker must not let the main process merge early
     returned = {}
 
     def process(rank):

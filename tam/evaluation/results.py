@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
@@ -33,7 +34,8 @@ def part_path(results: Path, rank: int, world_size: int) -> Path:
 
 
 def _record_files(results: Path) -> list[Path]:
-    parts = sorted(results.parent.glob(f"{results.name}.part*"))
+    pattern = re.compile(re.escape(results.name) + r"\.part\d+")
+    parts = sorted(path for path in results.parent.glob(f"{results.name}.part*") if pattern.fullmatch(path.name))
     return ([results] if results.exists() else []) + parts
 
 

@@ -6,14 +6,16 @@ JSON line per sample as soon as it is scored, and ends with a summary computed f
 lines alone, so a resumed run ends with exactly the summary of an uninterrupted one.
 
 Under ``accelerate launch`` every process takes the samples whose index it owns
-(``index % num_processes == process_index``) and appends to its own part file; the main
-process merges the parts when all are done. One process (no launcher) is the same code.
+(``index % num_processes == process_index``), appends to its own part file and, when
+done, leaves a ``.done`` marker beside it; the main process merges the parts once every
+marker is there. One process (no launcher) is the same code.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -43,6 +45,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+"""How often the main process looks whether the other processes have finished."""
 
 SAMPLE_ERRORS = (OSError, ValueError, RuntimeError)
 """Failures recorded against one sample without stopping the run: unreadable or corrupt
@@ -174,9 +179,13 @@ def run_evaluation(
     }
     done = _check_existing(results, dataset, run_settings, resume)
     state.wait_for_everyone()  # everyone has looked at the files before anyone writes
-    if state.is_main_process and not settings_path(results).exists():
+    if state.is_main_process:
         results.parent.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(settings_path(results), run_settings)
+        for marker in _finished_markers(results, state.num_processes):
+            marker.unlink(missing_ok=True)  # left by a stopped run
+        if not settings_path(results).exists():
+            write_json_atomic(settings_path(results), run_settings)
+    state.wait_for_everyone()
 
     selected = dataset.samples[:limit]
     mine = [
@@ -198,13 +207,23 @@ def run_evaluation(
             record = evaluate_one(explainer, sample, methods, category_rule=category_rule, vis_dir=vis_dir)
             append_record(handle, record)
 
-    state.wait_for_everyone()
     if not state.is_main_process:
+        _finished_markers(results, state.num_processes)[state.process_index - 1].touch()
         return None
+    # Wait on files rather than on a collective barrier, whose timeout a long shard can outlast.
+    while not all(marker.exists() for marker in _finished_markers(results, state.num_processes)):
+        time.sleep(POLL_SECONDS)
     records = merge_parts(results)
+    for marker in _finished_markers(results, state.num_processes):
+        marker.unlink()
     summary = summarize([records[s.index] for s in selected if s.index in records], methods, run_settings)
     write_json_atomic(summary_path(results), summary)
     return summary
+
+
+def _finished_markers(results: Path, num_processes: int) -> list[Path]:
+    """Files by which processes 1 .. n-1 tell the main process that their part is complete."""
+    return [results.with_name(f"{results.name}.part{rank}.done") for rank in range(1, num_processes)]
 
 
 def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume: bool) -> set[int]:
