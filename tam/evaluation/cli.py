@@ -133,25 +133,28 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
             max_new_tokens=args.max_new_tokens,
             seed=args.seed,
         )
-        summary = run_evaluation(
-            explainer,
-            dataset,
-            results,
-            methods=args.methods,
-            limit=args.limit,
-            resume=args.resume,
-            category_rule=args.category_match,
-            settings={
-                "model": args.model,
-                "layer": args.layer,
-                "round0": args.round0,
-                "max_new_tokens": args.max_new_tokens,
-                "seed": args.seed,
-            },
-            vis_dir=args.vis_dir,
-            progress=True,
-            state=state,
-        )
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with logging_redirect_tqdm():  # failed samples are logged above the progress bar, not through it
+            summary = run_evaluation(
+                explainer,
+                dataset,
+                results,
+                methods=args.methods,
+                limit=args.limit,
+                resume=args.resume,
+                category_rule=args.category_match,
+                settings={
+                    "model": args.model,
+                    "layer": args.layer,
+                    "round0": args.round0,
+                    "max_new_tokens": args.max_new_tokens,
+                    "seed": args.seed,
+                },
+                vis_dir=args.vis_dir,
+                progress=True,
+                state=state,
+            )
     except (DatasetError, EvaluationError, MissingNLTKDataError, ModelLoadError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
