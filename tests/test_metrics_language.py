@@ -86,6 +86,9 @@ def test_missing_wordnet_alone_is_named(tmp_path):
     if done.returncode == 0:
         pytest.skip("WordNet is installed in a default place on this machine")
     assert "NLTK data missing (wordnet;" in done.stderr
+    code = "from tam.metrics import meteor; meteor('a hound runs', ['a dog runs'])"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "MissingNLTKDataError: NLTK data missing (wordnet;" in done.stderr
 
 
 def test_importing_the_metrics_loads_neither_nltk_nor_opencv():

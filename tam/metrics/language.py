@@ -11,6 +11,7 @@ that fetches it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -22,6 +23,7 @@ __all__ = [
     "MissingNLTKDataError",
     "lemma",
     "match_category",
+    "missing_data_error",
     "pos_tag",
     "require_nltk_data",
     "word_kind",
@@ -40,9 +42,8 @@ class MissingNLTKDataError(LookupError):
     """NLTK's English tagger or WordNet is not installed where NLTK looks."""
 
 
-def _missing(error: LookupError) -> MissingNLTKDataError:
-    import re
-
+def missing_data_error(error: LookupError) -> MissingNLTKDataError:
+    """Turn NLTK's LookupError for a missing resource into one line that says how to install it."""
     import nltk
 
     found = re.search(r"Resource '?([\w./-]+?)'? not found", str(error))
@@ -60,7 +61,7 @@ def _tagger():
     try:
         return PerceptronTagger(lang="eng")
     except LookupError as error:
-        raise _missing(error) from None
+        raise missing_data_error(error) from None
 
 
 @lru_cache(maxsize=1)
@@ -71,7 +72,7 @@ def _lemmatizer():
     try:
         lemmatizer.lemmatize("dogs")
     except LookupError as error:
-        raise _missing(error) from None
+        raise missing_data_error(error) from None
     return lemmatizer
 
 

@@ -46,7 +46,7 @@ def meteor(answer: str, references: Sequence[str]) -> float:
     """
     from nltk.translate.meteor_score import meteor_score
 
-    from tam.metrics.language import MissingNLTKDataError, _missing
+    from tam.metrics.language import MissingNLTKDataError, missing_data_error
 
     _check(references)
     try:
@@ -59,4 +59,4 @@ def meteor(answer: str, references: Sequence[str]) -> float:
     except LookupError as error:
         if isinstance(error, MissingNLTKDataError):
             raise
-        raise _missing(error) from None
+        raise missing_data_error(error) from None
