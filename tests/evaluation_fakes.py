@@ -5,7 +5,6 @@ from pathlib import Path
 
 import numpy as np
 
-import tam
 from tam.evaluation import Explanation
 from tam.testing import make_generation
 
@@ -76,12 +75,7 @@ class FakeExplainer:
             (4, 5), num_prompt=5, num_answer=num_answer, vocab_size=64, word_pool=len(WORDS), seed=sample_seed
         )
         tokenizer = WordTokenizer()
-        result = tam.explain_generation(
-            generation.tokens,
-            generation.hidden_states,
-            generation.lm_head,
-            generation.special_ids,
-            generation.vision_shape,
+        result = generation.explain(
             tokenizer=tokenizer,
             images=[picture],
             round0=self.round0,

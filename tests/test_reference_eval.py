@@ -5,7 +5,6 @@ it. Its ROUGE package (``rouge``) is stubbed (ROUGE-L is computed differently he
 purpose), and its import-time NLTK download is turned off.
 """
 
-import importlib.util
 import json
 import os
 import sys
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from tam.metrics import group_words, match_category, meteor, score_answer, word_kind
+from tam.testing import load_reference_module
 
 REFERENCE_DIR = os.environ.get("TAM_REFERENCE_DIR")
 pytestmark = pytest.mark.skipif(
@@ -38,11 +38,8 @@ def reference(monkeypatch_module):
     rouge.Rouge = type("Rouge", (), {"get_scores": lambda self, hyp, ref: [{"rouge-l": {"f": 0.0}}]})
     monkeypatch_module.setitem(sys.modules, "rouge", rouge)
     monkeypatch_module.setattr(nltk, "download", lambda *args, **kwargs: False)
-    spec = importlib.util.spec_from_file_location("tam_reference_eval", Path(REFERENCE_DIR) / "eval.py")
-    module = importlib.util.module_from_spec(spec)
     with warnings.catch_warnings():
-        spec.loader.exec_module(module)
-    return module
+        return load_reference_module(REFERENCE_DIR, "eval")
 
 
 @pytest.fixture(scope="module")
