@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from tam._threads import single_threaded
 from tam.causal import estimated_causal_inference
 from tam.errors import ShapeError, SpanError
 from tam.layout import VisionLayout
@@ -35,6 +36,7 @@ id of the last input token. Reproducing the paper's table needs this mode.
 """
 
 
+@single_threaded
 def explain_generation(
     tokens,
     hidden_states,

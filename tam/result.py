@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tam._threads import single_threaded
 from tam.filters import rank_gaussian_filter
 from tam.layout import VisionLayout
 from tam.normalize import normalize_jointly
@@ -150,6 +151,7 @@ class TokenActivationResult:
         """Indices of the answer tokens among the explained tokens."""
         return slice(self.num_prompt_tokens, len(self))
 
+    @single_threaded
     def _processed(self, method: str) -> tuple[np.ndarray, np.ndarray]:
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -227,3 +227,12 @@ def test_save_and_load_round_trip(tmp_path):
         result.save(target)
     result.save(target, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]  # nothing left beside it
+
+
+def test_thread_limits_are_restored_after_the_call():
+    from threadpoolctl import threadpool_info
+
+    before = ([pool["num_threads"] for pool in threadpool_info()], torch.get_num_threads())
+    result = make_generation((4, 5), seed=16).explain()
+    result.maps("raw")
+    assert ([pool["num_threads"] for pool in threadpool_info()], torch.get_num_threads()) == before
