@@ -129,6 +129,7 @@ def run(args: argparse.Namespace) -> Path:
 
     import tam
     from tam.models import load_model
+
     model, processor = load_model(args.model, device=args.device)
     result = tam.explain(model, processor, messages, max_new_tokens=args.max_new_tokens, layer=args.layer)
     out.mkdir(parents=True, exist_ok=True)

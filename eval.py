@@ -1,6 +1,13 @@
-"""Evaluate token activation maps against segmentation masks (not implemented yet: see the eval issue)."""
+"""Score token activation maps on COCO14, GranDf or OpenPSG, as in the TAM paper (docs/README-eval.md).
+
+Usage: ``python eval.py MODEL DATASET_DIR [VIS_DIR] [--limit N] [--methods tam,raw,eci,rgf]
+[--results FILE.jsonl] [--resume] [--round0 reference] ...``; ``accelerate launch eval.py ...``
+shares the samples among processes. ``python eval.py --help`` lists every option.
+"""
 
 import sys
 
+from tam.evaluation.cli import main
+
 if __name__ == "__main__":
-    sys.exit("eval.py is not implemented yet: the evaluation comes after the model adapters.")
+    sys.exit(main())

@@ -20,13 +20,11 @@ minus its resident memory before it (on CUDA: peak allocated bytes).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import torch
@@ -34,7 +32,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tam  # noqa: E402
-from tam.testing import make_generation  # noqa: E402
+from tam.testing import load_reference_module, make_generation  # noqa: E402
 
 SIZE = {"vision_shape": (20, 27), "num_prompt": 16, "num_answer": 40, "vocab_size": 151_936, "hidden_size": 1536}
 
@@ -71,14 +69,6 @@ class PeakMemory:
             self.extra = resident_bytes("VmHWM") - self.start
 
 
-def load_reference(folder: Path):
-    sys.modules.setdefault("fitz", types.ModuleType("fitz"))  # PyMuPDF: only for its LaTeX visuals
-    spec = importlib.util.spec_from_file_location("tam_reference", folder / "tam.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def worker(method: str, reference_dir: str | None, device: str, repeats: int) -> dict:
     torch.manual_seed(0)
     generation = make_generation(**SIZE, seed=0)
@@ -87,7 +77,7 @@ def worker(method: str, reference_dir: str | None, device: str, repeats: int) ->
     image = __import__("numpy").zeros((560, 756, 3), "uint8")
 
     if method == "reference":
-        reference = load_reference(Path(reference_dir))
+        reference = load_reference_module(Path(reference_dir))
 
         def run():
             with torch.no_grad():

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import os
 import platform
@@ -32,15 +31,13 @@ import statistics
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import tam  # noqa: E402
-from tam.testing import make_generation  # noqa: E402
+from tam.testing import load_reference_module, make_generation  # noqa: E402
 from tam.visuals import render_token_visual, save_token_visual  # noqa: E402
 
 REFERENCE_TEX_SECONDS = 0.69
@@ -71,12 +68,7 @@ def make_result():
     generation = make_generation(
         (20, 27), num_prompt=16, num_answer=40, vocab_size=4096, hidden_size=64, word_pool=len(WORDS), seed=0
     )
-    result = tam.explain_generation(
-        generation.tokens,
-        generation.hidden_states,
-        generation.lm_head,
-        generation.special_ids,
-        generation.vision_shape,
+    result = generation.explain(
         tokenizer=WordTokenizer(),
         images=[image],
     )
@@ -95,20 +87,12 @@ def per_token(draw, indices, repeats: int) -> float:
     return statistics.median(rounds)
 
 
-def load_reference(folder: Path):
-    sys.modules.setdefault("fitz", types.ModuleType("fitz"))  # PyMuPDF: only used after XeLaTeX ran
-    spec = importlib.util.spec_from_file_location("tam_reference", folder / "tam.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def time_reference(folder: Path, result, indices, repeats: int, workdir: Path) -> tuple[float, str]:
     """Seconds per token of the reference's multimodal_process, and what it printed."""
     import cv2
     import torch
 
-    reference = load_reference(folder)
+    reference = load_reference_module(folder)
     bgr = cv2.cvtColor(result.images[0], cv2.COLOR_RGB2BGR)
     texts = list(result.texts)
     candidates = result.candidates

@@ -9,13 +9,17 @@ ids exactly, as the reference's ``TAM()`` needs.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
+import types
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["SyntheticGeneration", "SyntheticProcessor", "make_generation"]
+__all__ = ["SyntheticGeneration", "SyntheticProcessor", "load_reference_module", "make_generation"]
 
 
 class SyntheticProcessor:
@@ -55,6 +59,14 @@ class SyntheticGeneration:
     special_ids: dict
     vision_shape: object
     processor: SyntheticProcessor
+
+    def explain(self, **options):
+        """Run :func:`tam.explain_generation` on this generation; ``options`` go to it."""
+        from tam.pipeline import explain_generation
+
+        return explain_generation(
+            self.tokens, self.hidden_states, self.lm_head, self.special_ids, self.vision_shape, **options
+        )
 
     def logits(self) -> list[torch.Tensor]:
         """Full logits per round, ``[1, L_r, V]``, as the reference computes them."""
@@ -130,3 +142,27 @@ def make_generation(
         "answer_id": [[newline, im_start, assistant, newline], -1],
     }
     return SyntheticGeneration(tokens, rounds, lm_head, special_ids, vision_shape, SyntheticProcessor())
+
+
+def load_reference_module(folder, name: str = "tam"):
+    """Import a module of the reference release (xmed-lab/TAM) from its folder, for side-by-side checks.
+
+    Its PDF dependency (PyMuPDF, ``fitz``) is only used after XeLaTeX ran, so a stand-in
+    is registered when it is missing.
+
+    Parameters
+    ----------
+    folder : str or Path
+        The reference release's folder.
+    name : str
+        ``"tam"`` or ``"eval"``: the file ``folder/<name>.py``.
+
+    Returns
+    -------
+    module
+    """
+    sys.modules.setdefault("fitz", types.ModuleType("fitz"))
+    spec = importlib.util.spec_from_file_location(f"tam_reference_{name}", Path(folder) / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

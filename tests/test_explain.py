@@ -33,23 +33,12 @@ def compat_maps(generation):
     return maps, np.stack(flat), records
 
 
-def explain(generation, **options):
-    return tam.explain_generation(
-        generation.tokens,
-        generation.hidden_states,
-        generation.lm_head,
-        generation.special_ids,
-        generation.vision_shape,
-        **options,
-    )
-
-
 @pytest.mark.parametrize("kind", SHAPES)
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_compat_equals_explain_generation_in_reference_mode(kind, seed):
     generation = make_generation(SHAPES[kind], seed=seed, word_pool=8)
     maps, flat, records = compat_maps(generation)
-    result = explain(generation, round0="reference")
+    result = generation.explain(round0="reference")
     num_prompt = result.num_prompt_tokens
     ours = result.maps_uint8("tam")
     # round 0 returns the first prompt slot's map; round r the map of answer token r
@@ -68,7 +57,7 @@ def test_compat_equals_explain_generation_in_reference_mode(kind, seed):
 
 def test_same_word_exclusion_is_exercised():
     generation = make_generation((4, 5), seed=3, word_pool=4, num_answer=12)
-    result = explain(generation)
+    result = generation.explain()
     ids = result.token_ids
     assert len(set(ids.tolist())) < len(ids), "the fixture must repeat words"
     # a map whose every earlier token is the same word is left as it was by ECI
@@ -80,7 +69,7 @@ def test_same_word_exclusion_is_exercised():
 
 def test_own_mode_differs_only_in_the_two_round0_classes():
     generation = make_generation((4, 5), seed=4)
-    own, reference = explain(generation), explain(generation, round0="reference")
+    own, reference = generation.explain(), generation.explain(round0="reference")
     differs = np.flatnonzero(own.class_ids != reference.class_ids)
     assert set(differs) <= {0, own.num_prompt_tokens}
     np.testing.assert_array_equal(own.class_ids, own.token_ids)
@@ -92,7 +81,7 @@ def test_own_mode_differs_only_in_the_two_round0_classes():
 
 def test_raw_map_is_the_clipped_logit_column():
     generation = make_generation((4, 5), seed=5)
-    result = explain(generation)
+    result = generation.explain()
     hidden = torch.cat([h[0] for h in generation.hidden_states])
     image_pad = generation.tokens[generation.tokens.index(generation.special_ids["img_id"][0]) + 1]
     vision = torch.tensor(generation.tokens[:-1]) == image_pad
@@ -103,7 +92,7 @@ def test_raw_map_is_the_clipped_logit_column():
 
 
 def test_ablations_come_from_one_result():
-    result = explain(make_generation((4, 5), seed=6))
+    result = make_generation((4, 5), seed=6).explain()
     maps = {method: result.maps(method) for method in METHODS}
     for method, value in maps.items():
         assert value.shape == result.raw_maps.shape
@@ -118,14 +107,14 @@ def test_ablations_come_from_one_result():
 def test_zero_activations_give_zero_maps_not_nan():
     generation = make_generation((4, 5), seed=7)
     generation.hidden_states = [torch.zeros_like(h) for h in generation.hidden_states]
-    result = explain(generation)
+    result = generation.explain()
     for method in METHODS:
         assert np.all(result.maps(method) == 0)
 
 
 def test_candidates_from_hidden_states_and_from_logits():
     generation = make_generation((4, 5), seed=8)
-    result = explain(generation, vocab_chunk=100)
+    result = generation.explain(vocab_chunk=100)
     candidates = result.candidates
     hidden = torch.cat([h[0] for h in generation.hidden_states])
     logits = generation.lm_head(hidden).detach()
@@ -135,7 +124,7 @@ def test_candidates_from_hidden_states_and_from_logits():
     np.testing.assert_array_equal(candidates.ids, expected_ids.numpy())
     np.testing.assert_allclose(candidates.probabilities, expected_probs.numpy(), rtol=1e-4)
     answer_logits = [logits[p : p + 1] for p in predicting[result.num_prompt_tokens :]]
-    from_logits = explain(generation, logits=answer_logits).candidates
+    from_logits = generation.explain(logits=answer_logits).candidates
     np.testing.assert_array_equal(from_logits.ids, candidates.ids)
     np.testing.assert_allclose(from_logits.probabilities, candidates.probabilities, rtol=1e-4)
 
@@ -143,7 +132,7 @@ def test_candidates_from_hidden_states_and_from_logits():
 def test_full_layer_tuples_and_logit_lens():
     generation = make_generation((4, 5), seed=9)
     tuples = [(h * 3, h) for h in generation.hidden_states]
-    last = explain(generation)
+    last = generation.explain()
     picked = tam.explain_generation(
         generation.tokens, tuples, generation.lm_head, generation.special_ids, generation.vision_shape, layer=-1
     )
@@ -166,7 +155,7 @@ def test_full_layer_tuples_and_logit_lens():
 
 def test_precomputed_spans_and_tensor_tokens():
     generation = make_generation((4, 5), seed=10)
-    by_markers = explain(generation)
+    by_markers = generation.explain()
     spans = tam.locate_spans(generation.tokens, generation.special_ids)
     by_spans = tam.explain_generation(
         torch.tensor([generation.tokens]), generation.hidden_states, generation.lm_head, spans, generation.vision_shape
@@ -176,18 +165,18 @@ def test_precomputed_spans_and_tensor_tokens():
 
 def test_texts_from_a_tokenizer():
     generation = make_generation((4, 5), seed=11)
-    result = explain(generation, tokenizer=generation.processor)
+    result = generation.explain(tokenizer=generation.processor)
     assert result.texts == [f"<{i}>" for i in result.token_ids] == result.pieces
 
 
 def test_images_are_checked_against_the_grids():
     generation = make_generation([(4, 5), (3, 3)], seed=15)
     images = [np.zeros((8, 10, 3), np.uint8), np.ones((6, 6, 3), np.uint8)]
-    assert explain(generation, images=images).images[1].shape == (6, 6, 3)
+    assert generation.explain(images=images).images[1].shape == (6, 6, 3)
     with pytest.raises(ShapeError, match="got 1 images for 2 grids"):
-        explain(generation, images=images[:1])
+        generation.explain(images=images[:1])
     with pytest.raises(ShapeError, match=r"\(H, W, 3\) uint8 RGB"):
-        explain(generation, images=[images[0], np.zeros((6, 6), np.uint8)])
+        generation.explain(images=[images[0], np.zeros((6, 6), np.uint8)])
 
 
 @pytest.mark.parametrize(
@@ -207,7 +196,7 @@ def test_bad_input_names_the_problem(change, error, message):
     generation = make_generation((4, 5), seed=12)
     change(generation)
     with pytest.raises(error, match=message):
-        explain(generation)
+        generation.explain()
 
 
 def test_empty_answer():
@@ -226,7 +215,7 @@ def test_empty_answer():
 def test_save_and_load_round_trip(tmp_path):
     generation = make_generation([(4, 5), (3, 3)], seed=14)
     images = [np.full((8, 10, 3), 7, np.uint8), np.zeros((6, 6, 3), np.uint8)]
-    result = explain(generation, tokenizer=generation.processor, images=images)
+    result = generation.explain(tokenizer=generation.processor, images=images)
     target = result.save(tmp_path / "result")
     loaded = TokenActivationResult.load(target)
     for method in METHODS:

@@ -5,17 +5,13 @@ skipped without it (the reference cannot be shipped here). Its PDF dependency (P
 is not needed for maps and is stubbed when missing.
 """
 
-import importlib.util
 import os
-import sys
-import types
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tam
-from tam.testing import make_generation
+from tam.testing import load_reference_module, make_generation
 
 REFERENCE_DIR = os.environ.get("TAM_REFERENCE_DIR")
 pytestmark = pytest.mark.skipif(not REFERENCE_DIR, reason="set TAM_REFERENCE_DIR to the reference release's folder")
@@ -23,11 +19,7 @@ pytestmark = pytest.mark.skipif(not REFERENCE_DIR, reason="set TAM_REFERENCE_DIR
 
 @pytest.fixture(scope="module")
 def reference():
-    sys.modules.setdefault("fitz", types.ModuleType("fitz"))
-    spec = importlib.util.spec_from_file_location("tam_reference", Path(REFERENCE_DIR) / "tam.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_reference_module(REFERENCE_DIR)
 
 
 def vision_input(shape):

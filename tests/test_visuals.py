@@ -3,7 +3,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-import tam
 from tam.testing import make_generation
 from tam.visuals import (
     candidate_labels,
@@ -59,12 +58,7 @@ def test_jet_colours_run_from_blue_to_red():
 def test_panels_side_by_side(tmp_path):
     generation = make_generation([(4, 5), (3, 3)], seed=0)
     images = [np.zeros((40, 50, 3), np.uint8), np.zeros((20, 20, 3), np.uint8)]
-    result = tam.explain_generation(
-        generation.tokens,
-        generation.hidden_states,
-        generation.lm_head,
-        generation.special_ids,
-        generation.vision_shape,
+    result = generation.explain(
         images=images,
     )
     assert map_panels(result, 2).shape == (40, 50 + 40, 3)

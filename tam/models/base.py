@@ -34,6 +34,7 @@ __all__ = [
     "ModelAdapter",
     "NoAnswerError",
     "PreparedInputs",
+    "SquareGridAdapter",
     "UnsupportedInputError",
     "item_kind",
     "last_text",
@@ -285,6 +286,30 @@ class ModelAdapter(ABC):
             if closing in self.tokenizer.decode(input_ids[-count:].tolist()):
                 return count
         raise SpanError(f"the chat template's closing text {closing!r} is not at the end of the input")
+
+
+class SquareGridAdapter(ModelAdapter):
+    """Base of families whose images each become one fixed grid of ``config.image_token_id`` tokens.
+
+    Subclasses give :meth:`~ModelAdapter.vision_shape` and, if needed,
+    :attr:`processor_options` (extra keyword arguments of the processor call).
+    """
+
+    processor_options: ClassVar[dict] = {}
+
+    def vision_token_ids(self) -> tuple[int, ...]:
+        """``config.image_token_id``."""
+        return (int(self.model.config.image_token_id),)
+
+    def prepare(self, messages: list[dict]) -> PreparedInputs:
+        """Run the processor on the rendered chat and the chat's images; pictures are what the encoder saw."""
+        self.check_video(messages)
+        images = load_images(messages)
+        text = self.render(messages)
+        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **self.processor_options)
+        image_processor = self.processor.image_processor
+        pictures = denormalize(inputs["pixel_values"], image_processor.image_mean, image_processor.image_std)
+        return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
 
 
 def denormalize(pixel_values, image_mean, image_std) -> list[np.ndarray]:

@@ -14,30 +14,17 @@ dynamic resolution would each make their own grid over a part of the picture.
 
 from __future__ import annotations
 
-from tam.models.base import ModelAdapter, PreparedInputs, denormalize, load_images
+from tam.models.base import PreparedInputs, SquareGridAdapter
 
 __all__ = ["InternVLAdapter"]
 
 
-class InternVLAdapter(ModelAdapter):
+class InternVLAdapter(SquareGridAdapter):
     """Adapter of ``InternVLForConditionalGeneration``: one square grid per image."""
 
     family = "InternVL3 (-hf)"
     model_classes = ("InternVLForConditionalGeneration",)
-
-    def vision_token_ids(self) -> tuple[int, ...]:
-        """``config.image_token_id``."""
-        return (int(self.model.config.image_token_id),)
-
-    def prepare(self, messages: list[dict]) -> PreparedInputs:
-        """Run the processor on the rendered chat and the chat's images, one tile per image."""
-        self.check_video(messages)
-        images = load_images(messages)
-        text = self.render(messages)
-        inputs = self.processor(text=[text], images=images or None, crop_to_patches=False, return_tensors="pt")
-        image_processor = self.processor.image_processor
-        pictures = denormalize(inputs["pixel_values"], image_processor.image_mean, image_processor.image_std)
-        return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
+    processor_options = {"crop_to_patches": False}  # one 448-pixel tile per image: one grid
 
     def vision_shape(self, prepared: PreparedInputs):
         """``(h, w)`` per image: ``image_size / patch_size * downsample_ratio`` on each side."""

@@ -12,30 +12,16 @@ Read from the model and its processor:
 from __future__ import annotations
 
 from tam.errors import ShapeError
-from tam.models.base import ModelAdapter, PreparedInputs, denormalize, load_images
+from tam.models.base import PreparedInputs, SquareGridAdapter
 
 __all__ = ["LlavaAdapter"]
 
 
-class LlavaAdapter(ModelAdapter):
+class LlavaAdapter(SquareGridAdapter):
     """Adapter of ``LlavaForConditionalGeneration``: one square grid per image."""
 
     family = "LLaVA-1.5"
     model_classes = ("LlavaForConditionalGeneration",)
-
-    def vision_token_ids(self) -> tuple[int, ...]:
-        """``config.image_token_id``."""
-        return (int(self.model.config.image_token_id),)
-
-    def prepare(self, messages: list[dict]) -> PreparedInputs:
-        """Run the processor on the rendered chat and the chat's images."""
-        self.check_video(messages)
-        images = load_images(messages)
-        text = self.render(messages)
-        inputs = self.processor(text=[text], images=images or None, return_tensors="pt")
-        image_processor = self.processor.image_processor
-        pictures = denormalize(inputs["pixel_values"], image_processor.image_mean, image_processor.image_std)
-        return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
 
     def vision_shape(self, prepared: PreparedInputs):
         """``(s, s)`` per image with ``s = image_size // patch_size``."""

@@ -53,13 +53,18 @@ def _packed(values: np.ndarray) -> str:
     return base64.b64encode(zlib.compress(np.ascontiguousarray(values, dtype=np.uint8).tobytes(), 9)).decode("ascii")
 
 
+MIN_IMAGE_SIDE = 384  # small model inputs (tiny twins, 168-pixel toys) would show as thumbnails
+
+
 def _jpeg_data_uri(image: np.ndarray, max_side: int) -> str:
     from PIL import Image
 
     picture = Image.fromarray(image)
-    scale = max_side / max(picture.size)
-    if scale < 1:
-        picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))))
+    longer = max(picture.size)
+    scale = min(max_side, max(longer, MIN_IMAGE_SIDE)) / longer
+    if scale != 1:
+        size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+        picture = picture.resize(size, Image.Resampling.BICUBIC)
     buffer = io.BytesIO()
     picture.save(buffer, format="JPEG", quality=85)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -76,7 +81,8 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
     method : {"tam", "raw", "eci", "rgf"}
         The variant selected when the page opens.
     max_image_side : int
-        Pictures are scaled down to at most this many pixels on their longer side.
+        Pictures are scaled down to at most this many pixels on their longer side (and
+        small ones up to ``MIN_IMAGE_SIDE``, or ``max_image_side`` if that is smaller).
 
     Returns
     -------

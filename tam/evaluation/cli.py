@@ -1,0 +1,164 @@
+"""The command line of ``eval.py``: parse, load, run, print the table.
+
+``python eval.py MODEL DATASET_DIR [VIS_DIR]``; on several GPUs ``accelerate launch
+eval.py ...``, on several CPU processes ``torchrun --nproc_per_node N eval.py ...``.
+Bad input (a missing or unknown data set folder, an empty data set, an unreadable
+annotation file, missing NLTK data, a model that cannot be loaded, a results file that
+is not to be resumed) ends with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tam.evaluation.datasets import FORMATS, DatasetError, load_dataset
+from tam.evaluation.models import ModelLoadError, load_explainer
+from tam.evaluation.runner import EvaluationError, format_table, run_evaluation, summary_path
+from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
+from tam.result import METHODS
+
+__all__ = ["build_parser", "default_results_path", "main", "process_state"]
+
+PROGRAM = "eval.py"
+
+
+def _methods(text: str) -> list[str]:
+    methods = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in methods if name not in METHODS]
+    if not methods or unknown or len(set(methods)) != len(methods):
+        raise argparse.ArgumentTypeError(f"expected distinct names among {','.join(METHODS)}, got {text!r}")
+    return methods
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``eval.py``."""
+    from tam.pipeline import ROUND0_MODES
+
+    parser = argparse.ArgumentParser(
+        prog=PROGRAM,
+        description="Score token activation maps against segmentation masks (Obj-IoU, Func-IoU, F1-IoU) "
+        "and answers against references (ROUGE-L, METEOR), as in the TAM paper.",
+    )
+    parser.add_argument("model", help="model name or folder, as the model adapters know it")
+    parser.add_argument("dataset_dir", type=Path, help="a COCO14, GranDf or OpenPSG folder in the reference's format")
+    parser.add_argument("vis_dir", type=Path, nargs="?", help="save each sample's maps (result.save) here")
+    parser.add_argument("--limit", type=_positive, help="evaluate only the first N samples")
+    parser.add_argument("--max-new-tokens", type=_positive, default=256, help="longest answer (default 256)")
+    parser.add_argument(
+        "--methods",
+        type=_methods,
+        default=list(METHODS),
+        help=f"map methods scored from each generation, comma-separated (default {','.join(METHODS)})",
+    )
+    parser.add_argument("--results", type=Path, help="JSON lines file (default out/eval/<dataset>_<model>.jsonl)")
+    parser.add_argument("--resume", action="store_true", help="continue the results file, skipping its samples")
+    parser.add_argument("--layer", type=int, default=-1, help="decoder layer read for the maps (default -1)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument(
+        "--round0",
+        choices=ROUND0_MODES,
+        default="own",
+        help="first answer token: its own map ('own', default) or the reference's round-0 map, "
+        "which the paper's table used ('reference')",
+    )
+    parser.add_argument(
+        "--category-match",
+        choices=CATEGORY_RULES,
+        default="whole-name",
+        help="a noun naming several categories: a category named by the word alone first ('whole-name', "
+        "default), or the last match as the reference did, which the paper's table used ('reference')",
+    )
+    parser.add_argument("--dataset-format", choices=FORMATS, help="skip detection from the folder")
+    return parser
+
+
+def process_state():
+    """Return this process's place among those of ``accelerate launch`` or ``torchrun`` (or alone).
+
+    Without a GPU the processes meet over gloo on the CPU (``torchrun --nproc_per_node N
+    eval.py ...``), which ``accelerate.PartialState`` sets up only when told to use the CPU.
+    """
+    import torch
+    from accelerate import PartialState
+
+    return PartialState(cpu=not torch.cuda.is_available())
+
+
+def default_results_path(dataset_dir: Path, model: str) -> Path:
+    """``out/eval/<dataset folder>_<model with / as -->.jsonl``."""
+    model_slug = re.sub(r"[^A-Za-z0-9._-]+", "--", model.strip("/"))
+    return Path("out") / "eval" / f"{dataset_dir.resolve().name}_{model_slug}.jsonl"
+
+
+def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) -> int:
+    """Run ``eval.py``.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments after the program name; ``sys.argv[1:]`` when None.
+    load : callable
+        ``load(model, device=, layer=, round0=, max_new_tokens=, seed=) -> Explainer``;
+        :func:`~tam.evaluation.models.load_explainer` unless a caller supplies its own.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on bad input (one line on stderr).
+    """
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format=f"{PROGRAM}: %(message)s")
+    results = args.results or default_results_path(args.dataset_dir, args.model)
+    try:
+        dataset = load_dataset(args.dataset_dir, args.dataset_format)
+        require_nltk_data()
+        state = process_state()
+        explainer = load(
+            args.model,
+            device=str(state.device),
+            layer=args.layer,
+            round0=args.round0,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+        )
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        with logging_redirect_tqdm():  # failed samples are logged above the progress bar, not through it
+            summary = run_evaluation(
+                explainer,
+                dataset,
+                results,
+                methods=args.methods,
+                limit=args.limit,
+                resume=args.resume,
+                category_rule=args.category_match,
+                settings={
+                    "model": args.model,
+                    "layer": args.layer,
+                    "round0": args.round0,
+                    "max_new_tokens": args.max_new_tokens,
+                    "seed": args.seed,
+                },
+                vis_dir=args.vis_dir,
+                progress=True,
+                state=state,
+            )
+    except (DatasetError, EvaluationError, MissingNLTKDataError, ModelLoadError) as error:
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
+    if summary is not None:
+        print(format_table(summary))
+        print(f"results: {results}\nsummary: {summary_path(results)}")
+    return 0

@@ -1,0 +1,82 @@
+"""Where a model plugs into the evaluation: :func:`load_explainer`, over :mod:`tam.models`.
+
+The evaluation needs one callable per run, ``explainer(image_paths, prompt) ->
+Explanation``: generate the answer, explain it (``round0``, ``layer``), and decode the
+answer without special tokens. Everything else (data sets, metrics, results files,
+processes) is model-free and tested with fake explainers.
+"""
+
+from __future__ import annotations
+
+from tam.evaluation.scoring import Explainer, Explanation
+
+__all__ = ["ModelLoadError", "load_explainer"]
+
+
+class ModelLoadError(RuntimeError):
+    """The model named on the command line cannot be loaded."""
+
+
+def load_explainer(
+    model_name: str,
+    *,
+    device: str | None = None,
+    layer: int = -1,
+    round0: str = "own",
+    max_new_tokens: int = 256,
+    seed: int = 0,
+) -> Explainer:
+    """Load ``model_name`` and return the explainer that runs it on one sample.
+
+    Parameters
+    ----------
+    model_name : str
+        A name known to the model adapters (a hub id, a local folder, or a tiny twin such
+        as ``tiny-qwen2-vl``).
+    device : str, optional
+        Where this process runs the model (``accelerate``'s device under a launcher).
+    layer : int
+        Decoder layer whose hidden states make the maps.
+    round0 : {"own", "reference"}
+        ``"reference"`` reproduces the paper's maps (see ``tam.ROUND0_MODES``).
+    max_new_tokens : int
+        Longest answer generated.
+    seed : int
+        Seed of the model's random state (sampling, random-weight twins).
+
+    Returns
+    -------
+    Explainer
+        ``explainer(image_paths, prompt) -> Explanation``; greedy generation, one image
+        per sample, the answer decoded with ``skip_special_tokens=True``.
+
+    Raises
+    ------
+    ModelLoadError
+        If the model cannot be loaded, has no adapter, or has no layer ``layer``.
+    """
+    import torch
+
+    from tam.errors import TAMError
+    from tam.models import load_model
+    from tam.models.explain import explain
+    from tam.models.registry import adapter_for
+
+    torch.manual_seed(seed)
+    try:
+        model, processor = load_model(model_name, device=device)
+        depth = adapter_for(model, processor).num_layers + 1
+    except TAMError as error:
+        raise ModelLoadError(str(error)) from None
+    if not -depth <= layer < depth:
+        raise ModelLoadError(f"--layer {layer} is out of range: {model_name} has layers {-depth} to {depth - 1}")
+    tokenizer = processor.tokenizer
+
+    def explainer(image_paths, prompt: str) -> Explanation:
+        content = [{"type": "image", "image": str(path)} for path in image_paths]
+        messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
+        result = explain(model, processor, messages, max_new_tokens=max_new_tokens, layer=layer, round0=round0)
+        answer_ids = result.token_ids[result.answer_slice].tolist()
+        return Explanation(result, tokenizer.decode(answer_ids, skip_special_tokens=True))
+
+    return explainer

@@ -1,0 +1,116 @@
+"""The results file: one JSON line per sample, safe against a kill at any point.
+
+Each line is written, flushed and fsync'd as soon as its sample is done. A line cut
+short by a kill is dropped when the file is read and cut off before the file is
+appended to, so its sample is simply computed again. With several processes, each
+appends to its own part file (``results.jsonl.part<rank>``); the main process merges
+the parts into ``results.jsonl``, sorted by sample index, through a temporary file and
+an atomic rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import IO
+
+__all__ = [
+    "append_record",
+    "merge_parts",
+    "open_for_append",
+    "part_path",
+    "read_records",
+    "write_json_atomic",
+    "write_lines_atomic",
+]
+
+
+def part_path(results: Path, rank: int, world_size: int) -> Path:
+    """Return the file that process ``rank`` appends to: the results file itself for one process."""
+    return results if world_size == 1 else results.with_name(f"{results.name}.part{rank}")
+
+
+def _record_files(results: Path) -> list[Path]:
+    pattern = re.compile(re.escape(results.name) + r"\.part\d+")
+    parts = sorted(path for path in results.parent.glob(f"{results.name}.part*") if pattern.fullmatch(path.name))
+    return ([results] if results.exists() else []) + parts
+
+
+def read_records(results: Path) -> dict[int, dict]:
+    """Every complete record of the results file and its part files, by sample index.
+
+    Lines that are not complete JSON objects (the last line of a killed run) are skipped.
+
+    Returns
+    -------
+    dict of int to dict
+    """
+    records: dict[int, dict] = {}
+    for path in _record_files(results):
+        with path.open(encoding="utf-8") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("index"), int):
+                    records[record["index"]] = record
+    return records
+
+
+def open_for_append(path: Path) -> IO[str]:
+    """Open ``path`` to append lines, first cutting off a last line left incomplete by a kill."""
+    if path.exists():
+        with path.open("rb+") as handle:
+            data = handle.read()
+            if data and not data.endswith(b"\n"):
+                handle.truncate(data.rfind(b"\n") + 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path.open("a", encoding="utf-8")
+
+
+def append_record(handle: IO[str], record: dict) -> None:
+    """Write one record as a JSON line and push it to disk before returning."""
+    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _replace_atomically(path: Path, write: Callable[[IO[str]], None]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    with temporary.open("w", encoding="utf-8") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+
+
+def write_json_atomic(path: Path, payload) -> None:
+    """Write ``payload`` as indented JSON to a temporary file, fsync it, and rename it over ``path``."""
+    _replace_atomically(path, lambda handle: handle.write(json.dumps(payload, indent=1, ensure_ascii=False) + "\n"))
+
+
+def write_lines_atomic(path: Path, records: Iterable[dict]) -> None:
+    """Write ``records`` as JSON lines to a temporary file, fsync it, and rename it over ``path``."""
+    _replace_atomically(
+        path, lambda handle: handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    )
+
+
+def merge_parts(results: Path) -> dict[int, dict]:
+    """Fold every part file into the results file, sorted by index, and remove the parts.
+
+    Returns
+    -------
+    dict of int to dict
+        All records, by sample index.
+    """
+    records = read_records(results)
+    parts = [path for path in _record_files(results) if path != results]
+    write_lines_atomic(results, (records[index] for index in sorted(records)))
+    for part in parts:
+        part.unlink()
+    return records

@@ -1,0 +1,323 @@
+"""Run an evaluation over a data set: resumable, sharded over processes, pooled as the paper.
+
+:func:`run_evaluation` asks an :class:`~tam.evaluation.scoring.Explainer` for every
+sample's answer and maps (one generation per sample serves every map method), writes one
+JSON line per sample as soon as it is scored, and ends with a summary computed from those
+lines alone, so a resumed run ends with exactly the summary of an uninterrupted one.
+
+Under ``accelerate launch`` every process takes the samples whose index it owns
+(``index % num_processes == process_index``), appends to its own part file and, when
+done, leaves a ``.done`` marker beside it; the main process merges the parts once every
+marker is there. One process (no launcher) is the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tam.evaluation.datasets import Dataset, Sample
+from tam.evaluation.results import (
+    append_record,
+    merge_parts,
+    open_for_append,
+    part_path,
+    read_records,
+    write_json_atomic,
+)
+from tam.evaluation.scoring import Explainer, read_mask, score_sample
+from tam.metrics.language import CATEGORY_RULES
+from tam.metrics.scoring import AnswerScores, MeanAccumulator, PooledIoU
+from tam.result import METHODS
+
+__all__ = [
+    "SAMPLE_ERRORS",
+    "EvaluationError",
+    "evaluate_one",
+    "format_table",
+    "run_evaluation",
+    "settings_path",
+    "summarize",
+    "summary_path",
+]
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+"""How often the main process looks whether the other processes have finished."""
+
+SAMPLE_ERRORS = (OSError, ValueError, RuntimeError)
+"""Failures recorded against one sample without stopping the run: unreadable or corrupt
+files (``OSError``), no mask or an empty answer (``SampleError``, ``tam.SpanError``, both
+``ValueError``), and runtime failures of the model such as running out of memory."""
+
+
+class EvaluationError(ValueError):
+    """The run cannot start: a results file that is not to be resumed, or resumed with other settings."""
+
+
+def summary_path(results: Path) -> Path:
+    """``results.jsonl.summary.json`` beside the results file."""
+    return results.with_name(f"{results.name}.summary.json")
+
+
+def settings_path(results: Path) -> Path:
+    """``results.jsonl.settings.json``: the settings a resumed run must share."""
+    return results.with_name(f"{results.name}.settings.json")
+
+
+def evaluate_one(
+    explainer: Explainer,
+    sample: Sample,
+    methods: Sequence[str],
+    *,
+    category_rule: str = "whole-name",
+    vis_dir: Path | None = None,
+) -> dict:
+    """Explain and score one sample; a failure becomes a record with its reason.
+
+    ``category_rule`` and ``vis_dir`` are those of :func:`run_evaluation`.
+
+    Returns
+    -------
+    dict
+        The scored record (:func:`tam.evaluation.scoring.score_sample`), or ``{"index",
+        "id", "error"}`` when the sample fails with one of :data:`SAMPLE_ERRORS`.
+    """
+    try:
+        mask = read_mask(sample.mask)
+        explanation = explainer([str(sample.image)], sample.prompt)
+        record = score_sample(sample, explanation, mask, methods, category_rule=category_rule)
+        if vis_dir is not None:
+            explanation.result.save(Path(vis_dir) / f"{sample.index:05d}_{sample.id}", overwrite=True)
+        return record
+    except SAMPLE_ERRORS as error:
+        logger.warning("sample %s (%s) failed: %s", sample.index, sample.id, error)
+        return {"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"}
+
+
+class _OneProcess:
+    process_index = 0
+    num_processes = 1
+    is_main_process = True
+
+    def wait_for_everyone(self) -> None:
+        """Nothing to wait for."""
+
+
+def run_evaluation(
+    explainer: Explainer,
+    dataset: Dataset,
+    results: str | Path,
+    *,
+    methods: Sequence[str] = METHODS,
+    limit: int | None = None,
+    resume: bool = False,
+    category_rule: str = "whole-name",
+    settings: Mapping | None = None,
+    vis_dir: str | Path | None = None,
+    progress: bool = False,
+    state=None,
+) -> dict | None:
+    """Evaluate the first ``limit`` samples of ``dataset`` and write results and summary.
+
+    Parameters
+    ----------
+    explainer : Explainer
+        ``explainer(image_paths, prompt) -> Explanation``.
+    dataset : Dataset
+    results : str or Path
+        The JSON lines file; the summary goes to ``<results>.summary.json``.
+    methods : sequence of {"tam", "raw", "eci", "rgf"}
+        Map methods scored from each generation.
+    limit : int, optional
+        Evaluate only the first ``limit`` samples.
+    category_rule : {"whole-name", "reference"}
+        How a noun naming several categories picks one (:func:`tam.metrics.match_category`);
+        ``"reference"`` reproduces the paper.
+    resume : bool
+        Continue an existing results file: its samples are not computed again. Without
+        it an existing results file is an error.
+    settings : mapping, optional
+        What made the answers (model, layer, round-0 mode, ...): stored beside the
+        results, and a resumed run must give the same.
+    vis_dir : str or Path, optional
+        Save each sample's :class:`TokenActivationResult` there (``<index>_<id>/``).
+    progress : bool
+        Show a tqdm progress bar per process.
+    state : accelerate.PartialState, optional
+        The process group under ``accelerate launch``; one process when None.
+
+    Returns
+    -------
+    dict or None
+        The summary (:func:`summarize`) on the main process, None on the others.
+
+    Raises
+    ------
+    EvaluationError
+        Bad ``methods`` or ``limit``, an existing results file without ``resume``, a
+        resumed file made with other settings or from another data set.
+    """
+    methods = list(methods)
+    if not methods or any(method not in METHODS for method in methods) or len(set(methods)) != len(methods):
+        raise EvaluationError(f"methods must be distinct names among {METHODS}, got {methods}")
+    if limit is not None and limit < 1:
+        raise EvaluationError(f"limit must be at least 1, got {limit}")
+    state = _OneProcess() if state is None else state
+    results = Path(results)
+    if category_rule not in CATEGORY_RULES:
+        raise EvaluationError(f"category_rule must be one of {CATEGORY_RULES}, got {category_rule!r}")
+    run_settings = {
+        "dataset_format": dataset.format,
+        "methods": methods,
+        "category_rule": category_rule,
+        **dict(settings or {}),
+    }
+    done = _check_existing(results, dataset, run_settings, resume)
+    state.wait_for_everyone()  # everyone has looked at the files before anyone writes
+    if state.is_main_process:
+        results.parent.mkdir(parents=True, exist_ok=True)
+        for marker in _finished_markers(results, state.num_processes):
+            marker.unlink(missing_ok=True)  # left by a stopped run
+        if not settings_path(results).exists():
+            write_json_atomic(settings_path(results), run_settings)
+    state.wait_for_everyone()
+
+    selected = dataset.samples[:limit]
+    mine = [
+        sample
+        for sample in selected
+        if sample.index not in done and sample.index % state.num_processes == state.process_index
+    ]
+    from tqdm.auto import tqdm
+
+    with open_for_append(part_path(results, state.process_index, state.num_processes)) as handle:
+        bar = tqdm(
+            mine,
+            disable=not progress,
+            unit="sample",
+            desc=f"process {state.process_index}" if state.num_processes > 1 else "evaluating",
+            position=state.process_index,
+        )
+        for sample in bar:
+            record = evaluate_one(explainer, sample, methods, category_rule=category_rule, vis_dir=vis_dir)
+            append_record(handle, record)
+
+    if not state.is_main_process:
+        _finished_markers(results, state.num_processes)[state.process_index - 1].touch()
+        return None
+    # Wait on files rather than on a collective barrier, whose timeout a long shard can outlast.
+    while not all(marker.exists() for marker in _finished_markers(results, state.num_processes)):
+        time.sleep(POLL_SECONDS)
+    records = merge_parts(results)
+    for marker in _finished_markers(results, state.num_processes):
+        marker.unlink()
+    summary = summarize([records[s.index] for s in selected if s.index in records], methods, run_settings)
+    write_json_atomic(summary_path(results), summary)
+    return summary
+
+
+def _finished_markers(results: Path, num_processes: int) -> list[Path]:
+    """Files by which processes 1 .. n-1 tell the main process that their part is complete."""
+    return [results.with_name(f"{results.name}.part{rank}.done") for rank in range(1, num_processes)]
+
+
+def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume: bool) -> set[int]:
+    records = read_records(results)
+    written = records or results.exists() or settings_path(results).exists()
+    if written and not resume:
+        raise EvaluationError(f"{results} already holds results: pass --resume to continue it, or another --results")
+    if settings_path(results).exists():
+        earlier = json.loads(settings_path(results).read_text(encoding="utf-8"))
+        differing = sorted(key for key in set(earlier) | set(run_settings) if earlier.get(key) != run_settings.get(key))
+        if differing:
+            changes = ", ".join(f"{key}: {earlier.get(key)!r} then {run_settings.get(key)!r}" for key in differing)
+            raise EvaluationError(f"cannot resume {results} with other settings ({changes})")
+    for index, record in records.items():
+        if index >= len(dataset) or dataset.samples[index].id != record.get("id"):
+            raise EvaluationError(f"{results} holds sample {index} ({record.get('id')}), which this data set lacks")
+    return set(records)
+
+
+def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping | None = None) -> dict:
+    """Pool the records of a run into the data set's figures (spec section 8).
+
+    Parameters
+    ----------
+    records : sequence of dict
+        Results lines, in sample order.
+    methods : sequence of str
+    settings : mapping, optional
+        Copied into the summary.
+
+    Returns
+    -------
+    dict
+        ``{"methods": {method: {"obj_iou", "func_iou", "f1_iou", "precision", "recall",
+        "objects", "function_words"}}, "rouge_l", "meteor", "n", "failed", "failures",
+        "settings"}``: figures pooled over every scored word of every sample, ROUGE-L and
+        METEOR averaged over the samples with references; ``n`` counts the scored
+        samples, ``failed`` the others. A figure with nothing to pool is None.
+    """
+    pooled = {method: PooledIoU() for method in methods}
+    rouge, meteor = MeanAccumulator(), MeanAccumulator()
+    failures = []
+    for record in records:
+        if "error" in record:
+            failures.append({"id": record["id"], "error": record["error"]})
+            continue
+        for method in methods:
+            if method not in record["methods"]:
+                raise EvaluationError(f"sample {record['id']} has no scores for method {method!r}")
+            pooled[method].update(AnswerScores.from_dict(record["methods"][method]))
+        rouge.update(record["rouge_l"])
+        meteor.update(record["meteor"])
+    return {
+        "methods": {method: accumulator.summary() for method, accumulator in pooled.items()},
+        "rouge_l": rouge.summary()["mean"],
+        "meteor": meteor.summary()["mean"],
+        "n": len(records) - len(failures),
+        "failed": len(failures),
+        "failures": failures,
+        "settings": dict(settings or {}),
+    }
+
+
+def format_table(summary: Mapping) -> str:
+    """Lay out the summary as the text table that ``eval.py`` prints.
+
+    >>> row = {"obj_iou": 0.2737, "func_iou": 0.6844, "f1_iou": 0.391, "precision": 0.3, "recall": None,
+    ...        "objects": 12, "function_words": 30}
+    >>> print(format_table({"methods": {"tam": row}, "rouge_l": 0.31, "meteor": None, "n": 9, "failed": 1}))
+    method  Obj-IoU  Func-IoU  F1-IoU  Precision  Recall  objects  function words
+    tam      0.2737    0.6844  0.3910     0.3000       -       12              30
+    ROUGE-L 0.3100  METEOR -  samples 9  failed 1
+    """
+
+    def number(value) -> str:
+        return "-" if value is None else f"{value:.4f}"
+
+    header = ("method", "Obj-IoU", "Func-IoU", "F1-IoU", "Precision", "Recall", "objects", "function words")
+    rows = [header]
+    for method, figures in summary["methods"].items():
+        keys = ("obj_iou", "func_iou", "f1_iou", "precision", "recall")
+        rows.append(
+            (method, *(number(figures[key]) for key in keys), str(figures["objects"]), str(figures["function_words"]))
+        )
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
+    lines = [
+        "  ".join(
+            cell.ljust(width) if column == 0 else cell.rjust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.append(
+        f"ROUGE-L {number(summary['rouge_l'])}  METEOR {number(summary['meteor'])}  "
+        f"samples {summary['n']}  failed {summary['failed']}"
+    )
+    return "\n".join(lines)

@@ -1,0 +1,148 @@
+"""Score one explained answer: from a :class:`TokenActivationResult` to one JSON-ready record.
+
+The answer's tokens are grouped into words, each word sorted into noun, function word or
+other and each noun matched to the sample's categories, once; then every map method's
+answer maps are scored against the mask (:func:`tam.metrics.score_answer`), and the answer
+text against the references (ROUGE-L, METEOR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol
+
+import numpy as np
+
+from tam.evaluation.datasets import Sample
+from tam.metrics import group_words, match_category, meteor, rouge_l, score_answer, word_kind
+from tam.result import TokenActivationResult
+
+__all__ = ["Explainer", "Explanation", "SampleError", "answer_token_maps", "read_mask", "score_sample"]
+
+
+class SampleError(ValueError):
+    """A sample cannot be scored: no mask, an empty answer, an unreadable file."""
+
+
+class Explanation(NamedTuple):
+    """What an explainer returns for one sample.
+
+    Attributes
+    ----------
+    result : TokenActivationResult
+        Made with a tokenizer, so that ``texts`` and ``pieces`` are filled.
+    answer : str
+        The generated answer decoded without special tokens (scored by ROUGE-L and METEOR).
+    """
+
+    result: TokenActivationResult
+    answer: str
+
+
+class Explainer(Protocol):
+    """Generate an answer for images and a prompt, and explain it: ``explainer(image_paths, prompt)``."""
+
+    def __call__(self, image_paths: Sequence[str], prompt: str) -> Explanation:
+        """Explain the model's answer to ``prompt`` about the images at ``image_paths``."""
+
+
+def answer_token_maps(result: TokenActivationResult, method: str) -> np.ndarray:
+    """Return the map scored for each answer token, as the evaluation reads them.
+
+    In ``round0="reference"`` mode the first answer token is scored with the first
+    prompt token's map, as the reference's per-round ``TAM()`` returns it for round 0
+    (spec sections 3 and 8); this is how the paper's table was computed.
+
+    Parameters
+    ----------
+    result : TokenActivationResult
+        Of a single-image generation.
+    method : {"tam", "raw", "eci", "rgf"}
+
+    Returns
+    -------
+    ndarray of shape (N, h, w), uint8
+        One map per answer token on the image's grid.
+    """
+    if len(result.layout.grids) != 1:
+        raise SampleError(f"the evaluation scores one image per sample, got {len(result.layout.grids)} grids")
+    rows = np.arange(result.num_prompt_tokens, len(result))
+    if result.options.get("round0") == "reference" and result.num_prompt_tokens:
+        rows[0] = 0
+    (grid,) = result.layout.split(result.maps_uint8(method)[rows])
+    return grid
+
+
+def read_mask(path) -> np.ndarray:
+    """Read a segmentation label image as a 2-D uint8 array (grayscale, as the reference reads it).
+
+    Raises
+    ------
+    SampleError
+        The file is missing or cannot be decoded.
+    """
+    import cv2
+
+    if not path.is_file():
+        raise SampleError(f"no mask: {path} does not exist")
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise SampleError(f"cannot read mask {path}")
+    return mask
+
+
+def score_sample(
+    sample: Sample,
+    explanation: Explanation,
+    mask: np.ndarray,
+    methods: Sequence[str],
+    *,
+    category_rule: str = "whole-name",
+) -> dict:
+    """Score one explained answer with every map method.
+
+    Parameters
+    ----------
+    sample : Sample
+    explanation : Explanation
+    mask : ndarray of shape (H, W), uint8
+        The sample's segmentation labels.
+    methods : sequence of {"tam", "raw", "eci", "rgf"}
+    category_rule : {"whole-name", "reference"}
+        How a noun naming several categories picks one (:func:`tam.metrics.match_category`).
+
+    Returns
+    -------
+    dict
+        ``index``, ``id``, ``answer``, the answer's ``words`` with their ``kinds`` and
+        category ``labels``, ``rouge_l`` and ``meteor`` (None without references) and, per
+        method, the scored words and the answer's own means
+        (:meth:`tam.metrics.AnswerScores.to_dict`).
+    """
+    result, answer = explanation
+    if not answer.strip():
+        raise SampleError("empty answer: the model generated no text")
+    if result.texts is None:
+        raise SampleError("the result has no token texts: the explainer must pass a tokenizer to explain_generation")
+    span = result.answer_slice
+    words = group_words(result.texts[span], None if result.pieces is None else result.pieces[span])
+    kinds = [word_kind(word.text) for word in words]
+    labels = [
+        match_category(word.text, sample.categories, rule=category_rule) if kind == "noun" else None
+        for word, kind in zip(words, kinds, strict=True)
+    ]
+    scores = {
+        method: score_answer(words, kinds, labels, answer_token_maps(result, method), mask).to_dict()
+        for method in methods
+    }
+    return {
+        "index": sample.index,
+        "id": sample.id,
+        "answer": answer,
+        "words": [word.text for word in words],
+        "kinds": kinds,
+        "labels": labels,
+        "rouge_l": rouge_l(answer, sample.references) if sample.references else None,
+        "meteor": meteor(answer, sample.references) if sample.references else None,
+        "methods": scores,
+    }

@@ -1,0 +1,192 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tam.evaluation import load_dataset
+from tam.evaluation.cli import default_results_path, main
+from tam.result import METHODS
+from tests.evaluation_fakes import fake_loader
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def eval_py(*args, env=None):
+    """Run eval.py as a user would; returns the finished process."""
+    return subprocess.run(
+        [sys.executable, "eval.py", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
+
+
+def assert_one_line_error(done, message):
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("eval.py: error: ")
+    assert message in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("folder", ["coco2014_mini", "GranDf_mini", "OpenPSG_mini"])
+def test_limit_then_resume_through_the_command_line(folder, tmp_path, capsys):
+    results, fresh = tmp_path / "results.jsonl", tmp_path / "fresh.jsonl"
+    calls = []
+    dataset = FIXTURES / folder
+    assert main(["tiny-model", str(dataset), "--limit", "2", "--results", str(results)], load=fake_loader(calls)) == 0
+    first = capsys.readouterr().out
+    assert first.splitlines()[0].split()[:6] == ["method", "Obj-IoU", "Func-IoU", "F1-IoU", "Precision", "Recall"]
+    assert [line.split()[0] for line in first.splitlines()[1:5]] == list(METHODS)
+    assert "samples 2  failed 0" in first
+
+    argv = ["tiny-model", str(dataset), "--limit", "4", "--results", str(results), "--resume"]
+    assert main(argv, load=fake_loader(calls)) == 0
+    resumed = capsys.readouterr().out
+    assert main(["tiny-model", str(dataset), "--limit", "4", "--results", str(fresh)], load=fake_loader(calls)) == 0
+    assert capsys.readouterr().out.replace(str(fresh), str(results)) == resumed
+    summary = json.loads(Path(f"{results}.summary.json").read_text())
+    assert summary == json.loads(Path(f"{fresh}.summary.json").read_text())
+    assert set(summary["methods"]) == set(METHODS)
+    assert summary["settings"]["model"] == "tiny-model"
+    assert calls[0] == (
+        "tiny-model",
+        {"device": "cpu", "layer": -1, "round0": "own", "max_new_tokens": 256, "seed": 0},
+    )
+
+
+def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
+    calls = []
+    results = tmp_path / "r.jsonl"
+    argv = ["m", str(FIXTURES / "GranDf_mini"), str(tmp_path / "vis"), "--results", str(results)]
+    argv += ["--methods", "tam,raw", "--round0", "reference", "--layer", "-2", "--seed", "3", "--max-new-tokens", "16"]
+    argv += ["--category-match", "reference", "--limit", "1"]
+    assert main(argv, load=fake_loader(calls)) == 0
+    assert calls == [("m", {"device": "cpu", "layer": -2, "round0": "reference", "max_new_tokens": 16, "seed": 3})]
+    table = capsys.readouterr().out
+    assert [line.split()[0] for line in table.splitlines()[1:3]] == ["tam", "raw"]
+    settings = json.loads(Path(f"{results}.settings.json").read_text())
+    assert settings == {
+        "dataset_format": "grandf",
+        "methods": ["tam", "raw"],
+        "category_rule": "reference",
+        "model": "m",
+        "layer": -2,
+        "round0": "reference",
+        "max_new_tokens": 16,
+        "seed": 3,
+    }
+    assert len(list((tmp_path / "vis").iterdir())) == 1
+
+
+def test_existing_results_without_resume_is_one_line(tmp_path, capsys):
+    argv = ["m", str(FIXTURES / "OpenPSG_mini"), "--limit", "1", "--results", str(tmp_path / "r.jsonl")]
+    assert main(argv, load=fake_loader()) == 0
+    capsys.readouterr()
+    assert main(argv, load=fake_loader()) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "already holds results: pass --resume" in captured.err
+
+
+def test_default_results_path():
+    assert default_results_path(FIXTURES / "coco2014_mini", "Qwen/Qwen2-VL-2B-Instruct") == Path(
+        "out/eval/coco2014_mini_Qwen--Qwen2-VL-2B-Instruct.jsonl"
+    )
+
+
+def test_missing_dataset_folder():
+    assert_one_line_error(eval_py("m", FIXTURES / "no_such_folder"), "does not exist or is not a folder")
+
+
+def test_folder_of_no_known_format(tmp_path):
+    assert_one_line_error(eval_py("m", tmp_path), "is no known data set")
+
+
+def test_empty_data_set(tmp_path):
+    (tmp_path / "GranDf").mkdir()
+    (tmp_path / "GranDf" / "anno.json").write_text("[]")
+    assert_one_line_error(eval_py("m", tmp_path / "GranDf"), "holds no samples")
+
+
+def test_unreadable_annotation_file(tmp_path):
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "instances_minival2014.json").write_text('{"images": [')
+    assert_one_line_error(eval_py("m", tmp_path), "cannot read annotation file")
+
+
+def test_a_model_that_cannot_be_loaded(tmp_path):
+    done = eval_py("no-such-org/no-such-model", FIXTURES / "GranDf_mini", "--results", tmp_path / "r.jsonl")
+    assert_one_line_error(done, "no-such-org/no-such-model")
+
+
+def test_missing_nltk_data_names_the_download_command(tmp_path):
+    probe = "import nltk, os; print(any(os.path.isdir(p) for p in nltk.data.path[1:]))"
+    env = {"NLTK_DATA": str(tmp_path), "HOME": str(tmp_path)}
+    found = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True, text=True)
+    if found.stdout.strip() == "True":
+        pytest.skip("an NLTK data folder exists in a default place on this machine")
+    done = eval_py("m", FIXTURES / "GranDf_mini", env=env)
+    assert_one_line_error(done, "python -m nltk.downloader wordnet averaged_perceptron_tagger_eng")
+
+
+def test_bad_methods_are_an_argument_error(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["m", str(FIXTURES / "GranDf_mini"), "--methods", "tam,gradcam"])
+    assert stop.value.code == 2
+    message = "argument --methods: expected distinct names among tam,raw,eci,rgf, got 'tam,gradcam'"
+    assert message in capsys.readouterr().err
+
+
+def test_help_lists_the_options():
+    done = eval_py("--help")
+    assert done.returncode == 0
+    options = ("--limit", "--max-new-tokens", "--methods", "--results", "--resume", "--layer", "--seed", "--round0")
+    assert all(option in done.stdout for option in options)
+
+
+TINY_TWIN = "tiny-qwen2-vl"
+
+
+def test_load_explainer_errors_name_the_problem():
+    from tam.evaluation import ModelLoadError, load_explainer
+
+    with pytest.raises(ModelLoadError, match="no-such/model"):
+        load_explainer("no-such/model", device="cpu")
+    with pytest.raises(ModelLoadError, match="--layer 99 is out of range"):
+        load_explainer(TINY_TWIN, device="cpu", layer=99)
+
+
+def test_tiny_twin_explainer_returns_maps_and_the_plain_answer():
+    from tam.evaluation import load_explainer
+
+    explainer = load_explainer(TINY_TWIN, device="cpu", max_new_tokens=6)
+    image = next((FIXTURES / "coco2014_mini" / "image").glob("*.jpg"))
+    explanation = explainer([image], "Write a one-sentence caption for this image:")
+    result = explanation.result
+    assert len(result) > result.num_prompt_tokens and result.images and result.pieces
+    assert "<|im_end|>" not in explanation.answer
+
+
+@pytest.mark.parametrize("folder", ["coco2014_mini", "GranDf_mini", "OpenPSG_mini"])
+def test_tiny_twin_resume_story_through_eval_py(folder, tmp_path):
+    """The issue's check with a real (tiny, random-weight) model: --limit 2, then --limit 4 --resume."""
+    dataset = FIXTURES / folder
+    resumed, fresh = tmp_path / "resumed.jsonl", tmp_path / "fresh.jsonl"
+    common = ["--max-new-tokens", "8", "--seed", "0"]
+    assert eval_py(TINY_TWIN, dataset, "--limit", "2", "--results", resumed, *common).returncode == 0
+    done = eval_py(TINY_TWIN, dataset, "--limit", "4", "--results", resumed, "--resume", *common)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert eval_py(TINY_TWIN, dataset, "--limit", "4", "--results", fresh, *common).returncode == 0
+    summary = json.loads(Path(f"{resumed}.summary.json").read_text())
+    assert summary == json.loads(Path(f"{fresh}.summary.json").read_text())
+    assert set(summary["methods"]) == set(METHODS)
+    assert resumed.read_text() == fresh.read_text()
+    computed = min(4, len(load_dataset(dataset))) - 2
+    assert f"{computed}/{computed}" in done.stderr  # the resumed run's progress bar: only the new samples

@@ -1,0 +1,299 @@
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tam.evaluation import EvaluationError, load_dataset, run_evaluation, summary_path
+from tam.evaluation.runner import settings_path
+from tam.result import METHODS, TokenActivationResult
+from tests.evaluation_fakes import FakeExplainer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = {"coco14": "coco2014_mini", "grandf": "GranDf_mini", "openpsg": "OpenPSG_mini"}
+
+
+@pytest.fixture(scope="module", params=list(DATASETS))
+def dataset(request):
+    return load_dataset(FIXTURES / DATASETS[request.param])
+
+
+def ids(dataset, start, stop):
+    return [sample.id for sample in dataset.samples[start:stop]]
+
+
+def lines(path):
+    return path.read_text().splitlines()
+
+
+def test_limit_then_resume_computes_only_the_new_samples_and_ends_as_a_fresh_run(dataset, tmp_path):
+    results, fresh = tmp_path / "resumed.jsonl", tmp_path / "fresh.jsonl"
+    first = FakeExplainer()
+    run_evaluation(first, dataset, results, limit=2)
+    assert first.calls == ids(dataset, 0, 2)
+    assert len(lines(results)) == 2
+
+    second = FakeExplainer()
+    summary = run_evaluation(second, dataset, results, limit=4, resume=True)
+    assert second.calls == ids(dataset, 2, 4)  # only the new ones
+
+    expected = run_evaluation(FakeExplainer(), dataset, fresh, limit=4)
+    assert summary == expected
+    assert json.loads(summary_path(results).read_text()) == json.loads(summary_path(fresh).read_text())
+    assert lines(results) == lines(fresh)
+    assert set(summary["methods"]) == set(METHODS)
+    assert summary["n"] == min(4, len(dataset)) and summary["failed"] == 0
+    assert summary["methods"]["tam"]["objects"] > 0 and summary["methods"]["tam"]["function_words"] > 0
+
+
+def test_the_summary_pools_words_over_samples(dataset, tmp_path):
+    results = tmp_path / "results.jsonl"
+    summary = run_evaluation(FakeExplainer(), dataset, results, methods=["tam", "raw"])
+    records = [json.loads(line) for line in lines(results)]
+    assert [r["index"] for r in records] == list(range(len(dataset)))
+    for method in ("tam", "raw"):
+        objects = [o for r in records for o in r["methods"][method]["objects"]]
+        functions = [f for r in records for f in r["methods"][method]["functions"]]
+        figures = summary["methods"][method]
+        assert figures["obj_iou"] == pytest.approx(np.mean([o["iou"] for o in objects]))
+        assert figures["precision"] == pytest.approx(np.mean([o["precision"] for o in objects]))
+        assert figures["recall"] == pytest.approx(np.mean([o["recall"] for o in objects]))
+        assert figures["func_iou"] == pytest.approx(np.mean([f["score"] for f in functions]))
+        obj, func = figures["obj_iou"], figures["func_iou"]
+        assert figures["f1_iou"] == pytest.approx(2 * obj * func / (obj + func))
+    assert set(summary["methods"]) == {"tam", "raw"}
+    if dataset.format != "coco14":  # the anno.json fixtures have descriptions
+        assert summary["rouge_l"] == pytest.approx(np.mean([r["rouge_l"] for r in records]))
+        assert summary["meteor"] == pytest.approx(np.mean([r["meteor"] for r in records]))
+    else:
+        assert summary["rouge_l"] is None and summary["meteor"] is None
+
+
+KILLED_RUN = """
+import sys, time
+from tam.evaluation import load_dataset, run_evaluation
+from tests.evaluation_fakes import FakeExplainer
+
+class Slow(FakeExplainer):
+    def __call__(self, image_paths, prompt):
+        time.sleep(0.3)
+        return super().__call__(image_paths, prompt)
+
+run_evaluation(Slow(), load_dataset(sys.argv[1]), sys.argv[2], limit=int(sys.argv[3]))
+"""
+
+
+def test_a_run_killed_with_sigkill_then_resumed_ends_as_an_uninterrupted_run(tmp_path):
+    coco = FIXTURES / "coco2014_mini"
+    results = tmp_path / "killed.jsonl"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(coco), str(results), "6"], cwd=ROOT, env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if results.exists() and results.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not summary_path(results).exists()
+    done = [json.loads(line)["id"] for line in lines(results) if line.endswith("}")]
+    with results.open("a") as handle:  # as if the kill had cut a line in half
+        handle.write('{"index": 5, "id": "000000')
+
+    dataset = load_dataset(coco)
+    resumed = FakeExplainer()
+    summary = run_evaluation(resumed, dataset, results, limit=6, resume=True)
+    assert sorted(resumed.calls + done) == sorted(ids(dataset, 0, 6))
+    assert summary == run_evaluation(FakeExplainer(), dataset, tmp_path / "fresh.jsonl", limit=6)
+    assert all(json.loads(line) for line in lines(results))
+
+
+def test_a_half_written_last_line_is_cut_before_appending(tmp_path):
+    dataset = load_dataset(FIXTURES / "GranDf_mini")
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), dataset, results, limit=1)
+    with results.open("a") as handle:
+        handle.write('{"index": 1, "id": "000000223747", "answ')
+    explainer = FakeExplainer()
+    run_evaluation(explainer, dataset, results, resume=True)
+    assert explainer.calls == ids(dataset, 1, 3)
+    assert [json.loads(line)["index"] for line in lines(results)] == [0, 1, 2]
+
+
+def test_failed_samples_are_recorded_counted_and_not_retried(tmp_path):
+    root = shutil.copytree(FIXTURES / "coco2014_mini", tmp_path / "coco")
+    dataset = load_dataset(root)
+    dataset.samples[1].image.write_bytes(b"corrupt")
+    dataset.samples[2].mask.unlink()
+    results = tmp_path / "results.jsonl"
+    summary = run_evaluation(FakeExplainer(empty_answers={dataset.samples[3].id}), dataset, results, limit=5)
+    assert (summary["n"], summary["failed"]) == (2, 3)
+    assert [f["id"] for f in summary["failures"]] == ids(dataset, 1, 4)
+    assert "UnidentifiedImageError" in summary["failures"][0]["error"]
+    assert "no mask" in summary["failures"][1]["error"]
+    assert "answer is empty" in summary["failures"][2]["error"]
+    again = FakeExplainer()
+    assert run_evaluation(again, dataset, results, limit=5, resume=True) == summary
+    assert again.calls == []
+
+
+def test_an_existing_results_file_needs_resume(tmp_path):
+    dataset = load_dataset(FIXTURES / "OpenPSG_mini")
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), dataset, results, limit=1)
+    with pytest.raises(EvaluationError, match="already holds results: pass --resume"):
+        run_evaluation(FakeExplainer(), dataset, results, limit=2)
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    dataset = load_dataset(FIXTURES / "OpenPSG_mini")
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), dataset, results, limit=1, settings={"model": "a"})
+    assert json.loads(settings_path(results).read_text())["model"] == "a"
+    with pytest.raises(EvaluationError, match=r"other settings \(methods: \['tam', 'raw', 'eci', 'rgf'\] then"):
+        run_evaluation(FakeExplainer(), dataset, results, methods=["tam"], resume=True, settings={"model": "a"})
+    with pytest.raises(EvaluationError, match="model: 'a' then 'b'"):
+        run_evaluation(FakeExplainer(), dataset, results, resume=True, settings={"model": "b"})
+    with pytest.raises(EvaluationError, match="category_rule: 'whole-name' then 'reference'"):
+        run_evaluation(
+            FakeExplainer(), dataset, results, resume=True, category_rule="reference", settings={"model": "a"}
+        )
+
+
+def test_results_of_another_data_set_are_refused(tmp_path):
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), load_dataset(FIXTURES / "GranDf_mini"), results, limit=1)
+    settings_path(results).unlink()
+    with pytest.raises(EvaluationError, match="which this data set lacks"):
+        run_evaluation(FakeExplainer(), load_dataset(FIXTURES / "OpenPSG_mini"), results, resume=True)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"methods": ["tam", "gradcam"]}, "methods must be distinct names among"),
+        ({"methods": []}, "methods must be distinct names among"),
+        ({"limit": 0}, "limit must be at least 1"),
+        ({"category_rule": "first"}, "category_rule must be one of"),
+    ],
+)
+def test_bad_options(tmp_path, options, message):
+    with pytest.raises(EvaluationError, match=message):
+        run_evaluation(FakeExplainer(), load_dataset(FIXTURES / "GranDf_mini"), tmp_path / "r.jsonl", **options)
+
+
+def test_vis_dir_keeps_each_samples_result(tmp_path):
+    dataset = load_dataset(FIXTURES / "GranDf_mini")
+    run_evaluation(FakeExplainer(), dataset, tmp_path / "r.jsonl", limit=2, vis_dir=tmp_path / "vis")
+    saved = sorted(path.name for path in (tmp_path / "vis").iterdir())
+    assert saved == [f"{s.index:05d}_{s.id}" for s in dataset.samples[:2]]
+    loaded = TokenActivationResult.load(tmp_path / "vis" / saved[0])
+    assert loaded.texts is not None and len(loaded.images) == 1
+
+
+class SlowExplainer(FakeExplainer):
+    def __call__(self, image_paths, prompt):
+        time.sleep(0.3)
+        return super().__call__(image_paths, prompt)
+
+
+class ThreadState:
+    """accelerate.PartialState's interface for one of several processes, simulated by threads."""
+
+    def __init__(self, rank, world, barrier):
+        self.process_index, self.num_processes, self.barrier = rank, world, barrier
+        self.is_main_process = rank == 0
+
+    def wait_for_everyone(self):
+        self.barrier.wait(timeout=120)
+
+
+def test_processes_take_every_other_sample_and_the_main_one_merges(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    results = tmp_path / "sharded.jsonl"
+    barrier = threading.Barrier(2)
+    explainers = [FakeExplainer(), SlowExplainer()]
+    (tmp_path / "sharded.jsonl.part1.done").touch()  # a stale marker must not let the main process merge early
+    returned = {}
+
+    def process(rank):
+        state = ThreadState(rank, 2, barrier)
+        returned[rank] = run_evaluation(explainers[rank], dataset, results, limit=7, state=state)
+
+    threads = [threading.Thread(target=process, args=(rank,)) for rank in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert explainers[0].calls == [s.id for s in dataset.samples[:7:2]]
+    assert explainers[1].calls == [s.id for s in dataset.samples[1:7:2]]
+    assert returned[1] is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "sharded.jsonl",
+        "sharded.jsonl.settings.json",
+        "sharded.jsonl.summary.json",
+    ]
+    single = tmp_path / "single" / "results.jsonl"
+    assert returned[0] == run_evaluation(FakeExplainer(), dataset, single, limit=7)
+    assert lines(results) == lines(single)
+
+
+def test_part_files_left_by_a_killed_sharded_run_are_resumed_by_one_process(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    single = run_evaluation(FakeExplainer(), dataset, tmp_path / "single.jsonl", limit=5)
+    results = tmp_path / "results.jsonl"
+    records = lines(tmp_path / "single.jsonl")
+    (tmp_path / "results.jsonl.part1").write_text(records[1] + "\n" + records[3][:40])
+    (tmp_path / "results.jsonl.part0").write_text(records[0] + "\n")
+    explainer = FakeExplainer()
+    assert run_evaluation(explainer, dataset, results, limit=5, resume=True) == single
+    assert explainer.calls == ids(dataset, 2, 3) + ids(dataset, 3, 5)
+    assert not list(tmp_path.glob("results.jsonl.part*"))
+
+
+SHARDED_RUN = """
+import sys
+from tam.evaluation import load_dataset, run_evaluation
+from tam.evaluation.cli import process_state
+from tests.evaluation_fakes import FakeExplainer
+
+state = process_state()
+explainer = FakeExplainer()
+run_evaluation(explainer, load_dataset(sys.argv[1]), sys.argv[2], limit=5, state=state)
+print(f"rank {state.process_index} of {state.num_processes}:", ",".join(explainer.calls), flush=True)
+"""
+
+
+def free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_real_processes_share_the_samples_over_gloo(tmp_path):
+    script = tmp_path / "sharded_run.py"
+    script.write_text(SHARDED_RUN)
+    results = tmp_path / "out" / "results.jsonl"
+    coco = FIXTURES / "coco2014_mini"
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    command += ["--master_addr", "127.0.0.1", "--master_port", str(free_port()), str(script), str(coco), str(results)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dataset = load_dataset(coco)
+    assert f"rank 0 of 2: {','.join(ids(dataset, 0, 5)[0::2])}" in done.stdout
+    assert f"rank 1 of 2: {','.join(ids(dataset, 0, 5)[1::2])}" in done.stdout
+    single = tmp_path / "single.jsonl"
+    assert json.loads(summary_path(results).read_text()) == run_evaluation(FakeExplainer(), dataset, single, limit=5)
+    assert lines(results) == lines(single)

@@ -1,0 +1,105 @@
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tam.evaluation import SampleError, answer_token_maps, load_dataset, score_sample
+from tam.evaluation.runner import evaluate_one
+from tam.evaluation.scoring import read_mask
+from tam.result import METHODS
+from tests.evaluation_fakes import FakeExplainer
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def coco():
+    return load_dataset(FIXTURES / "coco2014_mini")
+
+
+def explain(sample, **options):
+    return FakeExplainer(**options)([str(sample.image)], sample.prompt)
+
+
+def test_answer_maps_are_the_answer_tokens_own_maps(coco):
+    result, _ = explain(coco.samples[0])
+    maps = answer_token_maps(result, "tam")
+    count = len(result) - result.num_prompt_tokens
+    assert maps.shape == (count, 4, 5) and maps.dtype == np.uint8
+    np.testing.assert_array_equal(maps.reshape(count, -1), result.maps_uint8("tam")[result.answer_slice])
+
+
+def test_reference_round0_scores_the_first_answer_token_with_the_first_prompt_map(coco):
+    result, _ = explain(coco.samples[0], round0="reference")
+    maps = answer_token_maps(result, "raw").reshape(len(result) - result.num_prompt_tokens, -1)
+    uint8 = result.maps_uint8("raw")
+    np.testing.assert_array_equal(maps[0], uint8[0])
+    np.testing.assert_array_equal(maps[1:], uint8[result.num_prompt_tokens + 1 :])
+    assert not np.array_equal(maps[0], uint8[result.num_prompt_tokens])
+
+
+def test_score_sample_groups_tags_matches_and_scores_every_method(coco):
+    sample = coco.samples[0]  # person, dog and frisbee in its mask
+    explanation = explain(sample)
+    record = score_sample(sample, explanation, read_mask(sample.mask), METHODS)
+    assert record["index"] == 0 and record["id"] == sample.id and record["answer"] == explanation.answer
+    assert "".join(record["words"]) == explanation.answer.replace(" ", "")
+    assert len(record["words"]) == len(record["kinds"]) == len(record["labels"])
+    for word, kind, label in zip(record["words"], record["kinds"], record["labels"], strict=True):
+        if word in ("dog", "dogs"):
+            assert (kind, label) == ("noun", 18)
+        if word in ("the", "a", "A", "and"):
+            assert (kind, label) == ("function", None)
+        if kind != "noun":
+            assert label is None
+    assert record["rouge_l"] is None and record["meteor"] is None  # no captions in the fixture
+    assert set(record["methods"]) == set(METHODS)
+    for scores in record["methods"].values():
+        present = {int(v) for v in np.unique(read_mask(sample.mask))}
+        assert all(o["label"] in present and 0.0 <= o["iou"] <= 1.0 for o in scores["objects"])
+        assert all(0.0 <= f["score"] <= 1.0 for f in scores["functions"])
+        if scores["objects"]:
+            assert scores["obj_iou"] == pytest.approx(np.mean([o["iou"] for o in scores["objects"]]))
+    # one generation serves every method: the raw and TAM maps of the same tokens differ
+    assert record["methods"]["raw"] != record["methods"]["tam"]
+
+
+def test_references_give_rouge_and_meteor():
+    sample = load_dataset(FIXTURES / "GranDf_mini").samples[0]
+    record = score_sample(sample, explain(sample), read_mask(sample.mask), ["tam"])
+    assert 0.0 < record["rouge_l"] <= 1.0 and 0.0 <= record["meteor"] <= 1.0
+    assert list(record["methods"]) == ["tam"]
+
+
+def test_failures_are_recorded_with_their_reason(coco, tmp_path):
+    root = shutil.copytree(FIXTURES / "coco2014_mini", tmp_path / "coco")
+    dataset = load_dataset(root)
+    corrupt, maskless, empty = dataset.samples[:3]
+    corrupt.image.write_bytes(b"not a jpeg")
+    maskless.mask.unlink()
+    explainer = FakeExplainer(empty_answers={empty.id})
+    records = [evaluate_one(explainer, sample, METHODS) for sample in (corrupt, maskless, empty)]
+    assert records[0]["error"].startswith("UnidentifiedImageError: cannot identify image file")
+    assert records[1]["error"] == f"SampleError: no mask: {maskless.mask} does not exist"
+    assert records[2]["error"].startswith("SpanError: the answer is empty")
+    assert [r["id"] for r in records] == [corrupt.id, maskless.id, empty.id]
+    assert maskless.id not in explainer.calls  # no model call for a sample that cannot be scored
+
+
+def test_a_blank_answer_and_a_result_without_texts_are_sample_errors(coco):
+    sample = coco.samples[0]
+    result, _ = explain(sample)
+    mask = read_mask(sample.mask)
+    with pytest.raises(SampleError, match="empty answer"):
+        score_sample(sample, (result, "  "), mask, ["tam"])
+    result.texts = None
+    with pytest.raises(SampleError, match="must pass a tokenizer"):
+        score_sample(sample, (result, "a dog"), mask, ["tam"])
+
+
+def test_an_undecodable_mask_is_a_sample_error(tmp_path):
+    path = tmp_path / "mask.png"
+    path.write_bytes(b"\x89PNG broken")
+    with pytest.raises(SampleError, match="cannot read mask"):
+        read_mask(path)

@@ -1,0 +1,97 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tam.metrics import NLTK_DOWNLOAD_COMMAND, lemma, match_category, pos_tag, word_kind
+
+COCO_LIKE = {"person": 1, "dog": 18, "traffic light": 10, "teddy bear": 88, "hot dog": 58, "ball": 37}
+
+
+@pytest.mark.parametrize(
+    ("word", "kind"),
+    [
+        ("dog", "noun"),
+        ("dogs", "noun"),
+        ("frisbee", "noun"),
+        ("the", "function"),
+        ("A", "function"),
+        ("and", "function"),
+        ("its", "function"),
+        ("it", "function"),
+        ("on", "other"),  # a preposition (IN) is not a function word here
+        ("two", "other"),  # nor is a number (CD)
+        ("white", "other"),
+        ("playing", "other"),
+        (".", "other"),
+    ],
+)
+def test_word_kinds_from_the_offline_tagger(word, kind):
+    assert word_kind(word) == kind
+
+
+def test_tagging_is_per_word_without_context():
+    assert pos_tag("dog") == "NN" and pos_tag("dogs") == "NNS" and pos_tag("The") == "DT"
+
+
+def test_lemmas_are_lower_cased_without_hyphens():
+    assert lemma("Dogs") == "dog"
+    assert lemma("knives") == "knife"
+    assert lemma("Sail-Boats") == "sailboat"
+
+
+def test_nouns_match_categories_by_lemma_of_any_category_word():
+    assert match_category("dogs", COCO_LIKE) == 18  # "dog" is a whole name: it wins over "hot dog"
+    assert match_category("Lights", COCO_LIKE) == 10
+    assert match_category("bear", COCO_LIKE) == 88
+    assert match_category("balls", COCO_LIKE) == 37
+    assert match_category("people", COCO_LIKE) is None  # WordNet's lemma of "people" is "people"
+    assert match_category("cat", COCO_LIKE) is None
+
+
+def test_the_reference_rule_takes_the_last_matching_category():
+    assert match_category("dogs", COCO_LIKE, rule="reference") == 58  # "hot dog" comes after "dog"
+    assert match_category("bear", {"bear": 23, "teddy bear": 88}, rule="reference") == 88
+    assert match_category("bear", {"bear": 23, "teddy bear": 88}) == 23
+    assert match_category("light", COCO_LIKE, rule="reference") == match_category("light", COCO_LIKE) == 10
+
+
+def test_unknown_rule():
+    with pytest.raises(ValueError, match="rule must be one of"):
+        match_category("dog", COCO_LIKE, rule="first")
+
+
+def test_missing_nltk_data_names_the_download_command(tmp_path):
+    code = "from tam.metrics import require_nltk_data; require_nltk_data()"
+    env = {"NLTK_DATA": str(tmp_path), "HOME": str(tmp_path), "PATH": ""}
+    probe = "import nltk, os; print(any(os.path.isdir(p) for p in nltk.data.path[1:]))"
+    found = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    if found.stdout.strip() == "True":
+        pytest.skip("an NLTK data folder exists in a default place on this machine")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "MissingNLTKDataError" in done.stderr
+    assert NLTK_DOWNLOAD_COMMAND in done.stderr
+
+
+def test_missing_wordnet_alone_is_named(tmp_path):
+    tagger = Path(os.environ["NLTK_DATA"]) / "taggers"
+    shutil.copytree(tagger, tmp_path / "taggers")  # NLTK refuses symlinks that leave its folder
+    code = "from tam.metrics import require_nltk_data; require_nltk_data()"
+    env = {**os.environ, "NLTK_DATA": str(tmp_path), "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    if done.returncode == 0:
+        pytest.skip("WordNet is installed in a default place on this machine")
+    assert "NLTK data missing (wordnet;" in done.stderr
+    code = "from tam.metrics import meteor; meteor('a hound runs', ['a dog runs'])"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "MissingNLTKDataError: NLTK data missing (wordnet;" in done.stderr
+
+
+def test_importing_the_metrics_loads_neither_nltk_nor_opencv():
+    code = "import sys, tam.metrics; print(sorted({'nltk', 'cv2', 'rouge_score'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
