@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tam.toy.check import chance_maps, otsu_foreground, score_maps
+from tam.metrics import otsu_threshold, resize_map
+from tam.toy.check import chance_maps, score_maps
 from tam.toy.scenes import CATEGORIES, SIDE, caption_of, compose_scene, draw_scene, write_coco14
 
 
@@ -85,7 +86,7 @@ def test_score_maps_on_hand_made_maps():
     maps = np.stack([quiet, hit, quiet, hit[::-1]])
     ious, fractions = score_maps(maps, ["a", " circle", " and", " square"], labels, CATEGORIES)
     assert len(ious) == 1  # the square is not in the scene
-    _, foreground = otsu_foreground(hit, (4, 4))
+    _, foreground = otsu_threshold(resize_map(hit, (4, 4)))
     expected = (foreground & (labels > 0)).sum() / (foreground | (labels > 0)).sum()
     assert ious[0] == pytest.approx(expected) and ious[0] > 0.2
     assert fractions == [1.0, 1.0]  # the function words light up nothing

@@ -11,7 +11,8 @@ its token and no POS tagger is needed:
   function word, the fraction of its map's grid cells below it (1: it lights up nothing).
 
 Scores are pooled over a data set, as the reference does: one list of word IoUs, one of
-function-word fractions. ``eval.py`` computes the same figures for any answer.
+function-word fractions. The thresholds and overlaps are :mod:`tam.metrics`' own;
+``eval.py`` computes the same figures for any answer, with NLTK finding the words.
 """
 
 from __future__ import annotations
@@ -20,45 +21,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["FUNCTION_WORDS", "chance_maps", "otsu_foreground", "score_maps"]
+__all__ = ["FUNCTION_WORDS", "chance_maps", "score_maps"]
 
 FUNCTION_WORDS = ("a", "and")
 """The toy captions' function words (NLTK tags them DT and CC)."""
-
-
-def otsu_foreground(token_map: np.ndarray, shape: tuple[int, int]) -> tuple[float, np.ndarray]:
-    """Resize a map to ``shape`` (bilinear) and split it with Otsu's threshold.
-
-    Parameters
-    ----------
-    token_map : ndarray of shape (h, w), uint8
-    shape : (H, W)
-
-    Returns
-    -------
-    threshold : float
-        In 0..255.
-    foreground : ndarray of shape (H, W), bool
-        Resized map ``> threshold``.
-
-    >>> threshold, foreground = otsu_foreground(np.array([[0, 250], [0, 250]], np.uint8), (2, 4))
-    >>> foreground.astype(int).tolist()
-    [[0, 0, 1, 1], [0, 0, 1, 1]]
-    """
-    import cv2
-
-    token_map = np.asarray(token_map)
-    if token_map.ndim != 2 or token_map.dtype != np.uint8:
-        raise ValueError(f"token_map must be a 2-D uint8 array, got shape {token_map.shape}, dtype {token_map.dtype}")
-    height, width = shape
-    resized = cv2.resize(token_map, (int(width), int(height)), interpolation=cv2.INTER_LINEAR)
-    threshold, binary = cv2.threshold(resized, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return float(threshold), binary > 0
-
-
-def _iou(prediction: np.ndarray, target: np.ndarray) -> float:
-    union = np.count_nonzero(prediction | target)
-    return float(np.count_nonzero(prediction & target) / union) if union else 0.0
 
 
 def score_maps(
@@ -84,6 +50,8 @@ def score_maps(
     function_fractions : list of float
         One per function word; empty when the answer has no shape word (no threshold).
     """
+    from tam.metrics import background_fraction, otsu_threshold, overlap, resize_map
+
     maps = np.asarray(maps)
     if maps.ndim != 3 or len(maps) != len(words):
         raise ValueError(f"maps must have shape (N, h, w) with N = {len(words)} words, got {maps.shape}")
@@ -93,16 +61,18 @@ def score_maps(
     for token_map, word in zip(maps, words, strict=True):
         if word not in categories:
             continue
-        threshold, foreground = otsu_foreground(token_map, labels.shape)
+        threshold, foreground = otsu_threshold(resize_map(token_map, labels.shape))
         thresholds.append(threshold)
         target = labels == categories[word]
         if target.any():
-            object_ious.append(_iou(foreground, target))
+            object_ious.append(overlap(foreground, target)[0])
     if not thresholds:
         return object_ious, []
     cut = float(np.mean(thresholds))
     function_fractions = [
-        float((token_map < cut).mean()) for token_map, word in zip(maps, words, strict=True) if word in FUNCTION_WORDS
+        background_fraction(token_map[None], cut)
+        for token_map, word in zip(maps, words, strict=True)
+        if word in FUNCTION_WORDS
     ]
     return object_ious, function_fractions
 
