@@ -24,7 +24,7 @@ def test_scene_labels_hold_exactly_the_captioned_shapes():
         assert scene.image.shape == (SIDE, SIDE, 3) and scene.image.dtype == np.uint8
         named = [category for _colour, category in scene.shapes]
         assert sorted(np.unique(scene.labels).tolist()) == sorted([0] + [CATEGORIES[c] for c in named])
-        assert scene.caption == caption_of(scene.shapes)
+        assert scene.caption == caption_of(named)
         assert [CATEGORIES[c] for c in named] == sorted(CATEGORIES[c] for c in named)  # category order
         for category in named:  # no shape is hidden under another
             assert (scene.labels == CATEGORIES[category]).sum() > 100

@@ -36,13 +36,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     """Read the command line (``python tools/train_toy.py --help``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for the trained model and its processor")
-    parser.add_argument("--caption-steps", type=int, default=400, help="phase 1: steps of caption loss only")
-    parser.add_argument("--align-steps", type=int, default=2800, help="phase 2: steps of caption + alignment loss")
+    parser.add_argument("--caption-steps", type=int, default=300, help="phase 1: steps of caption loss only")
+    parser.add_argument("--align-steps", type=int, default=4200, help="phase 2: steps of caption + alignment loss")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of AdamW")
     parser.add_argument("--align-weight", type=float, default=1.0, help="weight of the alignment loss in phase 2")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: steadier on shared cores)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (1 is steadier on shared cores)")
     parser.add_argument("--caption-only-out", help="also save the model at the end of phase 1 here")
     parser.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     return parser.parse_args(argv)
@@ -50,8 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def vocabulary_corpus() -> list[str]:
     """Sentences for the tokenizer: every caption word, the prompts and the chat template's words, often."""
-    sentences = [caption_of([(colour, category)]) for colour in COLOURS for category in CATEGORIES]
-    sentences += [caption_of([("red", "circle"), ("blue", "square"), ("green", "star")])]
+    sentences = [caption_of([category]) for category in CATEGORIES] + [caption_of(list(CATEGORIES))]
+    sentences += [" ".join(COLOURS)]
     sentences += list(PROMPTS) + ["system You are a helpful assistant. user assistant"]
     return sentences * 50
 
