@@ -6,7 +6,8 @@ Two phases, one fixed seed, on the CPU: first captions only (next-token loss on 
 caption), then captions plus the alignment loss: every vision position's ``lm_head``
 logits are trained toward the word of the shape that its 14 x 14 pixel cell shows
 (the cell's majority label in the scene's mask), or toward the padding token on the
-background. Images are 168 px, patches 7 px, merged 2 x 2: a 12 x 12 grid.
+background, and every shape word's logit is pushed above zero where its shape is and
+below zero elsewhere. Images are 168 px, patches 7 px, merged 2 x 2: a 12 x 12 grid.
 The phase-1 model can be kept (``--caption-only-out``) to reproduce the finding that
 captions alone do not align the vision states with the words.
 """
@@ -37,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="folder for the trained model and its processor")
     parser.add_argument("--caption-steps", type=int, default=300, help="phase 1: steps of caption loss only")
-    parser.add_argument("--align-steps", type=int, default=4200, help="phase 2: steps of caption + alignment loss")
+    parser.add_argument("--align-steps", type=int, default=4500, help="phase 2: steps of caption + alignment loss")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate of AdamW")
     parser.add_argument("--align-weight", type=float, default=1.0, help="weight of the alignment loss in phase 2")
@@ -203,16 +204,26 @@ class Batches:
         }
 
 
-def losses(model, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Caption loss (next token, on the answer) and alignment loss (own position, on the vision tokens)."""
+def losses(model, batch: dict, shape_word_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Caption loss (next token, on the answer) and alignment loss (own position, on the vision tokens).
+
+    The alignment loss is the cross-entropy of each vision position's logits against its
+    cell's word, plus a per-word logistic loss on the shape words' logits (positive for
+    the cell's shape, negative for the others): the raw map is ``max(0, logit)``, so a
+    shape word's logit must also be below zero where its shape is not.
+    """
     inputs = {key: value for key, value in batch.items() if key not in ("labels", "align_labels")}
     logits = model(**inputs).logits.float()
     vocab = logits.shape[-1]
     caption = torch.nn.functional.cross_entropy(
         logits[:, :-1].reshape(-1, vocab), batch["labels"][:, 1:].reshape(-1), ignore_index=-100
     )
-    align = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, vocab), batch["align_labels"].reshape(-1), ignore_index=-100
+    vision = batch["align_labels"] != -100
+    targets = batch["align_labels"][vision]
+    vision_logits = logits[vision]
+    shown = (targets[:, None] == shape_word_ids[None, :]).float()
+    align = torch.nn.functional.cross_entropy(vision_logits, targets) + (
+        torch.nn.functional.binary_cross_entropy_with_logits(vision_logits[:, shape_word_ids], shown)
     )
     return caption, align
 
@@ -250,6 +261,7 @@ def main(argv=None) -> int:
     model = build_model(processor.tokenizer).train()
     print(f"parameters: {sum(p.numel() for p in model.parameters()):,}")
     batches = Batches(processor, args.seed)
+    shape_word_ids = torch.tensor(list(batches.word_ids.values()))
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     total = args.caption_steps + args.align_steps
     started = time.time()
@@ -260,7 +272,7 @@ def main(argv=None) -> int:
             save(model, processor, Path(args.caption_only_out), args.overwrite, {**info, "phase": "captions only"})
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, total, args.lr)
-        caption, align = losses(model, batches.next(args.batch_size))
+        caption, align = losses(model, batches.next(args.batch_size), shape_word_ids)
         aligning = step >= args.caption_steps
         loss = caption + args.align_weight * align if aligning else caption
         optimizer.zero_grad(set_to_none=True)
