@@ -2,6 +2,7 @@
 
     python demo.py                                  # Qwen2-VL-2B on imgs/demo.jpg (needs the weights)
     python demo.py --model tiny-qwen2-vl --out out  # offline, a tiny random-weight twin
+    python demo.py --model toy-shapes               # offline, a tiny Qwen2-VL trained on shapes (imgs/toy-shapes.jpg)
     python demo.py --model tiny-qwen2.5-vl --video imgs/frames --prompt "Describe this video."
 
 Bad input ends with one line on stderr and exit status 2.
@@ -17,6 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
 DEFAULT_IMAGE = HERE / "imgs" / "demo.jpg"
+MODEL_IMAGES = {"toy-shapes": HERE / "imgs" / "toy-shapes.jpg"}  # models that know only their own kind of picture
 DEFAULT_PROMPT = "Describe this image."
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -102,7 +104,7 @@ def check_device(device: str | None) -> None:
 
 def build_messages(args: argparse.Namespace) -> list[dict]:
     """Build the one-turn chat of the images or the video, and the prompt."""
-    images = args.image or ([] if args.video else [str(DEFAULT_IMAGE)])
+    images = args.image or ([] if args.video else [str(MODEL_IMAGES.get(args.model, DEFAULT_IMAGE))])
     content = [{"type": "image", "image": check_image(path)} for path in images]
     if args.video:
         content.append(video_entry(args.video))

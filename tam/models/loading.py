@@ -1,6 +1,7 @@
 """Load a model and its processor by name: a tiny twin, a hub id or a local folder.
 
-Twin names (``tiny-qwen2-vl``, ...) are resolved first and built offline. Anything else
+Twin names (``tiny-qwen2-vl``, ...) are resolved first and built offline; toy names
+(``toy-shapes``) name a trained model shipped in :mod:`tam.toy`. Anything else
 goes through transformers' real loading path: ``AutoConfig`` to check that tam has an
 adapter for the architecture before any weights are read, then
 ``AutoModelForImageTextToText.from_pretrained(..., dtype=..., device_map=...)``
@@ -15,6 +16,7 @@ from pathlib import Path
 from tam.errors import TAMError
 from tam.models.registry import adapter_class_for, supported_classes
 from tam.models.twins import TWINS
+from tam.toy import TOY_MODELS
 
 __all__ = ["ModelUnavailableError", "load_model", "model_choices"]
 
@@ -27,7 +29,7 @@ def model_choices() -> str:
     """One line naming what ``--model`` accepts, for help texts."""
     return (
         f"a Hugging Face hub id or a local folder of a supported class ({', '.join(supported_classes())}), "
-        f"or a tiny twin: {', '.join(TWINS)}"
+        f"or a tiny twin: {', '.join(TWINS)}, or a trained toy model: {', '.join(TOY_MODELS)}"
     )
 
 
@@ -37,7 +39,8 @@ def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
     Parameters
     ----------
     name_or_path : str
-        A tiny twin name (see :data:`tam.models.twins.TWINS`), a hub id such as
+        A tiny twin name (see :data:`tam.models.twins.TWINS`), a toy model name (see
+        :data:`tam.toy.TOY_MODELS`, loaded in float32 on the CPU by default), a hub id such as
         ``"Qwen/Qwen2-VL-2B-Instruct"`` or a local folder with a saved model.
     device : str, optional
         ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; by default ``device_map="auto"`` for
@@ -61,6 +64,16 @@ def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
     if name_or_path in TWINS:
         model, processor = TWINS[name_or_path]()
         return model.to(device or "cpu"), processor
+    if name_or_path in TOY_MODELS:
+        folder = TOY_MODELS[name_or_path]
+        if not (folder / "config.json").is_file():
+            raise ModelUnavailableError(
+                f"the toy model {name_or_path!r} is missing from {folder}; rebuild it with tools/train_toy.py "
+                "(docs/README-toy.md)"
+            )
+        import torch
+
+        return load_model(str(folder), device=device or "cpu", dtype=torch.float32 if dtype == "auto" else dtype)
 
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 

@@ -65,8 +65,10 @@ _INTERNVL_TEMPLATE = (
 _QWEN_MARKERS = ["<|im_start|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
 
 
-def _train_bpe(byte_level: bool, vocab_size: int = 320) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """Vocabulary and merges of a small BPE trained on a few sentences (milliseconds)."""
+def _train_bpe(
+    byte_level: bool, vocab_size: int = 320, corpus: list[str] | None = None
+) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """Vocabulary and merges of a small BPE trained on a few sentences (milliseconds); ``corpus`` replaces them."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     if byte_level:
@@ -78,17 +80,22 @@ def _train_bpe(byte_level: bool, vocab_size: int = 320) -> tuple[dict[str, int],
         tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
         alphabet = [chr(code) for code in range(32, 127)]
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=alphabet, show_progress=False)
-    tokenizer.train_from_iterator(_CORPUS, trainer)
+    tokenizer.train_from_iterator(_CORPUS if corpus is None else corpus, trainer)
     model = json.loads(tokenizer.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
     return model["vocab"], merges
 
 
-def _qwen_tokenizer(chat_template: str, extra_special_tokens: dict | None = None):
+def _qwen_tokenizer(
+    chat_template: str,
+    extra_special_tokens: dict | None = None,
+    corpus: list[str] | None = None,
+    vocab_size: int = 320,
+):
     """Build a ``Qwen2Tokenizer`` (byte-level BPE) with Qwen's chat and vision special tokens."""
     from transformers import Qwen2Tokenizer
 
-    vocab, merges = _train_bpe(byte_level=True)
+    vocab, merges = _train_bpe(byte_level=True, vocab_size=vocab_size, corpus=corpus)
     tokenizer = Qwen2Tokenizer(
         vocab=vocab,
         merges=merges,
@@ -171,7 +178,14 @@ _QWEN_CLASSES = {
 }
 
 
-def qwen_processor(version: str, max_tokens: int | None = 16):
+def qwen_processor(
+    version: str,
+    max_tokens: int | None = 16,
+    *,
+    patch_size: int | None = None,
+    corpus: list[str] | None = None,
+    vocab_size: int = 320,
+):
     """Build a Qwen-VL processor around the tiny tokenizer.
 
     Parameters
@@ -180,10 +194,18 @@ def qwen_processor(version: str, max_tokens: int | None = 16):
     max_tokens : int or None, default 16
         Most vision tokens per image or frame (4 at least); None keeps the image and
         video processors' own defaults (the real models' sizes).
+    patch_size : int, optional
+        Pixels per ViT patch side; the family's own (14, or 16 for Qwen3-VL) by default.
+    corpus : list of str, optional
+        Sentences the tokenizer's BPE is trained on, instead of the twins' few; words
+        that recur in them become whole tokens.
+    vocab_size : int, default 320
+        Size of the BPE vocabulary before the special tokens (256 bytes and the merges).
     """
     import transformers
 
-    processor_name, video_name, template, patch_size = _QWEN_CLASSES[version]
+    processor_name, video_name, template, family_patch_size = _QWEN_CLASSES[version]
+    patch_size = family_patch_size if patch_size is None else int(patch_size)
     sizes = {"patch_size": patch_size}
     video_sizes = dict(sizes)
     if max_tokens is not None:
@@ -195,7 +217,7 @@ def qwen_processor(version: str, max_tokens: int | None = 16):
     return getattr(transformers, processor_name)(
         image_processor=transformers.Qwen2VLImageProcessor(**sizes),
         video_processor=getattr(transformers, video_name)(**video_sizes),
-        tokenizer=_qwen_tokenizer(template),
+        tokenizer=_qwen_tokenizer(template, corpus=corpus, vocab_size=vocab_size),
         chat_template=template,
     )
 
