@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> Path:
     result.save(out / "result", overwrite=args.overwrite)
     if args.report:
         result.save_html(out / "index.html", tokenizer=processor.tokenizer, overwrite=args.overwrite)
-    answer = "".join(result.texts[result.answer_slice])
+    answer = processor.tokenizer.decode(result.token_ids[result.answer_slice].tolist(), skip_special_tokens=True)
     print(f"answer: {answer}")
     print(
         f"wrote {len(result)} token visuals ({result.num_prompt_tokens} prompt, "
