@@ -96,7 +96,7 @@ def test_the_toy_model_captions_the_fixed_scenes(explained, toy):
     tokenizer = toy[1].tokenizer
     answers = [tokenizer.decode(r.token_ids[r.answer_slice], skip_special_tokens=True).strip() for _, r in explained]
     exact = [answer == scene.caption for answer, (scene, _) in zip(answers, explained, strict=True)]
-    assert sum(exact) >= 3, answers  # held-out captions are exact 9 times in 10 (docs/README-toy.md)
+    assert sum(exact) >= 3, answers  # held-out captions are exact 9 times in 10 (README.md, "A toy world")
 
 
 @pytest.mark.parametrize("method", ["raw", "tam"])

@@ -1,4 +1,4 @@
-"""Write seeded toy scenes in the COCO14 layout that eval.py reads (docs/README-toy.md).
+"""Write seeded toy scenes in the COCO14 layout that eval.py reads (README.md, "A toy world").
 
     python tools/make_toy_data.py /tmp/toy-heldout --count 200 --seed 1
 

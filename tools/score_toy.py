@@ -1,4 +1,4 @@
-"""Score a model's token maps on a toy data set in the COCO14 layout (docs/README-toy.md).
+"""Score a model's token maps on a toy data set in the COCO14 layout (README.md, "A toy world").
 
     python tools/score_toy.py toy-shapes /tmp/toy-heldout --json scores.json
 

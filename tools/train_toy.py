@@ -1,4 +1,4 @@
-"""Train ``toy-shapes``: a tiny real Qwen2-VL that captions scenes of coloured shapes (docs/README-toy.md).
+"""Train ``toy-shapes``: a tiny real Qwen2-VL that captions scenes of coloured shapes (README.md, "A toy world").
 
     python tools/train_toy.py --out tam/toy/toy-shapes
 

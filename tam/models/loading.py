@@ -69,7 +69,7 @@ def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
         if not (folder / "config.json").is_file():
             raise ModelUnavailableError(
                 f"the toy model {name_or_path!r} is missing from {folder}; rebuild it with tools/train_toy.py "
-                "(docs/README-toy.md)"
+                "(README.md, 'A toy world')"
             )
         import torch
 
