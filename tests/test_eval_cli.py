@@ -85,6 +85,15 @@ def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
     assert len(list((tmp_path / "vis").iterdir())) == 1
 
 
+def test_baselines_add_chance_and_ceiling_rows(tmp_path, capsys):
+    argv = ["m", str(FIXTURES / "coco2014_mini"), "--limit", "2", "--results", str(tmp_path / "r.jsonl")]
+    assert main([*argv, "--methods", "tam,random", "--baselines"], load=fake_loader()) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:7]]
+    assert rows == ["tam", "random", "uniform", "perfect", "perfect+rgf", "exact"]
+    summary = json.loads(Path(f"{tmp_path / 'r.jsonl'}.summary.json").read_text())
+    assert summary["methods"]["perfect"]["obj_iou"] > summary["methods"]["uniform"]["obj_iou"]
+
+
 def test_existing_results_without_resume_is_one_line(tmp_path, capsys):
     argv = ["m", str(FIXTURES / "OpenPSG_mini"), "--limit", "1", "--results", str(tmp_path / "r.jsonl")]
     assert main(argv, load=fake_loader()) == 0
@@ -140,14 +149,15 @@ def test_bad_methods_are_an_argument_error(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["m", str(FIXTURES / "GranDf_mini"), "--methods", "tam,gradcam"])
     assert stop.value.code == 2
-    message = "argument --methods: expected distinct names among tam,raw,eci,rgf, got 'tam,gradcam'"
+    message = "argument --methods: expected distinct names among tam,raw,eci,rgf,uniform,random,perfect,perfect+rgf, "
+    message += "got 'tam,gradcam'"
     assert message in capsys.readouterr().err
 
 
 def test_help_lists_the_options():
     done = eval_py("--help")
     assert done.returncode == 0
-    options = ("--limit", "--max-new-tokens", "--methods", "--results", "--resume", "--layer", "--seed", "--round0")
+    options = ("--limit", "--max-new-tokens", "--methods", "--baselines", "--results", "--resume", "--layer", "--seed")
     assert all(option in done.stdout for option in options)
 
 

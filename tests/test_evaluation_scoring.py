@@ -1,4 +1,5 @@
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +7,8 @@ import pytest
 
 from tam.evaluation import SampleError, answer_token_maps, load_dataset, score_sample
 from tam.evaluation.runner import evaluate_one
-from tam.evaluation.scoring import read_mask
+from tam.evaluation.scoring import SCORED_MAPS, read_mask
+from tam.metrics import BASELINES
 from tam.result import METHODS
 from tests.evaluation_fakes import FakeExplainer
 
@@ -70,6 +72,32 @@ def test_references_give_rouge_and_meteor():
     record = score_sample(sample, explain(sample), read_mask(sample.mask), ["tam"])
     assert 0.0 < record["rouge_l"] <= 1.0 and 0.0 <= record["meteor"] <= 1.0
     assert list(record["methods"]) == ["tam"]
+
+
+def test_baselines_are_scored_on_the_same_words_as_the_methods(coco):
+    sample = coco.samples[0]
+    explanation, mask = explain(sample), read_mask(sample.mask)
+    record = score_sample(sample, explanation, mask, SCORED_MAPS)
+    assert list(record["methods"]) == [*METHODS, *BASELINES]
+    scored = {method: record["methods"][method] for method in SCORED_MAPS}
+    labels = {method: [o["label"] for o in scores["objects"]] for method, scores in scored.items()}
+    assert labels["tam"] and all(found == labels["tam"] for found in labels.values())
+    assert scored["perfect"]["obj_iou"] > scored["uniform"]["obj_iou"]
+    assert scored["perfect"]["obj_iou"] >= scored["perfect+rgf"]["obj_iou"]
+    assert scored["perfect"]["func_iou"] == 1.0  # function words get empty maps
+    again = score_sample(sample, explanation, mask, ["random"])  # seeded by the sample: resume gives the same
+    assert again["methods"]["random"] == record["methods"]["random"]
+
+
+def test_exact_answers_are_marked_against_the_references(coco):
+    sample = coco.samples[0]
+    explanation = explain(sample)
+    mask = read_mask(sample.mask)
+    assert score_sample(sample, explanation, mask, ["raw"])["exact"] is None  # no references
+    same = replace(sample, references=("something else", f" {explanation.answer} "))
+    assert score_sample(same, explanation, mask, ["raw"])["exact"] is True
+    other = replace(sample, references=("something else",))
+    assert score_sample(other, explanation, mask, ["raw"])["exact"] is False
 
 
 def test_failures_are_recorded_with_their_reason(coco, tmp_path):

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from tam.metrics import otsu_threshold, resize_map
-from tam.toy.check import chance_maps, score_maps
+from tam.toy.check import foreground_offsets, score_maps
 from tam.toy.scenes import CATEGORIES, SIDE, caption_of, compose_scene, draw_scene, write_coco14
 
 
@@ -92,10 +92,15 @@ def test_score_maps_on_hand_made_maps():
     assert fractions == [1.0, 1.0]  # the function words light up nothing
 
 
-def test_chance_maps():
-    rng = np.random.default_rng(0)
-    assert (chance_maps("uniform", 2, (3, 4), rng) == 255).all()
-    random = chance_maps("random", 2, (3, 4), rng)
-    assert random.shape == (2, 3, 4) and random.dtype == np.uint8 and random.std() > 0
-    with pytest.raises(ValueError, match="'uniform' or 'random'"):
-        chance_maps("zeros", 1, (2, 2), rng)
+def test_foreground_offsets_measure_a_map_moved_by_one_cell():
+    scene = compose_scene([("red", "square", (70, 98), 30, 0.0), ("blue", "circle", (126, 28), 20, 0.0)])
+    cell = SIDE // 12
+    grid = scene.labels.reshape(12, cell, 12, cell).transpose(0, 2, 1, 3).reshape(12, 12, -1)
+    maps = np.stack([(grid == CATEGORIES[name]).mean(axis=2) * 255 for name in ("circle", "square")]).astype(np.uint8)
+    words = [" circle", " square"]
+    np.testing.assert_allclose(foreground_offsets(maps, words, scene.labels, CATEGORIES), 0, atol=2)
+    moved_left = np.roll(maps, -1, axis=2)  # what a vision span read one token late does
+    offsets = foreground_offsets(moved_left, words, scene.labels, CATEGORIES)
+    np.testing.assert_allclose(offsets[:, 1], -cell, atol=2)
+    np.testing.assert_allclose(offsets[:, 0], 0, atol=2)
+    assert foreground_offsets(maps, [" star", " and"], scene.labels, CATEGORIES).shape == (0, 2)

@@ -19,6 +19,8 @@ from pathlib import Path
 from tam.evaluation.datasets import FORMATS, DatasetError, load_dataset
 from tam.evaluation.models import ModelLoadError, load_explainer
 from tam.evaluation.runner import EvaluationError, format_table, run_evaluation, summary_path
+from tam.evaluation.scoring import SCORED_MAPS
+from tam.metrics.baselines import BASELINES
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
 from tam.result import METHODS
 
@@ -29,9 +31,9 @@ PROGRAM = "eval.py"
 
 def _methods(text: str) -> list[str]:
     methods = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in methods if name not in METHODS]
+    unknown = [name for name in methods if name not in SCORED_MAPS]
     if not methods or unknown or len(set(methods)) != len(methods):
-        raise argparse.ArgumentTypeError(f"expected distinct names among {','.join(METHODS)}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected distinct names among {','.join(SCORED_MAPS)}, got {text!r}")
     return methods
 
 
@@ -60,7 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         type=_methods,
         default=list(METHODS),
-        help=f"map methods scored from each generation, comma-separated (default {','.join(METHODS)})",
+        help=f"map methods scored from each generation, comma-separated (default {','.join(METHODS)}; "
+        f"baselines {','.join(BASELINES)} may be named too)",
+    )
+    parser.add_argument(
+        "--baselines",
+        action="store_true",
+        help="also score chance maps (uniform, random) and the best maps the grid can hold "
+        "(each cell's share of the object, unfiltered and after the rank Gaussian filter)",
     )
     parser.add_argument("--results", type=Path, help="JSON lines file (default out/eval/<dataset>_<model>.jsonl)")
     parser.add_argument("--resume", action="store_true", help="continue the results file, skipping its samples")
@@ -140,7 +149,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 explainer,
                 dataset,
                 results,
-                methods=args.methods,
+                methods=args.methods + [kind for kind in BASELINES if args.baselines and kind not in args.methods],
                 limit=args.limit,
                 resume=args.resume,
                 category_rule=args.category_match,

@@ -28,7 +28,7 @@ from tam.evaluation.results import (
     read_records,
     write_json_atomic,
 )
-from tam.evaluation.scoring import Explainer, read_mask, score_sample
+from tam.evaluation.scoring import SCORED_MAPS, Explainer, read_mask, score_sample
 from tam.metrics.language import CATEGORY_RULES
 from tam.metrics.scoring import AnswerScores, MeanAccumulator, PooledIoU
 from tam.result import METHODS
@@ -131,8 +131,9 @@ def run_evaluation(
     dataset : Dataset
     results : str or Path
         The JSON lines file; the summary goes to ``<results>.summary.json``.
-    methods : sequence of {"tam", "raw", "eci", "rgf"}
-        Map methods scored from each generation.
+    methods : sequence of str
+        Map methods scored from each generation, and baseline maps scored beside them
+        (:data:`~tam.evaluation.scoring.SCORED_MAPS`).
     limit : int, optional
         Evaluate only the first ``limit`` samples.
     category_rule : {"whole-name", "reference"}
@@ -163,8 +164,8 @@ def run_evaluation(
         resumed file made with other settings or from another data set.
     """
     methods = list(methods)
-    if not methods or any(method not in METHODS for method in methods) or len(set(methods)) != len(methods):
-        raise EvaluationError(f"methods must be distinct names among {METHODS}, got {methods}")
+    if not methods or any(method not in SCORED_MAPS for method in methods) or len(set(methods)) != len(methods):
+        raise EvaluationError(f"methods must be distinct names among {SCORED_MAPS}, got {methods}")
     if limit is not None and limit < 1:
         raise EvaluationError(f"limit must be at least 1, got {limit}")
     state = _OneProcess() if state is None else state
@@ -258,13 +259,14 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
     -------
     dict
         ``{"methods": {method: {"obj_iou", "func_iou", "f1_iou", "precision", "recall",
-        "objects", "function_words"}}, "rouge_l", "meteor", "n", "failed", "failures",
-        "settings"}``: figures pooled over every scored word of every sample, ROUGE-L and
-        METEOR averaged over the samples with references; ``n`` counts the scored
+        "objects", "function_words"}}, "exact", "rouge_l", "meteor", "n", "failed",
+        "failures", "settings"}``: figures pooled over every scored word of every sample;
+        the share of exact answers, ROUGE-L and METEOR averaged over the samples with
+        references; ``n`` counts the scored
         samples, ``failed`` the others. A figure with nothing to pool is None.
     """
     pooled = {method: PooledIoU() for method in methods}
-    rouge, meteor = MeanAccumulator(), MeanAccumulator()
+    exact, rouge, meteor = MeanAccumulator(), MeanAccumulator(), MeanAccumulator()
     failures = []
     for record in records:
         if "error" in record:
@@ -274,10 +276,12 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
             if method not in record["methods"]:
                 raise EvaluationError(f"sample {record['id']} has no scores for method {method!r}")
             pooled[method].update(AnswerScores.from_dict(record["methods"][method]))
+        exact.update(record.get("exact"))  # absent from results files written before it was scored
         rouge.update(record["rouge_l"])
         meteor.update(record["meteor"])
     return {
         "methods": {method: accumulator.summary() for method, accumulator in pooled.items()},
+        "exact": exact.summary()["mean"],
         "rouge_l": rouge.summary()["mean"],
         "meteor": meteor.summary()["mean"],
         "n": len(records) - len(failures),
@@ -292,10 +296,11 @@ def format_table(summary: Mapping) -> str:
 
     >>> row = {"obj_iou": 0.2737, "func_iou": 0.6844, "f1_iou": 0.391, "precision": 0.3, "recall": None,
     ...        "objects": 12, "function_words": 30}
-    >>> print(format_table({"methods": {"tam": row}, "rouge_l": 0.31, "meteor": None, "n": 9, "failed": 1}))
+    >>> summary = {"methods": {"tam": row}, "exact": 0.125, "rouge_l": 0.31, "meteor": None, "n": 9, "failed": 1}
+    >>> print(format_table(summary))
     method  Obj-IoU  Func-IoU  F1-IoU  Precision  Recall  objects  function words
     tam      0.2737    0.6844  0.3910     0.3000       -       12              30
-    ROUGE-L 0.3100  METEOR -  samples 9  failed 1
+    exact answers 12.5%  ROUGE-L 0.3100  METEOR -  samples 9  failed 1
     """
 
     def number(value) -> str:
@@ -316,7 +321,9 @@ def format_table(summary: Mapping) -> str:
         )
         for row in rows
     ]
+    exact = summary.get("exact")
     lines.append(
+        f"exact answers {'-' if exact is None else f'{exact:.1%}'}  "
         f"ROUGE-L {number(summary['rouge_l'])}  METEOR {number(summary['meteor'])}  "
         f"samples {summary['n']}  failed {summary['failed']}"
     )

@@ -2,8 +2,9 @@
 
 The answer's tokens are grouped into words, each word sorted into noun, function word or
 other and each noun matched to the sample's categories, once; then every map method's
-answer maps are scored against the mask (:func:`tam.metrics.score_answer`), and the answer
-text against the references (ROUGE-L, METEOR).
+answer maps are scored against the mask (:func:`tam.metrics.score_answer`), beside any
+baseline maps asked for (chance and the grid's ceiling, :mod:`tam.metrics.baselines`), and
+the answer text against the references (exact match, ROUGE-L, METEOR).
 """
 
 from __future__ import annotations
@@ -14,10 +15,21 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from tam.evaluation.datasets import Sample
-from tam.metrics import group_words, match_category, meteor, rouge_l, score_answer, word_kind
-from tam.result import TokenActivationResult
+from tam.metrics import BASELINES, baseline_maps, group_words, match_category, meteor, rouge_l, score_answer, word_kind
+from tam.result import METHODS, TokenActivationResult
 
-__all__ = ["Explainer", "Explanation", "SampleError", "answer_token_maps", "read_mask", "score_sample"]
+__all__ = [
+    "SCORED_MAPS",
+    "Explainer",
+    "Explanation",
+    "SampleError",
+    "answer_token_maps",
+    "read_mask",
+    "score_sample",
+]
+
+SCORED_MAPS = (*METHODS, *BASELINES)
+"""What can be scored: the map methods of a result, then the baseline maps."""
 
 
 class SampleError(ValueError):
@@ -64,13 +76,18 @@ def answer_token_maps(result: TokenActivationResult, method: str) -> np.ndarray:
     ndarray of shape (N, h, w), uint8
         One map per answer token on the image's grid.
     """
-    if len(result.layout.grids) != 1:
-        raise SampleError(f"the evaluation scores one image per sample, got {len(result.layout.grids)} grids")
+    _single_grid(result)
     rows = np.arange(result.num_prompt_tokens, len(result))
     if result.options.get("round0") == "reference" and result.num_prompt_tokens:
         rows[0] = 0
     (grid,) = result.layout.split(result.maps_uint8(method)[rows])
     return grid
+
+
+def _single_grid(result: TokenActivationResult) -> tuple[int, int]:
+    if len(result.layout.grids) != 1:
+        raise SampleError(f"the evaluation scores one image per sample, got {len(result.layout.grids)} grids")
+    return result.layout.grids[0]
 
 
 def read_mask(path) -> np.ndarray:
@@ -107,7 +124,9 @@ def score_sample(
     explanation : Explanation
     mask : ndarray of shape (H, W), uint8
         The sample's segmentation labels.
-    methods : sequence of {"tam", "raw", "eci", "rgf"}
+    methods : sequence of str
+        Among :data:`SCORED_MAPS`: the result's map methods and the baselines
+        (:data:`tam.metrics.BASELINES`; random maps are seeded by the sample's index).
     category_rule : {"whole-name", "reference"}
         How a noun naming several categories picks one (:func:`tam.metrics.match_category`).
 
@@ -115,9 +134,9 @@ def score_sample(
     -------
     dict
         ``index``, ``id``, ``answer``, the answer's ``words`` with their ``kinds`` and
-        category ``labels``, ``rouge_l`` and ``meteor`` (None without references) and, per
-        method, the scored words and the answer's own means
-        (:meth:`tam.metrics.AnswerScores.to_dict`).
+        category ``labels``, ``exact`` (the answer, stripped, equals a reference),
+        ``rouge_l`` and ``meteor`` (all three None without references) and, per method,
+        the scored words and the answer's own means (:meth:`tam.metrics.AnswerScores.to_dict`).
     """
     result, answer = explanation
     if not answer.strip():
@@ -131,10 +150,18 @@ def score_sample(
         match_category(word.text, sample.categories, rule=category_rule) if kind == "noun" else None
         for word, kind in zip(words, kinds, strict=True)
     ]
-    scores = {
-        method: score_answer(words, kinds, labels, answer_token_maps(result, method), mask).to_dict()
-        for method in methods
-    }
+    token_labels = [None] * (span.stop - span.start)
+    for word, label in zip(words, labels, strict=True):
+        for token in word.tokens:
+            token_labels[token] = label
+
+    def token_maps(method: str) -> np.ndarray:
+        if method in METHODS:
+            return answer_token_maps(result, method)
+        return baseline_maps(method, token_labels, mask, _single_grid(result), seed=sample.index)
+
+    scores = {method: score_answer(words, kinds, labels, token_maps(method), mask).to_dict() for method in methods}
+    references = [reference.strip() for reference in sample.references]
     return {
         "index": sample.index,
         "id": sample.id,
@@ -142,6 +169,7 @@ def score_sample(
         "words": [word.text for word in words],
         "kinds": kinds,
         "labels": labels,
+        "exact": answer.strip() in references if references else None,
         "rouge_l": rouge_l(answer, sample.references) if sample.references else None,
         "meteor": meteor(answer, sample.references) if sample.references else None,
         "methods": scores,
