@@ -10,6 +10,7 @@ scenes place the shapes away from the grid's diagonal and from its middle row, w
 transposition or a flip would move them onto themselves.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -143,6 +144,24 @@ def test_vision_span_shifted_by_one_token_moves_every_map_one_cell(explained, ex
     assert abs(mean_horizontal_offset(explained, method)) <= CENTRED
     assert mean_horizontal_offset(explained_with_shifted_span, method) <= -CELL + CENTRED
     assert mean_object_iou(explained_with_shifted_span, method) < mean_object_iou(explained, method)
+
+
+def test_eval_py_meets_the_toy_targets_on_held_out_scenes(tmp_path, capsys):
+    """The README's results command on the first 20 of its 200 held-out scenes (seed 1)."""
+    from tam.evaluation.cli import main
+    from tam.toy.scenes import write_coco14
+
+    dataset = write_coco14(tmp_path / "heldout", 20, seed=1)
+    results = tmp_path / "toy.jsonl"
+    argv = ["toy-shapes", str(dataset), "--max-new-tokens", "40", "--baselines", "--results", str(results)]
+    assert main(argv) == 0
+    assert "exact answers" in capsys.readouterr().out
+    summary = json.loads(Path(f"{results}.summary.json").read_text())
+    obj_iou = {method: row["obj_iou"] for method, row in summary["methods"].items()}
+    assert summary["n"] == 20 and summary["exact"] >= 0.9  # measured 1.0 (200 scenes: 1.0)
+    assert obj_iou["raw"] >= 0.5 and obj_iou["tam"] >= 0.5  # measured 0.725 and 0.590 (200 scenes: 0.711, 0.584)
+    assert max(obj_iou["uniform"], obj_iou["random"]) <= 0.15  # measured 0.070 (200 scenes: 0.063, 0.059)
+    assert obj_iou["tam"] <= obj_iou["perfect+rgf"] and obj_iou["raw"] <= obj_iou["perfect"]
 
 
 def test_demo_runs_the_toy_model_offline(tmp_path):
