@@ -5,7 +5,8 @@ catch those errors: a transposed grid or a mask flipped upside down falls to cha
 level; a vision span read one token late moves every map by one cell (14 pixels), which
 on shapes three to six cells wide keeps much of the overlap (a perfect map moved so still
 scores about 0.4), so that test measures the move itself: the foregrounds' mean offset
-from their shapes, near 0 when working and near one cell to the left when shifted. The fixed
+from their shapes, near 0 when working and near one cell to the left when shifted. A wrong
+merge factor gives a grid of the wrong size, an error that names both sizes. The fixed
 scenes place the shapes away from the grid's diagonal and from its middle row, where a
 transposition or a flip would move them onto themselves.
 """
@@ -22,6 +23,7 @@ import pytest
 from PIL import Image
 
 import tam
+from tam.errors import ShapeError
 from tam.metrics.baselines import chance_maps
 from tam.models import load_model
 from tam.models.qwen_vl import QwenVLAdapter
@@ -144,6 +146,17 @@ def test_vision_span_shifted_by_one_token_moves_every_map_one_cell(explained, ex
     assert abs(mean_horizontal_offset(explained, method)) <= CENTRED
     assert mean_horizontal_offset(explained_with_shifted_span, method) <= -CELL + CENTRED
     assert mean_object_iou(explained_with_shifted_span, method) < mean_object_iou(explained, method)
+
+
+@pytest.mark.parametrize("wrong_merge", [1, 4])
+def test_a_wrong_merge_factor_is_an_error_naming_the_sizes(toy, wrong_merge):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(QwenVLAdapter, "merge_size", property(lambda self: wrong_merge))
+        side = 24 // wrong_merge
+        with pytest.raises(
+            ShapeError, match=rf"holds 144 tokens, but vision_shape \({side}, {side}\) needs {side * side}"
+        ):
+            explain_scenes(*toy)
 
 
 def test_eval_py_meets_the_toy_targets_on_held_out_scenes(tmp_path, capsys):
