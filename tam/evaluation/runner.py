@@ -262,8 +262,8 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
         "objects", "function_words"}}, "exact", "rouge_l", "meteor", "n", "failed",
         "failures", "settings"}``: figures pooled over every scored word of every sample;
         the share of exact answers, ROUGE-L and METEOR averaged over the samples with
-        references; ``n`` counts the scored
-        samples, ``failed`` the others. A figure with nothing to pool is None.
+        references; ``n`` counts the scored samples, ``failed`` the others. A figure
+        with nothing to pool is None.
     """
     pooled = {method: PooledIoU() for method in methods}
     exact, rouge, meteor = MeanAccumulator(), MeanAccumulator(), MeanAccumulator()
