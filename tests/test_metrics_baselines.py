@@ -26,7 +26,7 @@ def test_perfect_map_holds_each_cells_share_of_the_object():
     np.testing.assert_array_equal(maps[2], [[0, 0, 0], [0, 255, 0]])
 
 
-def test_perfect_map_of_a_whole_cell_object_overlaps_it_exactly():
+def test_otsu_finds_the_object_in_its_perfect_map():
     mask = np.zeros((8, 8), np.uint8)
     mask[4:8, 0:4] = 1
     (token_map,) = perfect_maps([1], mask, (2, 2))
@@ -52,5 +52,7 @@ def test_baseline_maps_of_every_kind():
         baseline_maps("random", [None, 3], mask, (2, 2), seed=1),
         baseline_maps("random", [None, 3], mask, (2, 2), seed=1),
     )
+    one_cell_window = baseline_maps("perfect+rgf", [3], mask, (2, 2), seed=0, filter_size=1)  # changes nothing
+    np.testing.assert_array_equal(one_cell_window, baseline_maps("perfect", [3], mask, (2, 2), seed=0))
     with pytest.raises(ValueError, match="kind must be one of"):
         baseline_maps("oracle", [3], mask, (2, 2), seed=0)

@@ -158,7 +158,8 @@ def score_sample(
     def token_maps(method: str) -> np.ndarray:
         if method in METHODS:
             return answer_token_maps(result, method)
-        return baseline_maps(method, token_labels, mask, _single_grid(result), seed=sample.index)
+        grid, filter_size = _single_grid(result), result.options.get("filter_size", 3)
+        return baseline_maps(method, token_labels, mask, grid, seed=sample.index, filter_size=filter_size)
 
     scores = {method: score_answer(words, kinds, labels, token_maps(method), mask).to_dict() for method in methods}
     references = [reference.strip() for reference in sample.references]

@@ -87,7 +87,12 @@ def perfect_maps(
 
 
 def baseline_maps(
-    kind: str, token_labels: Sequence[int | None], mask: np.ndarray, grid: tuple[int, int], seed: int
+    kind: str,
+    token_labels: Sequence[int | None],
+    mask: np.ndarray,
+    grid: tuple[int, int],
+    seed: int,
+    filter_size: int = 3,
 ) -> np.ndarray:
     """Return one answer's maps of a baseline ``kind`` (one of :data:`BASELINES`).
 
@@ -100,6 +105,9 @@ def baseline_maps(
     grid : (h, w)
     seed : int
         Seed of the random maps, so that a sample scores the same in every run.
+    filter_size : int, default 3
+        Window of the rank Gaussian filter of ``"perfect+rgf"``: the one the scored TAM
+        maps were filtered with.
 
     Returns
     -------
@@ -108,5 +116,5 @@ def baseline_maps(
     if kind in ("uniform", "random"):
         return chance_maps(kind, len(token_labels), grid, np.random.default_rng(seed))
     if kind in ("perfect", "perfect+rgf"):
-        return perfect_maps(token_labels, mask, grid, filter_size=3 if kind == "perfect+rgf" else None)
+        return perfect_maps(token_labels, mask, grid, filter_size=filter_size if kind == "perfect+rgf" else None)
     raise ValueError(f"kind must be one of {BASELINES}, got {kind!r}")
