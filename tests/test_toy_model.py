@@ -24,7 +24,7 @@ from PIL import Image
 
 import tam
 from tam.errors import ShapeError
-from tam.metrics.baselines import chance_maps
+from tam.methods import chance_maps
 from tam.models import load_model
 from tam.models.qwen_vl import QwenVLAdapter
 from tam.toy.check import foreground_offsets, score_maps
