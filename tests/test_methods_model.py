@@ -74,7 +74,7 @@ def llava():
     """The LLaVA twin with eager attention, explained with attention and Grad-CAM, and its replayed pass."""
     model, processor = load_model("tiny-llava")
     model.set_attn_implementation("eager")
-    result = tam.explain(model, processor, chat(image()), max_new_tokens=4, methods=["attention@1", "gradcam@1"])
+    result = tam.explain(model, processor, chat(image()), max_new_tokens=4, methods=["attention@1", "gradcam@1", "dexar"])
     adapter = adapter_for(model, processor)
     prepared = adapter.prepare(chat(image()))
     tokens = torch.cat([prepared.inputs["input_ids"][0], torch.as_tensor(result.token_ids[result.answer_slice])])
@@ -128,6 +128,22 @@ def test_gradcam_maps_equal_pooled_gradients_times_the_states(llava):
         weights = gradient[vision].mean(0)
         expected.append(torch.relu(states[vision] @ weights).detach().numpy())
     np.testing.assert_allclose(result.maps("gradcam@1"), rows01(np.stack(expected)), atol=1e-4)
+
+
+def test_dexar_maps_equal_head_weighted_gradient_times_attention_summed_over_layers(llava):
+    model, result, inputs, vision, slots = llava
+    output = model(**inputs, output_attentions=True)
+    attentions = output.attentions  # per layer (1, heads, L, L), in the graph
+    expected = []
+    for slot, class_id in zip(slots, result.class_ids, strict=True):
+        gradients = torch.autograd.grad(output.logits[0, slot, class_id], attentions, retain_graph=True)
+        total = 0.0
+        for attention, gradient in zip(attentions, gradients, strict=True):
+            rows, grads = attention[0, :, slot].detach().numpy(), gradient[0, :, slot].numpy()  # (heads, L)
+            weights = rows[:, vision].sum(1)
+            total = total + (weights[:, None] * np.maximum(grads * rows, 0)).sum(0) / weights.sum()
+        expected.append(total[vision])
+    np.testing.assert_allclose(result.maps("dexar"), rows01(np.stack(expected)), atol=1e-4)
 
 
 def test_gradcam_of_the_last_layers_output_is_refused_before_generating():
