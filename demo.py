@@ -4,6 +4,7 @@
     python demo.py --model tiny-qwen2-vl --out out  # offline, a tiny random-weight twin
     python demo.py --model toy-shapes               # offline, a tiny Qwen2-VL trained on shapes (imgs/toy-shapes.jpg)
     python demo.py --model tiny-qwen2.5-vl --video imgs/frames --prompt "Describe this video."
+    python demo.py --model toy-shapes --methods attention,gradcam,lens@2   # baselines beside TAM in the report
 
 Bad input ends with one line on stderr and exit status 2.
 """
@@ -38,6 +39,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--prompt", help=f"the question (default: {DEFAULT_PROMPT!r})")
     parser.add_argument("--max-new-tokens", type=int, default=64, help="answer tokens to generate (default: 64)")
     parser.add_argument("--layer", type=int, default=-1, help="decoder layer to read, -1 the last (default: -1)")
+    parser.add_argument(
+        "--methods",
+        default="",
+        help="map methods computed from the model beside TAM, comma-separated: attention, gradcam, dexar, "
+        "lens@L (a layer after @, as in attention@-2); the report switches between all (docs/methods.md)",
+    )
+    parser.add_argument("--visual-method", default="tam", help="the method the token pictures show (default: tam)")
     parser.add_argument("--out", default="vis_results", help="folder for the visuals and the result")
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: accelerate's device_map='auto')")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier result in --out")
@@ -130,12 +138,20 @@ def run(args: argparse.Namespace) -> Path:
     import tam
     from tam.models import load_model
 
+    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    if args.visual_method not in (*tam.METHODS, *methods):
+        raise InputError(
+            f"--visual-method {args.visual_method!r} is not computed: choose one of {', '.join(tam.METHODS)} "
+            "or a method named in --methods"
+        )
     model, processor = load_model(args.model, device=args.device)
-    result = tam.explain(model, processor, messages, max_new_tokens=args.max_new_tokens, layer=args.layer)
+    result = tam.explain(
+        model, processor, messages, max_new_tokens=args.max_new_tokens, layer=args.layer, methods=methods
+    )
     out.mkdir(parents=True, exist_ok=True)
     for index in tqdm(range(len(result)), desc="token visuals", unit="token"):
         result.save_token_visual(
-            index, out / f"{index:03d}.jpg", tokenizer=processor.tokenizer, overwrite=args.overwrite
+            index, out / f"{index:03d}.jpg", args.visual_method, tokenizer=processor.tokenizer, overwrite=args.overwrite
         )
     result.save(out / "result", overwrite=args.overwrite)
     if args.report:

@@ -74,7 +74,8 @@ def llava():
     """The LLaVA twin with eager attention, explained with attention and Grad-CAM, and its replayed pass."""
     model, processor = load_model("tiny-llava")
     model.set_attn_implementation("eager")
-    result = tam.explain(model, processor, chat(image()), max_new_tokens=4, methods=["attention@1", "gradcam@1", "dexar"])
+    methods = ["attention@1", "gradcam@1", "dexar"]
+    result = tam.explain(model, processor, chat(image()), max_new_tokens=4, methods=methods)
     adapter = adapter_for(model, processor)
     prepared = adapter.prepare(chat(image()))
     tokens = torch.cat([prepared.inputs["input_ids"][0], torch.as_tensor(result.token_ids[result.answer_slice])])

@@ -120,7 +120,8 @@ def map_panels(result, index: int, method: str = "tam", *, height: int | None = 
         Must carry ``images`` (one per grid: per image, or per temporal slice of a video).
     index : int
         Explained token.
-    method : {"tam", "raw", "eci", "rgf"}
+    method : str
+        One of ``result.methods`` (:mod:`tam.methods`).
     height : int, optional
         Height of every panel in pixels; by default the first picture's height.
 

@@ -179,8 +179,8 @@ def render_token_visual(
     result : TokenActivationResult
     index : int
         Explained token (prompt tokens first, then answer tokens; negative counts from the end).
-    method : {"tam", "raw", "eci", "rgf"}
-        Which maps and text relevances to show.
+    method : str
+        Which maps and text relevances to show: one of ``result.methods`` (:mod:`tam.methods`).
     tokenizer : optional
         Names the candidates (see :func:`candidate_labels`).
     font_size, panel_height, text_width
