@@ -7,7 +7,7 @@
 - :mod:`tam.metrics.text`: ROUGE-L and METEOR of an answer against its references;
 - :mod:`tam.metrics.baselines`: chance maps and the best maps a grid can hold, scored beside a method's.
 
-NLTK, OpenCV and rouge-score are imported only when a function needs them.
+NLTK, OpenCV, rouge-score and rouge are imported only when a function needs them.
 """
 
 from tam.metrics.baselines import BASELINES, baseline_maps, chance_maps, perfect_maps
@@ -40,7 +40,7 @@ from tam.metrics.scoring import (
     f1_iou,
     score_answer,
 )
-from tam.metrics.text import meteor, rouge_l
+from tam.metrics.text import ROUGE_L_PACKAGES, meteor, rouge_l
 from tam.metrics.words import Word, group_words, is_punctuation, starts_word
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "MissingNLTKDataError",
     "ObjectScore",
     "PooledIoU",
+    "ROUGE_L_PACKAGES",
     "Word",
     "background_fraction",
     "baseline_maps",
