@@ -25,6 +25,7 @@ __all__ = [
     "SyntheticGeneration",
     "SyntheticProcessor",
     "WordProcessor",
+    "blob_maps",
     "generation_digest",
     "load_reference_module",
     "make_generation",
@@ -85,11 +86,11 @@ class WordProcessor:
         return text.split("\x00")
 
     def convert_tokens_to_ids(self, piece: str) -> int:
-        """The id of one piece."""
+        """Return the id of one piece."""
         return WORD_VOCABULARY.index(piece)
 
     def decode(self, token_id) -> str:
-        """The text of one id."""
+        """Return the text of one id."""
         return WORD_VOCABULARY[int(token_id)]
 
 
@@ -199,6 +200,23 @@ def generation_digest(generation: SyntheticGeneration) -> str:
         digest.update(states.detach().to(torch.float32).numpy().tobytes())
     digest.update(generation.lm_head.weight.detach().to(torch.float32).numpy().tobytes())
     return digest.hexdigest()
+
+
+def blob_maps(rng: np.random.Generator, count: int, shape: tuple[int, int] = (12, 16)) -> np.ndarray:
+    """``count`` uint8 token maps of ``shape``: each a Gaussian blob at a random place, plus noise.
+
+    Returns
+    -------
+    ndarray of shape (count, h, w), uint8
+    """
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    maps = []
+    for _ in range(count):
+        center = rng.uniform((0, 0), shape)
+        width = rng.uniform(1.5, 5.0)
+        blob = np.exp(-((rows - center[0]) ** 2 + (cols - center[1]) ** 2) / (2 * width**2))
+        maps.append(np.clip((blob + 0.2 * rng.random(shape)) / 1.2 * 255, 0, 255).astype(np.uint8))
+    return np.stack(maps)
 
 
 def load_reference_module(folder, name: str = "tam"):
