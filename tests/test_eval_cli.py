@@ -8,6 +8,7 @@ import pytest
 
 from tam.evaluation import load_dataset
 from tam.evaluation.cli import default_results_path, main
+from tam.metrics import rouge_l
 from tam.result import METHODS
 from tests.evaluation_fakes import fake_loader
 
@@ -66,7 +67,7 @@ def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
     results = tmp_path / "r.jsonl"
     argv = ["m", str(FIXTURES / "GranDf_mini"), str(tmp_path / "vis"), "--results", str(results)]
     argv += ["--methods", "tam,raw", "--round0", "reference", "--layer", "-2", "--seed", "3", "--max-new-tokens", "16"]
-    argv += ["--category-match", "reference", "--limit", "1"]
+    argv += ["--category-match", "reference", "--rouge-l", "rouge", "--limit", "1"]
     assert main(argv, load=fake_loader(calls)) == 0
     assert calls == [
         ("m", {"device": "cpu", "layer": -2, "round0": "reference", "max_new_tokens": 16, "seed": 3, "methods": []})
@@ -78,6 +79,7 @@ def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
         "dataset_format": "grandf",
         "methods": ["tam", "raw"],
         "category_rule": "reference",
+        "rouge_l_package": "rouge",
         "model": "m",
         "layer": -2,
         "round0": "reference",
@@ -85,6 +87,10 @@ def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
         "seed": 3,
     }
     assert len(list((tmp_path / "vis").iterdir())) == 1
+    record = json.loads(results.read_text().splitlines()[0])
+    references = load_dataset(FIXTURES / "GranDf_mini").samples[0].references
+    assert record["rouge_l"] == rouge_l(record["answer"], references, "rouge")
+    assert record["rouge_l"] != rouge_l(record["answer"], references)
 
 
 def test_baselines_add_chance_and_ceiling_rows(tmp_path, capsys):
@@ -162,7 +168,7 @@ def test_help_lists_the_options():
     done = eval_py("--help")
     assert done.returncode == 0
     options = ("--limit", "--max-new-tokens", "--methods", "--baselines", "--results", "--resume", "--layer")
-    options += ("--seed", "--round0")
+    options += ("--seed", "--round0", "--category-match", "--rouge-l")
     assert all(option in done.stdout for option in options)
 
 

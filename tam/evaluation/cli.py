@@ -21,6 +21,7 @@ from tam.evaluation.models import ModelLoadError, load_explainer
 from tam.evaluation.runner import EvaluationError, format_table, run_evaluation, summary_path
 from tam.methods import ABLATIONS, MaskMethod, ModelMethod, UnknownMethodError, get_method, method_names
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
+from tam.metrics.text import ROUGE_L_PACKAGES
 
 __all__ = ["build_parser", "default_results_path", "main", "process_state"]
 
@@ -92,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a noun naming several categories: a category named by the word alone first ('whole-name', "
         "default), or the last match as the reference did, which the paper's table used ('reference')",
     )
+    parser.add_argument(
+        "--rouge-l",
+        choices=ROUGE_L_PACKAGES,
+        default="rouge-score",
+        help="ROUGE-L of rouge-score, the original script's measure ('rouge-score', default), or of the rouge "
+        "package as the reference computed it, which the paper's table used ('rouge')",
+    )
     parser.add_argument("--dataset-format", choices=FORMATS, help="skip detection from the folder")
     return parser
 
@@ -158,6 +166,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 limit=args.limit,
                 resume=args.resume,
                 category_rule=args.category_match,
+                rouge_l_package=args.rouge_l,
                 settings={
                     "model": args.model,
                     "layer": args.layer,

@@ -113,6 +113,7 @@ def score_sample(
     methods: Sequence[str],
     *,
     category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
 ) -> dict:
     """Score one explained answer with every map method.
 
@@ -127,6 +128,8 @@ def score_sample(
         the mask (chance and ceiling; random maps are seeded by the sample's index).
     category_rule : {"whole-name", "reference"}
         How a noun naming several categories picks one (:func:`tam.metrics.match_category`).
+    rouge_l_package : {"rouge-score", "rouge"}
+        Which package computes ROUGE-L (:func:`tam.metrics.rouge_l`).
 
     Returns
     -------
@@ -170,7 +173,7 @@ def score_sample(
         "kinds": kinds,
         "labels": labels,
         "exact": answer.strip() in references if references else None,
-        "rouge_l": rouge_l(answer, sample.references) if sample.references else None,
+        "rouge_l": rouge_l(answer, sample.references, rouge_l_package) if sample.references else None,
         "meteor": meteor(answer, sample.references) if sample.references else None,
         "methods": scores,
     }

@@ -9,7 +9,7 @@
 Chance maps and the best maps a grid can hold, scored beside a method's, are map methods
 made from the mask: :mod:`tam.methods.chance` and :mod:`tam.methods.perfect`.
 
-NLTK, OpenCV and rouge-score are imported only when a function needs them.
+NLTK, OpenCV, rouge-score and rouge are imported only when a function needs them.
 """
 
 from tam.metrics.language import (
@@ -41,7 +41,7 @@ from tam.metrics.scoring import (
     f1_iou,
     score_answer,
 )
-from tam.metrics.text import meteor, rouge_l
+from tam.metrics.text import ROUGE_L_PACKAGES, meteor, rouge_l
 from tam.metrics.words import Word, group_words, is_punctuation, starts_word
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "MissingNLTKDataError",
     "ObjectScore",
     "PooledIoU",
+    "ROUGE_L_PACKAGES",
     "Word",
     "background_fraction",
     "best_token_overlap",
