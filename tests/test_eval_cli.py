@@ -58,7 +58,7 @@ def test_limit_then_resume_through_the_command_line(folder, tmp_path, capsys):
     assert summary["settings"]["model"] == "tiny-model"
     assert calls[0] == (
         "tiny-model",
-        {"device": "cpu", "layer": -1, "round0": "own", "max_new_tokens": 256, "seed": 0},
+        {"device": "cpu", "layer": -1, "round0": "own", "max_new_tokens": 256, "seed": 0, "methods": []},
     )
 
 
@@ -69,7 +69,9 @@ def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
     argv += ["--methods", "tam,raw", "--round0", "reference", "--layer", "-2", "--seed", "3", "--max-new-tokens", "16"]
     argv += ["--category-match", "reference", "--rouge-l", "rouge", "--limit", "1"]
     assert main(argv, load=fake_loader(calls)) == 0
-    assert calls == [("m", {"device": "cpu", "layer": -2, "round0": "reference", "max_new_tokens": 16, "seed": 3})]
+    assert calls == [
+        ("m", {"device": "cpu", "layer": -2, "round0": "reference", "max_new_tokens": 16, "seed": 3, "methods": []})
+    ]
     table = capsys.readouterr().out
     assert [line.split()[0] for line in table.splitlines()[1:3]] == ["tam", "raw"]
     settings = json.loads(Path(f"{results}.settings.json").read_text())
@@ -153,11 +155,13 @@ def test_missing_nltk_data_names_the_download_command(tmp_path):
 
 def test_bad_methods_are_an_argument_error(capsys):
     with pytest.raises(SystemExit) as stop:
-        main(["m", str(FIXTURES / "GranDf_mini"), "--methods", "tam,gradcam"])
+        main(["m", str(FIXTURES / "GranDf_mini"), "--methods", "tam,gradkam"])
     assert stop.value.code == 2
-    message = "argument --methods: expected distinct names among tam,raw,eci,rgf,uniform,random,perfect,perfect+rgf, "
-    message += "got 'tam,gradcam'"
+    message = "argument --methods: unknown map method 'gradkam'; known methods: tam, raw, eci, rgf, attention[@L], "
     assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["m", str(FIXTURES / "GranDf_mini"), "--methods", "tam,tam"])
+    assert "expected distinct method names, comma-separated, got 'tam,tam'" in capsys.readouterr().err
 
 
 def test_help_lists_the_options():

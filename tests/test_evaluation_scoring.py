@@ -7,8 +7,9 @@ import pytest
 
 from tam.evaluation import SampleError, answer_token_maps, load_dataset, score_sample
 from tam.evaluation.runner import evaluate_one
-from tam.evaluation.scoring import SCORED_MAPS, read_mask
-from tam.metrics import BASELINES, group_words, score_answer
+from tam.evaluation.scoring import read_mask
+from tam.methods import MaskMethod, method_names
+from tam.metrics import group_words, score_answer
 from tam.result import METHODS
 from tests.evaluation_fakes import FakeExplainer
 
@@ -77,9 +78,10 @@ def test_references_give_rouge_and_meteor():
 def test_baselines_are_scored_on_the_same_words_as_the_methods(coco):
     sample = coco.samples[0]
     explanation, mask = explain(sample), read_mask(sample.mask)
-    record = score_sample(sample, explanation, mask, SCORED_MAPS)
-    assert list(record["methods"]) == [*METHODS, *BASELINES]
-    scored = {method: record["methods"][method] for method in SCORED_MAPS}
+    baselines = method_names(MaskMethod)
+    record = score_sample(sample, explanation, mask, [*METHODS, *baselines])
+    assert list(record["methods"]) == [*METHODS, *baselines]
+    scored = record["methods"]
     labels = {method: [o["label"] for o in scores["objects"]] for method, scores in scored.items()}
     assert labels["tam"] and all(found == labels["tam"] for found in labels.values())
     assert scored["perfect"]["obj_iou"] > scored["uniform"]["obj_iou"]

@@ -29,7 +29,7 @@ import tam
 from tam.errors import ShapeError
 from tam.evaluation import scoring
 from tam.layout import VisionLayout
-from tam.metrics.baselines import chance_maps
+from tam.methods import chance_maps
 from tam.models import load_model
 from tam.models.qwen_vl import QwenVLAdapter
 from tam.toy.check import foreground_offsets, score_maps

@@ -28,11 +28,11 @@ from tam.evaluation.results import (
     read_records,
     write_json_atomic,
 )
-from tam.evaluation.scoring import SCORED_MAPS, Explainer, read_mask, score_sample
+from tam.evaluation.scoring import Explainer, read_mask, score_sample
+from tam.methods import ABLATIONS, UnknownMethodError, get_method
 from tam.metrics.language import CATEGORY_RULES
 from tam.metrics.scoring import AnswerScores, MeanAccumulator, PooledIoU
 from tam.metrics.text import ROUGE_L_PACKAGES
-from tam.result import METHODS
 
 __all__ = [
     "SAMPLE_ERRORS",
@@ -117,7 +117,7 @@ def run_evaluation(
     dataset: Dataset,
     results: str | Path,
     *,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = ABLATIONS,
     limit: int | None = None,
     resume: bool = False,
     category_rule: str = "whole-name",
@@ -137,8 +137,8 @@ def run_evaluation(
     results : str or Path
         The JSON lines file; the summary goes to ``<results>.summary.json``.
     methods : sequence of str
-        Map methods scored from each generation, and baseline maps scored beside them
-        (:data:`~tam.evaluation.scoring.SCORED_MAPS`).
+        Registered map methods (:mod:`tam.methods`) scored from each generation, and maps
+        made from the mask (chance and ceiling) scored beside them.
     limit : int, optional
         Evaluate only the first ``limit`` samples.
     category_rule : {"whole-name", "reference"}
@@ -171,8 +171,13 @@ def run_evaluation(
         resumed file made with other settings or from another data set.
     """
     methods = list(methods)
-    if not methods or any(method not in SCORED_MAPS for method in methods) or len(set(methods)) != len(methods):
-        raise EvaluationError(f"methods must be distinct names among {SCORED_MAPS}, got {methods}")
+    if not methods or len(set(methods)) != len(methods):
+        raise EvaluationError(f"methods must be distinct registered method names, got {methods}")
+    for method in methods:
+        try:
+            get_method(method)
+        except UnknownMethodError as error:
+            raise EvaluationError(str(error)) from None
     if limit is not None and limit < 1:
         raise EvaluationError(f"limit must be at least 1, got {limit}")
     state = _OneProcess() if state is None else state
