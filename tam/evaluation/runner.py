@@ -55,6 +55,9 @@ SAMPLE_ERRORS = (OSError, ValueError, RuntimeError)
 files (``OSError``), no mask or an empty answer (``SampleError``, ``tam.SpanError``, both
 ``ValueError``), and runtime failures of the model such as running out of memory."""
 
+SETTINGS_ADDED_LATER = {"rouge_l_package": "rouge-score"}
+"""Run settings that older results files lack, with the value those runs used."""
+
 
 class EvaluationError(ValueError):
     """The run cannot start: a results file that is not to be resumed, or resumed with other settings."""
@@ -255,7 +258,8 @@ def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume:
     if written and not resume:
         raise EvaluationError(f"{results} already holds results: pass --resume to continue it, or another --results")
     if settings_path(results).exists():
-        earlier = json.loads(settings_path(results).read_text(encoding="utf-8"))
+        # a setting added since the file was written takes the value that the file was made with
+        earlier = {**SETTINGS_ADDED_LATER, **json.loads(settings_path(results).read_text(encoding="utf-8"))}
         differing = sorted(key for key in set(earlier) | set(run_settings) if earlier.get(key) != run_settings.get(key))
         if differing:
             changes = ", ".join(f"{key}: {earlier.get(key)!r} then {run_settings.get(key)!r}" for key in differing)
