@@ -175,7 +175,7 @@ def _save_visual(path, vision_input, layout, maps, relevance, processor, prompt_
     relevance slots; the last generated token gets no visual (as in the reference).
     """
     from tam.visuals import draw_token_visual
-    from tam.visuals.files import write_atomically
+    from tam.files import write_atomically
 
     ids = [*prompt_ids, *answer_ids]
     explained = len(prompt_ids) + round_index
