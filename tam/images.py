@@ -23,6 +23,7 @@ the frames stack into one video.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def load_image(source, *, max_pixels: int = MAX_PIXELS):
     Parameters
     ----------
     source : str, PathLike or PIL.Image.Image
-        A file, or a picture already opened (converted the same way).
+        A file (a ``file://`` prefix is allowed), or a picture already opened (converted
+        the same way). URLs and base64 strings are refused: download them first.
     max_pixels : int
         Refuse pictures with more pixels than this (:data:`MAX_PIXELS`).
 
@@ -68,16 +70,23 @@ def load_image(source, *, max_pixels: int = MAX_PIXELS):
 
     if isinstance(source, Image.Image):
         return _to_rgb(_checked_size(source, "the picture", max_pixels))
+    if isinstance(source, str) and source.startswith("file://"):
+        source = source[len("file://") :]
+    if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
+        raise ImageFileError(f"tam reads pictures from files or PIL images, got {source[:60]!r}: download it first")
     path = Path(source)
     if not path.is_file():
         raise ImageFileError(f"no image file at {str(path)!r}")
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():  # our limit is below Pillow's warning; refuse in one line instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as image:
             _checked_size(image, repr(str(path)), max_pixels)
             image.load()
             return _to_rgb(image)
     except Image.DecompressionBombError as error:
-        raise ImageFileError(f"{str(path)!r} is over the pixel limit of {max_pixels} ({error})") from None
+        raise ImageFileError(f"{str(path)!r} is over the pixel limit of {max_pixels}: shrink it first ({error})") from None
     except (OSError, SyntaxError, ValueError) as error:  # Pillow's decoders raise all three on damaged files
         if isinstance(error, ImageFileError):
             raise
@@ -88,7 +97,7 @@ def _checked_size(image, name: str, max_pixels: int):
     width, height = image.size
     if width * height > max_pixels:
         raise ImageFileError(
-            f"{name} is {width}x{height} = {width * height} pixels, over the limit of {max_pixels} "
+            f"{name} is {width}x{height} = {width * height} pixels, over the pixel limit of {max_pixels} "
             "(tam.images.MAX_PIXELS): shrink it first"
         )
     return image
