@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["ImageFileError", "NonFiniteError", "ResultFileError", "ShapeError", "SpanError", "TAMError", "VocabularyError"]
+__all__ = [
+    "ImageFileError",
+    "NonFiniteError",
+    "ResultFileError",
+    "ShapeError",
+    "SpanError",
+    "TAMError",
+    "VocabularyError",
+]
 
 
 class TAMError(ValueError):

@@ -86,7 +86,9 @@ def load_image(source, *, max_pixels: int = MAX_PIXELS):
             image.load()
             return _to_rgb(image)
     except Image.DecompressionBombError as error:
-        raise ImageFileError(f"{str(path)!r} is over the pixel limit of {max_pixels}: shrink it first ({error})") from None
+        raise ImageFileError(
+            f"{str(path)!r} is over the pixel limit of {max_pixels}: shrink it first ({error})"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:  # Pillow's decoders raise all three on damaged files
         if isinstance(error, ImageFileError):
             raise

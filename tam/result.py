@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import zipfile
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from tam._threads import single_threaded
-from tam.files import replace_directory
 from tam.errors import ResultFileError, ShapeError
+from tam.files import replace_directory
 from tam.filters import rank_gaussian_filter
 from tam.layout import VisionLayout
 from tam.normalize import normalize_jointly
@@ -361,7 +361,9 @@ def _read_result_folder(directory: Path) -> dict:
             isinstance(want, str) or got == want for got, want in zip(array.shape, expected, strict=True)
         )
         if array.dtype.kind not in kinds or not fits:
-            raise bad(f"array {name!r} has shape {array.shape} and dtype {array.dtype}, expected {expected} of kind {kinds}")
+            raise bad(
+                f"array {name!r} has shape {array.shape} and dtype {array.dtype}, expected {expected} of kind {kinds}"
+            )
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             raise bad(f"array {name!r} holds NaN or infinity")
     if not 0 <= meta["num_prompt_tokens"] <= count:
@@ -371,8 +373,10 @@ def _read_result_folder(directory: Path) -> dict:
             raise bad(f"meta.json {key!r} must be {count} strings, one per token")
     num_images = meta["num_images"]
     images = [arrays.pop(f"image_{index}", None) for index in range(num_images)]
-    if num_images not in (0, len(layout.grids)) or any(image is None for image in images) or any(
-        name.startswith("image_") for name in arrays
+    if (
+        num_images not in (0, len(layout.grids))
+        or any(image is None for image in images)
+        or any(name.startswith("image_") for name in arrays)
     ):
         raise bad(f"num_images is {num_images}, but the layout has {len(layout.grids)} grids and the file other images")
     candidates = None

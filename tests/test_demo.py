@@ -240,7 +240,9 @@ def test_a_picture_over_the_pixel_limit_is_one_line_before_the_model_loads(tmp_p
 
 def test_a_truncated_jpeg_is_one_line_before_the_model_loads(tmp_path, capsys, no_model):
     cut = truncated_jpeg(tmp_path / "cut.jpg", ROOT / "imgs/demo.jpg")
-    assert "cut.jpg' is not an image that can be read whole" in one_error_line(capsys, twin_args(tmp_path, "--image", str(cut)))
+    assert "cut.jpg' is not an image that can be read whole" in one_error_line(
+        capsys, twin_args(tmp_path, "--image", str(cut))
+    )
 
 
 @pytest.mark.parametrize("out", ["a_file", "a_file/below"])

@@ -92,7 +92,10 @@ def rewrite_arrays(folder, change):
         (lambda f: rewrite_meta(f, surprise=1), "meta.json must hold the keys"),
         (lambda f: (f / "arrays.npz").write_bytes(b"PK\x03\x04 cut short"), "cannot read arrays.npz"),
         (lambda f: rewrite_arrays(f, lambda a: a.update(evil=np.zeros(2))), r"unknown arrays \['evil'\]"),
-        (lambda f: rewrite_arrays(f, lambda a: a.update(token_ids=np.array([{}], dtype=object))), "Object arrays cannot be loaded"),
+        (
+            lambda f: rewrite_arrays(f, lambda a: a.update(token_ids=np.array([{}], dtype=object))),
+            "Object arrays cannot be loaded",
+        ),
         (lambda f: rewrite_arrays(f, lambda a: a.pop("eci_maps")), r"lacks \['eci_maps'\]"),
         (lambda f: rewrite_arrays(f, lambda a: a.update(raw_maps=a["raw_maps"][:, :3])), "array 'raw_maps' has shape"),
         (lambda f: rewrite_arrays(f, lambda a: a.update(context_mask=a["context_scores"])), "'context_mask'"),

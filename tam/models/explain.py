@@ -126,7 +126,9 @@ class GenerationProgress:
     def __init__(self, max_new_tokens: int) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=max_new_tokens, desc="generating", unit="token", delay=PROGRESS_DELAY_SECONDS, leave=False)
+        self.bar = tqdm(
+            total=max_new_tokens, desc="generating", unit="token", delay=PROGRESS_DELAY_SECONDS, leave=False
+        )
         self.seen_input = False
 
     def put(self, value) -> None:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tam.result import METHODS
 from tam.files import write_atomically
+from tam.result import METHODS
 from tam.visuals.fonts import font_subsets
 from tam.visuals.overlay import jet_table
 from tam.visuals.text import visible_lines
