@@ -22,7 +22,7 @@ __all__ = ["replace_directory", "staging_name", "write_atomically"]
 
 
 def staging_name(target: Path) -> Path:
-    """A hidden name beside ``target``, unique to this process and call: ``.<stem>.<pid>-<hex>.partial<suffix>``."""
+    """Return a hidden name beside ``target``, unique to this process and call (``.<stem>.<pid>-<hex>.partial``)."""
     return target.with_name(f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{target.suffix}")
 
 

@@ -135,7 +135,7 @@ def _to_rgb(image):
 
 
 def frame_paths(folder: str | os.PathLike) -> list[Path]:
-    """The frame files of a folder (:data:`FRAME_SUFFIXES`), sorted by name.
+    """Return the frame files of a folder (:data:`FRAME_SUFFIXES`), sorted by name.
 
     Raises
     ------

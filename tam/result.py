@@ -320,7 +320,7 @@ _META_TYPES = {
 
 
 def _read_result_folder(directory: Path) -> dict:
-    """The constructor arguments of the result saved in ``directory``, every value checked.
+    """Read the constructor arguments of the result saved in ``directory``, checking every value.
 
     Raises
     ------
@@ -397,7 +397,7 @@ def _read_result_folder(directory: Path) -> dict:
 
 
 def _read_arrays(path: Path, bad) -> dict[str, np.ndarray]:
-    """The arrays of ``arrays.npz``, refusing pickled objects, unknown names and missing ones."""
+    """Read the arrays of ``arrays.npz``, refusing pickled objects, unknown names and missing ones."""
     try:
         with np.load(path, allow_pickle=False) as data:
             unknown = [name for name in data.files if not any(re.fullmatch(p, name) for p in SAVED_ARRAYS)]

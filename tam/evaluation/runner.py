@@ -69,8 +69,10 @@ that cannot be written) stop the run instead."""
 
 
 class EvaluationError(ValueError):
-    """The run cannot start or go on: its results file is in use, not to be resumed or resumed with other
-    settings, or an output folder cannot be written.
+    """The run cannot start or go on.
+
+    Its results file is in use, not to be resumed or resumed with other settings, or an
+    output folder cannot be written.
     """
 
 
