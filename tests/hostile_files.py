@@ -28,8 +28,8 @@ def truncated_jpeg(path: Path, source: Path) -> Path:
 
 
 def frames_of_two_sizes(folder: Path) -> Path:
-    """Four frames, the last two smaller than the first two."""
+    """Four frames, the last two of another size and aspect than the first two."""
     folder.mkdir()
-    for index, size in enumerate([(64, 48), (64, 48), (40, 30), (40, 30)]):
+    for index, size in enumerate([(64, 48), (64, 48), (30, 60), (30, 60)]):
         Image.new("RGB", size, (40 * index, 90, 160)).save(folder / f"{index:04d}.png")
     return folder
