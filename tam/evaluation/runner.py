@@ -35,11 +35,12 @@ from tam.evaluation.results import (
     read_records,
     write_json_atomic,
 )
-from tam.evaluation.scoring import SCORED_MAPS, Explainer, read_mask, score_sample
+from tam.evaluation.scoring import Explainer, read_mask, score_sample
 from tam.images import load_image
+from tam.methods import ABLATIONS, UnknownMethodError, get_method
 from tam.metrics.language import CATEGORY_RULES
 from tam.metrics.scoring import AnswerScores, MeanAccumulator, PooledIoU
-from tam.result import METHODS
+from tam.metrics.text import ROUGE_L_PACKAGES
 
 __all__ = [
     "SAMPLE_ERRORS",
@@ -92,13 +93,14 @@ def evaluate_one(
     methods: Sequence[str],
     *,
     category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
     vis_dir: Path | None = None,
 ) -> dict:
     """Explain and score one sample; a failure of the sample becomes a record with its reason.
 
     The picture and the mask are read and checked before the explainer runs, so a bad
-    file costs no generation. ``category_rule`` and ``vis_dir`` are those of
-    :func:`run_evaluation`.
+    file costs no generation. ``category_rule``, ``rouge_l_package`` and ``vis_dir`` are
+    those of :func:`start_evaluation`.
 
     Returns
     -------
@@ -115,7 +117,9 @@ def evaluate_one(
     try:
         mask = read_mask(sample.mask, load_image(sample.image).size)
         explanation = explainer([str(sample.image)], sample.prompt)
-        record = score_sample(sample, explanation, mask, methods, category_rule=category_rule)
+        record = score_sample(
+            sample, explanation, mask, methods, category_rule=category_rule, rouge_l_package=rouge_l_package
+        )
     except SAMPLE_ERRORS as error:
         logger.warning("sample %s (%s) failed: %s", sample.index, sample.id, error)
         return {"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"}
@@ -152,11 +156,12 @@ def start_evaluation(
     dataset: Dataset,
     results: str | Path,
     *,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = ABLATIONS,
     limit: int | None = None,
     resume: bool = False,
     retry_failed: bool = False,
     category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
     settings: Mapping | None = None,
     vis_dir: str | Path | None = None,
     state=None,
@@ -174,8 +179,8 @@ def start_evaluation(
     results : str or Path
         The JSON lines file; the summary goes to ``<results>.summary.json``.
     methods : sequence of str
-        Map methods scored from each generation, and baseline maps scored beside them
-        (:data:`~tam.evaluation.scoring.SCORED_MAPS`).
+        Registered map methods (:mod:`tam.methods`) scored from each generation, and maps
+        made from the mask (chance and ceiling) scored beside them.
     limit : int, optional
         Evaluate only the first ``limit`` samples.
     resume : bool
@@ -186,6 +191,8 @@ def start_evaluation(
     category_rule : {"whole-name", "reference"}
         How a noun naming several categories picks one (:func:`tam.metrics.match_category`);
         ``"reference"`` reproduces the paper.
+    rouge_l_package : {"rouge-score", "rouge"}
+        Which package computes ROUGE-L (:func:`tam.metrics.rouge_l`); ``"rouge"`` reproduces the paper.
     settings : mapping, optional
         What made the answers (model, layer, round-0 mode, ...): stored beside the
         results, and a resumed run must give the same.
@@ -208,12 +215,19 @@ def start_evaluation(
         settings or from another data set.
     """
     methods = list(methods)
-    if not methods or any(method not in SCORED_MAPS for method in methods) or len(set(methods)) != len(methods):
-        raise EvaluationError(f"methods must be distinct names among {SCORED_MAPS}, got {methods}")
+    if not methods or len(set(methods)) != len(methods):
+        raise EvaluationError(f"methods must be distinct registered method names, got {methods}")
+    for method in methods:
+        try:
+            get_method(method)
+        except UnknownMethodError as error:
+            raise EvaluationError(str(error)) from None
     if limit is not None and limit < 1:
         raise EvaluationError(f"limit must be at least 1, got {limit}")
     if category_rule not in CATEGORY_RULES:
         raise EvaluationError(f"category_rule must be one of {CATEGORY_RULES}, got {category_rule!r}")
+    if rouge_l_package not in ROUGE_L_PACKAGES:
+        raise EvaluationError(f"rouge_l_package must be one of {ROUGE_L_PACKAGES}, got {rouge_l_package!r}")
     if retry_failed and not resume:
         raise EvaluationError("retrying failed samples continues a results file: pass --resume with --retry-failed")
     state = _OneProcess() if state is None else state
@@ -223,6 +237,7 @@ def start_evaluation(
         "dataset_format": dataset.format,
         "methods": methods,
         "category_rule": category_rule,
+        "rouge_l_package": rouge_l_package,
         **dict(settings or {}),
     }
     lock = None
@@ -254,6 +269,7 @@ def start_evaluation(
         ],
         methods=methods,
         category_rule=category_rule,
+        rouge_l_package=rouge_l_package,
         run_settings=run_settings,
         vis_dir=vis_dir,
         state=state,
@@ -277,6 +293,7 @@ class EvaluationRun:
     pending: list[Sample]
     methods: list[str]
     category_rule: str
+    rouge_l_package: str
     run_settings: dict
     vis_dir: Path | None
     state: object
@@ -322,7 +339,12 @@ class EvaluationRun:
             )
             for sample in bar:
                 record = evaluate_one(
-                    explainer, sample, self.methods, category_rule=self.category_rule, vis_dir=self.vis_dir
+                    explainer,
+                    sample,
+                    self.methods,
+                    category_rule=self.category_rule,
+                    rouge_l_package=self.rouge_l_package,
+                    vis_dir=self.vis_dir,
                 )
                 append_record(handle, record)
 
