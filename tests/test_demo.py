@@ -4,10 +4,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import demo
 from tam.models import TWINS
+from tests.hostile_files import frames_of_two_sizes, huge_png, sixteen_bit_png, truncated_jpeg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,7 +139,7 @@ def test_unsupported_architecture(tmp_path, capsys):
 
 def test_zero_new_tokens(tmp_path, capsys):
     line = one_error_line(capsys, twin_args(tmp_path, "--max-new-tokens", "0"))
-    assert "--max-new-tokens must be at least 1, got 0" in line
+    assert "--max-new-tokens must be between 1 and 2048, got 0" in line
 
 
 def test_layer_out_of_range(tmp_path, capsys):
@@ -218,3 +220,72 @@ def test_demo_report_works_in_chromium(tmp_path):
 def test_no_report(tmp_path):
     assert demo.main(["--model", "tiny-qwen2-vl", "--out", str(tmp_path), "--max-new-tokens", "2", "--no-report"]) == 0
     assert not (tmp_path / "index.html").exists() and (tmp_path / "result").is_dir()
+
+
+@pytest.fixture
+def no_model(monkeypatch):
+    """Make loading a model fail loudly: the inputs must be refused before it."""
+    import tam.models
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(tam.models, "load_model", refuse)
+
+
+def test_a_picture_over_the_pixel_limit_is_one_line_before_the_model_loads(tmp_path, capsys, no_model):
+    line = one_error_line(capsys, twin_args(tmp_path, "--image", str(huge_png(tmp_path / "bomb.png"))))
+    assert "bomb.png' is over the pixel limit of 67108864" in line
+
+
+def test_a_truncated_jpeg_is_one_line_before_the_model_loads(tmp_path, capsys, no_model):
+    cut = truncated_jpeg(tmp_path / "cut.jpg", ROOT / "imgs/demo.jpg")
+    assert "cut.jpg' is not an image that can be read whole" in one_error_line(
+        capsys, twin_args(tmp_path, "--image", str(cut))
+    )
+
+
+@pytest.mark.parametrize("out", ["a_file", "a_file/below"])
+def test_an_out_that_cannot_be_a_folder_is_one_line_before_the_model_loads(tmp_path, capsys, no_model, out):
+    (tmp_path / "a_file").write_text("not a folder")
+    line = one_error_line(capsys, [*twin_args(tmp_path), "--out", str(tmp_path / out)])
+    assert "a_file' is a file, not a folder" in line
+
+
+def test_max_new_tokens_has_a_stated_ceiling(tmp_path, capsys, no_model):
+    line = one_error_line(capsys, twin_args(tmp_path, "--max-new-tokens", "100000"))
+    assert "--max-new-tokens must be between 1 and 2048, got 100000" in line
+
+
+def test_a_sixteen_bit_picture_reaches_the_model_as_its_grey_ramp(tmp_path):
+    ramp = sixteen_bit_png(tmp_path / "ramp.png")
+    assert demo.main(twin_args(tmp_path, "--image", str(ramp))) == 0
+    with np.load(tmp_path / "out" / "result" / "arrays.npz") as arrays:
+        picture = arrays["image_0"]
+    assert picture[:, :5].mean() < 40 and picture[:, -5:].mean() > 200  # dark on the left, not all white
+
+
+def test_frames_of_differing_sizes_become_one_video(tmp_path):
+    frames = frames_of_two_sizes(tmp_path / "frames")
+    assert demo.main(twin_args(tmp_path, "--video", str(frames), "--prompt", "Describe this video.")) == 0
+    meta = json.loads((tmp_path / "out" / "result" / "meta.json").read_text())
+    assert meta["layout_kind"] == "video"
+
+
+def test_overwrite_removes_the_earlier_answers_pictures(tmp_path, monkeypatch):
+    longer = ["--model", "tiny-qwen2-vl", "--out", str(tmp_path), "--max-new-tokens", "6"]
+    assert demo.main(longer) == 0
+    before = len(list(tmp_path.glob("*.jpg")))
+    (tmp_path / "notes.jpg").write_text("a file of the user's")
+    assert demo.main([*longer[:-1], "1", "--overwrite"]) == 0
+    visuals = sorted(path.name for path in tmp_path.glob("[0-9]*.jpg"))
+    assert len(visuals) == written_tokens(tmp_path)[1] < before
+    assert (tmp_path / "notes.jpg").exists()
+
+
+def test_generation_shows_the_tokens_generated_so_far(tmp_path, capsys, monkeypatch):
+    import tam.models.explain
+
+    monkeypatch.setattr(tam.models.explain, "PROGRESS_DELAY_SECONDS", 0)
+    assert demo.main(twin_args(tmp_path, "--max-new-tokens", "5")) == 0
+    assert "generating" in capsys.readouterr().err

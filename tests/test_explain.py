@@ -7,7 +7,7 @@ import torch
 
 import tam
 from tam.causal import estimated_causal_inference
-from tam.errors import ShapeError, SpanError
+from tam.errors import NonFiniteError, ShapeError, SpanError, VocabularyError
 from tam.filters import rank_gaussian_filter
 from tam.normalize import normalize_jointly
 from tam.result import METHODS, TokenActivationResult
@@ -295,3 +295,19 @@ def test_thread_limits_are_restored_after_the_call():
     result = make_generation((4, 5), seed=16).explain()
     result.maps("raw")
     assert ([pool["num_threads"] for pool in threadpool_info()], torch.get_num_threads()) == before
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_hidden_states_name_the_token_position(value):
+    generation = make_generation((4, 5), seed=16)
+    generation.hidden_states[0][0, 7, 3] = value  # position 7 of the input
+    with pytest.raises(NonFiniteError, match=r"hidden state at token position 7 \(id \d+\) holds NaN or infinity"):
+        generation.explain()
+
+
+def test_token_ids_outside_the_vocabulary_name_the_token_position():
+    generation = make_generation((4, 5), seed=17, vocab_size=512)
+    generation.tokens[-2] = 600
+    position = len(generation.tokens) - 2
+    with pytest.raises(VocabularyError, match=f"token id 600 at token position {position} is outside the vocabulary"):
+        generation.explain()

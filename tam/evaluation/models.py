@@ -85,7 +85,14 @@ def load_explainer(
         content = [{"type": "image", "image": str(path)} for path in image_paths]
         messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
         result = explain(
-            model, processor, messages, max_new_tokens=max_new_tokens, layer=layer, round0=round0, methods=methods
+            model,
+            processor,
+            messages,
+            max_new_tokens=max_new_tokens,
+            layer=layer,
+            round0=round0,
+            methods=methods,
+            progress=True,
         )
         answer_ids = result.token_ids[result.answer_slice].tolist()
         return Explanation(result, tokenizer.decode(answer_ids, skip_special_tokens=True))

@@ -339,10 +339,10 @@ def denormalize(pixel_values, image_mean, image_std) -> list[np.ndarray]:
 
 
 def load_images(messages: list[dict]) -> list:
-    """Open the image of every image entry of a chat, in order, as RGB ``PIL.Image`` objects.
+    """Open the image of every image entry of a chat, in order, with :func:`tam.images.load_image`.
 
-    An entry's ``image`` may be a path, a URL, a base64 string or a ``PIL.Image``.
+    An entry's ``image`` may be a path or a ``PIL.Image``; every Pillow mode becomes upright 8-bit RGB.
     """
-    from transformers.image_utils import load_image
+    from tam.images import load_image
 
-    return [load_image(item["image"]).convert("RGB") for item in vision_items(messages) if item_kind(item) == "image"]
+    return [load_image(item["image"]) for item in vision_items(messages) if item_kind(item) == "image"]

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tam.files import write_atomically
 from tam.methods import get_method
-from tam.visuals.files import write_atomically
 from tam.visuals.fonts import font_subsets
 from tam.visuals.overlay import jet_table
 from tam.visuals.text import visible_lines

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tam.visuals.files import write_atomically
+from tam.files import write_atomically
 from tam.visuals.overlay import jet_colours, overlay_panels
 from tam.visuals.text import draw_text_block, layout_text, visible_lines
 
