@@ -8,7 +8,7 @@ from tam.errors import TAMError
 from tam.models.base import NoAnswerError
 from tam.models.registry import adapter_for
 
-__all__ = ["explain"]
+__all__ = ["explain", "explains_end_of_turn"]
 
 
 def explain(
@@ -20,6 +20,7 @@ def explain(
     layer: int = -1,
     round0: str = "own",
     generate_kwargs: dict | None = None,
+    explain_end_of_turn: bool | None = None,
 ):
     """Generate an answer to a chat and return the token activation maps of it.
 
@@ -46,7 +47,14 @@ def explain(
     round0 : {"own", "reference"}, default "own"
         See :data:`tam.ROUND0_MODES`.
     generate_kwargs : dict, optional
-        More arguments for ``model.generate`` (greedy decoding is the default).
+        Settings that replace the checkpoint's own ``generation_config`` (its end-of-turn
+        ids, repetition penalty...) and more arguments for ``model.generate``; decoding is
+        greedy unless ``do_sample=True`` is given. The settings used are in
+        ``result.options["generation"]``.
+    explain_end_of_turn : bool, optional
+        Explain the end-of-turn and padding tokens that close the answer (``<|im_end|>``,
+        ``</s>``). By default only with ``round0="reference"``, as the reference release
+        does; a reader does not see them and their maps explain nothing.
 
     Returns
     -------
@@ -61,6 +69,8 @@ def explain(
         If the model's class has no adapter.
     UnsupportedInputError
         If the chat has a video and the family takes images only.
+    ChatTemplateError
+        If the processor's chat template renders no text or no vision placeholders for the chat.
     NoAnswerError
         If the model answered with end-of-turn or padding tokens only.
     """
@@ -76,16 +86,19 @@ def explain(
             f"so layer must be between {-depth} and {depth - 1} (0 is the embeddings, -1 the last layer)"
         )
     prepared = adapter.prepare(messages)
+    config, _ = adapter.generation_config(int(max_new_tokens), **(generate_kwargs or {}))
     output = adapter.generate(prepared, int(max_new_tokens), **(generate_kwargs or {}))
     tokens = output.sequences[0].detach().cpu().numpy().astype(np.int64)
     _check_answer(tokens[len(prepared.input_ids) :], adapter.tokenizer)
+    end_of_turn = explains_end_of_turn(round0, explain_end_of_turn)
+    closing_ids = () if end_of_turn else adapter.closing_token_ids(config)
     last_layer = layer % depth == depth - 1
     hidden_states = [states[-1] for states in output.hidden_states] if last_layer else output.hidden_states
-    return explain_generation(
+    result = explain_generation(
         tokens,
         hidden_states,
         adapter.lm_head,
-        adapter.find_spans(tokens, prepared, messages),
+        adapter.find_spans(tokens, prepared, messages, closing_ids=closing_ids),
         adapter.vision_shape(prepared),
         layer=-1 if last_layer else layer,
         final_norm=None if last_layer else _on_its_device(adapter.final_norm),
@@ -94,6 +107,13 @@ def explain(
         images=prepared.pictures,
         round0=round0,
     )
+    result.options.update(generation=adapter.generation_settings(config), explain_end_of_turn=end_of_turn)
+    return result
+
+
+def explains_end_of_turn(round0: str, explain_end_of_turn: bool | None = None) -> bool:
+    """Whether the tokens closing the answer are explained: as asked, else only in ``round0="reference"`` mode."""
+    return round0 == "reference" if explain_end_of_turn is None else bool(explain_end_of_turn)
 
 
 def _check_answer(answer: np.ndarray, tokenizer) -> None:
