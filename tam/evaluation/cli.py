@@ -159,6 +159,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                     "round0": args.round0,
                     "max_new_tokens": args.max_new_tokens,
                     "seed": args.seed,
+                    **getattr(explainer, "settings", {}),  # the generation settings the model runs with
                 },
                 vis_dir=args.vis_dir,
                 progress=True,

@@ -47,8 +47,10 @@ def load_explainer(
     Returns
     -------
     Explainer
-        ``explainer(image_paths, prompt) -> Explanation``; greedy generation, one image
-        per sample, the answer decoded with ``skip_special_tokens=True``.
+        ``explainer(image_paths, prompt) -> Explanation``; greedy generation under the
+        checkpoint's ``generation_config``, one image per sample, the answer decoded with
+        ``skip_special_tokens=True``. Its ``settings`` attribute holds the generation
+        settings and whether the end-of-turn tokens are explained, for the settings file.
 
     Raises
     ------
@@ -59,13 +61,14 @@ def load_explainer(
 
     from tam.errors import TAMError
     from tam.models import load_model
-    from tam.models.explain import explain
+    from tam.models.explain import explain, explains_end_of_turn
     from tam.models.registry import adapter_for
 
     torch.manual_seed(seed)
     try:
         model, processor = load_model(model_name, device=device)
-        depth = adapter_for(model, processor).num_layers + 1
+        adapter = adapter_for(model, processor)
+        depth = adapter.num_layers + 1
     except TAMError as error:
         raise ModelLoadError(str(error)) from None
     if not -depth <= layer < depth:
@@ -79,4 +82,9 @@ def load_explainer(
         answer_ids = result.token_ids[result.answer_slice].tolist()
         return Explanation(result, tokenizer.decode(answer_ids, skip_special_tokens=True))
 
+    config, _ = adapter.generation_config(max_new_tokens)
+    explainer.settings = {
+        "generation": adapter.generation_settings(config),
+        "explain_end_of_turn": explains_end_of_turn(round0),
+    }
     return explainer

@@ -358,17 +358,11 @@ class ModelAdapter(ABC):
         import torch
 
         config, model_kwargs = self.generation_config(max_new_tokens, **generate_kwargs)
+        config.update(output_hidden_states=True, output_logits=True, return_dict_in_generate=True)
         # pixels in the model's dtype, as its vision tower expects (a bfloat16 model gets bfloat16 pixels)
         inputs = prepared.inputs.to(device=self.model.device, dtype=self.model.dtype)
         with torch.inference_mode():
-            return self.model.generate(
-                **inputs,
-                generation_config=config,
-                output_hidden_states=True,
-                output_logits=True,
-                return_dict_in_generate=True,
-                **model_kwargs,
-            )
+            return self.model.generate(**inputs, generation_config=config, **model_kwargs)
 
     def find_spans(
         self, tokens, prepared: PreparedInputs, messages: list[dict], *, closing_ids=()
