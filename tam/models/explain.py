@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from tam.errors import TAMError
@@ -19,6 +21,7 @@ def explain(
     max_new_tokens: int = 64,
     layer: int = -1,
     round0: str = "own",
+    methods: Sequence[str] = (),
     generate_kwargs: dict | None = None,
     explain_end_of_turn: bool | None = None,
 ):
@@ -46,6 +49,10 @@ def explain(
         ``-1``) the last layer; earlier layers go through the final norm (logit lens).
     round0 : {"own", "reference"}, default "own"
         See :data:`tam.ROUND0_MODES`.
+    methods : sequence of str, optional
+        Map methods computed from the model beside TAM and its ablations, e.g.
+        ``["attention", "gradcam", "lens@4"]`` (:mod:`tam.methods`, docs/methods.md);
+        their maps are in ``result.maps(name)`` and saved with the result.
     generate_kwargs : dict, optional
         Settings that replace the checkpoint's own ``generation_config`` (its end-of-turn
         ids, repetition penalty...) and more arguments for ``model.generate``; decoding is
@@ -65,6 +72,9 @@ def explain(
     ------
     ValueError
         If ``max_new_tokens`` < 1 or ``layer`` is out of range (checked before generating).
+    UnknownMethodError, UnavailableMethodError
+        If a name in ``methods`` is not a registered method, not one computed from the
+        model, or one this model cannot give (checked before generating where possible).
     UnsupportedModelError
         If the model's class has no adapter.
     UnsupportedInputError
@@ -85,6 +95,7 @@ def explain(
             f"layer {layer} is out of range: {adapter.family} has {adapter.num_layers} decoder layers, "
             f"so layer must be between {-depth} and {depth - 1} (0 is the embeddings, -1 the last layer)"
         )
+    extra = model_methods(methods, adapter)
     prepared = adapter.prepare(messages)
     config, _ = adapter.generation_config(int(max_new_tokens), **(generate_kwargs or {}))
     output = adapter.generate(prepared, int(max_new_tokens), **(generate_kwargs or {}))
@@ -92,28 +103,74 @@ def explain(
     _check_answer(tokens[len(prepared.input_ids) :], adapter.tokenizer)
     end_of_turn = explains_end_of_turn(round0, explain_end_of_turn)
     closing_ids = () if end_of_turn else adapter.closing_token_ids(config)
-    last_layer = layer % depth == depth - 1
-    hidden_states = [states[-1] for states in output.hidden_states] if last_layer else output.hidden_states
-    result = explain_generation(
-        tokens,
-        hidden_states,
-        adapter.lm_head,
-        adapter.find_spans(tokens, prepared, messages, closing_ids=closing_ids),
-        adapter.vision_shape(prepared),
-        layer=-1 if last_layer else layer,
-        final_norm=None if last_layer else _on_its_device(adapter.final_norm),
-        logits=output.logits,
-        tokenizer=adapter.tokenizer,
-        images=prepared.pictures,
-        round0=round0,
-    )
+    spans = adapter.find_spans(tokens, prepared, messages, closing_ids=closing_ids)
+
+    def explain_at(at: int, hidden_states=output.hidden_states, logits=None):
+        last_layer = at % depth == depth - 1
+        return explain_generation(
+            tokens,
+            [states[-1] for states in hidden_states] if last_layer else hidden_states,
+            adapter.lm_head,
+            spans,
+            adapter.vision_shape(prepared),
+            layer=-1 if last_layer else at,
+            final_norm=None if last_layer else _on_its_device(adapter.final_norm),
+            logits=logits,
+            tokenizer=adapter.tokenizer,
+            images=prepared.pictures,
+            round0=round0,
+        )
+
+    result = explain_at(layer, logits=output.logits)
     result.options.update(generation=adapter.generation_settings(config), explain_end_of_turn=end_of_turn)
+    if extra:
+        from tam.methods.forward import ModelRun
+
+        run = ModelRun(
+            adapter=adapter,
+            prepared=prepared,
+            tokens=tokens,
+            vision=spans.vision,
+            positions=result.positions,
+            num_prompt_tokens=result.num_prompt_tokens,
+            class_ids=result.class_ids,
+            context_mask=result.context_mask,
+            explain_at=explain_at,
+        )
+        result.method_maps.update((method.name, method.compute(run)) for method in extra)
     return result
 
 
 def explains_end_of_turn(round0: str, explain_end_of_turn: bool | None = None) -> bool:
     """Whether the tokens closing the answer are explained: as asked, else only in ``round0="reference"`` mode."""
     return round0 == "reference" if explain_end_of_turn is None else bool(explain_end_of_turn)
+
+
+def model_methods(names: Sequence[str], adapter) -> list:
+    """Return the model methods named, checked against the model before anything runs.
+
+    TAM's own ablations (always in a result) are skipped; a method made from a mask, or
+    one the model cannot give, is an error.
+
+    Returns
+    -------
+    list of tam.methods.ModelMethod
+    """
+    from tam.methods import ABLATIONS, ModelMethod, UnavailableMethodError, get_method
+
+    chosen = []
+    for name in dict.fromkeys(names):
+        method = get_method(name)
+        if name in ABLATIONS:
+            continue
+        if not isinstance(method, ModelMethod):
+            raise UnavailableMethodError(
+                f"{name!r} is made from a segmentation mask and only eval.py scores it (--baselines); "
+                "explain takes methods computed from the model"
+            )
+        method.check(adapter)
+        chosen.append(method)
+    return chosen
 
 
 def _check_answer(answer: np.ndarray, tokenizer) -> None:
