@@ -31,7 +31,10 @@ def assistant(value):
 # chat shape -> (messages, the user's last text)
 SHAPES = {
     "one image": ([user(image(), text(QUESTION))], QUESTION),
-    "system message": ([{"role": "system", "content": [text("Answer briefly.")]}, user(image(), text(QUESTION))], QUESTION),
+    "system message": (
+        [{"role": "system", "content": [text("Answer briefly.")]}, user(image(), text(QUESTION))],
+        QUESTION,
+    ),
     "text before and after the image": ([user(text("Look closely."), image(), text(QUESTION))], QUESTION),
     "text before the image only": ([user(text(QUESTION), image())], QUESTION),
     "two images": ([user(image(), image(OTHER), text("Compare them."))], "Compare them."),
@@ -40,12 +43,21 @@ SHAPES = {
         [user(image(), text("What is it?")), assistant("A dog."), user(text("What colour is it?"))],
         "What colour is it?",
     ),
-    "picture in the last turn": ([user(text("Hello.")), assistant("Hi there."), user(image(), text(QUESTION))], QUESTION),
+    "picture in the last turn": (
+        [user(text("Hello.")), assistant("Hi there."), user(image(), text(QUESTION))],
+        QUESTION,
+    ),
     "question asked twice": ([user(image(), text(QUESTION)), assistant("A dog."), user(text(QUESTION))], QUESTION),
     "prompt is a template word": ([user(image(), text("assistant"))], "assistant"),
     "prompt is a role marker": ([user(image(), text("ASSISTANT:"))], "ASSISTANT:"),
-    "leading and trailing whitespace": ([user(image(), text("  Describe this image. \n"))], "  Describe this image. \n"),
-    "newlines inside": ([user(image(), text("Describe\nthis image.\n\nBriefly."))], "Describe\nthis image.\n\nBriefly."),
+    "leading and trailing whitespace": (
+        [user(image(), text("  Describe this image. \n"))],
+        "  Describe this image. \n",
+    ),
+    "newlines inside": (
+        [user(image(), text("Describe\nthis image.\n\nBriefly."))],
+        "Describe\nthis image.\n\nBriefly.",
+    ),
     "emoji": ([user(image(), text("What is this? 🐶🐱"))], "What is this? 🐶🐱"),
     "CJK": ([user(image(), text("这是什么？描述这张图片。"))], "这是什么？描述这张图片。"),
 }
@@ -159,7 +171,9 @@ def test_end_of_turn_is_explained_only_in_reproduction_mode(name):
     stop_at_four = {"forced_eos_token_id": eos}  # the answer's fourth token is the end of turn
     messages = SHAPES["one image"][0]
     default = tam.explain(model, processor, messages, max_new_tokens=4, generate_kwargs=stop_at_four)
-    reference = tam.explain(model, processor, messages, max_new_tokens=4, generate_kwargs=stop_at_four, round0="reference")
+    reference = tam.explain(
+        model, processor, messages, max_new_tokens=4, generate_kwargs=stop_at_four, round0="reference"
+    )
     kept = tam.explain(
         model, processor, messages, max_new_tokens=4, generate_kwargs=stop_at_four, explain_end_of_turn=True
     )
@@ -214,14 +228,19 @@ QWEN2_WITHOUT_TEXT = (
     "{% if content['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>{% endif %}{% endfor %}"
     "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
-BASE_MODEL_TEMPLATE = "{% for message in messages %}{% if message['content'] is string %}{{ message['content'] }}{% endif %}{% endfor %}"
+BASE_MODEL_TEMPLATE = (
+    "{% for message in messages %}{% if message['content'] is string %}{{ message['content'] }}{% endif %}{% endfor %}"
+)
 
 
 @pytest.mark.parametrize(
     "template, message",
     [
         (None, r"chat template of Qwen2VLProcessor cannot render the chat \(ValueError: .*set processor.chat_template"),
-        (BASE_MODEL_TEMPLATE, r"renders 0 vision placeholders \['<\|image_pad\|>', '<\|video_pad\|>'\] for the chat's 1 "),
+        (
+            BASE_MODEL_TEMPLATE,
+            r"renders 0 vision placeholders \['<\|image_pad\|>', '<\|video_pad\|>'\] for the chat's 1 ",
+        ),
         (QWEN2_WITHOUT_TEXT, r"renders the user's last text 0 times, not once; it produced '<\|im_start\|>system"),
     ],
 )

@@ -172,7 +172,9 @@ def test_a_chat_template_without_the_picture_is_one_line(tmp_path, capsys, monke
 
     def text_only_template():
         model, processor = build()
-        processor.chat_template = "{% for m in messages %}{% if m['content'] is string %}{{ m['content'] }}{% endif %}{% endfor %}"
+        processor.chat_template = (
+            "{% for m in messages %}{% if m['content'] is string %}{{ m['content'] }}{% endif %}{% endfor %}"
+        )
         return model, processor
 
     monkeypatch.setitem(TWINS, "tiny-qwen2-vl", text_only_template)

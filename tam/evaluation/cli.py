@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ROUND0_MODES,
         default="own",
         help="first answer token: its own map ('own', default) or the reference's round-0 map, "
-        "which the paper's table used ('reference')",
+        "which the paper's table used ('reference', which also explains the closing end-of-turn token)",
     )
     parser.add_argument(
         "--category-match",

@@ -151,7 +151,7 @@ def last_text_entry(messages: list[dict]) -> tuple[int, int | None] | None:
 
 
 def _with_text(messages: list[dict], where: tuple[int, int | None], text: str) -> list[dict]:
-    """A copy of the chat with the entry at ``where`` holding ``text`` (pictures are shared, not copied)."""
+    """Copy the chat with the entry at ``where`` holding ``text`` (pictures are shared, not copied)."""
     message_index, entry_index = where
     message = messages[message_index]
     if entry_index is None:
@@ -268,7 +268,7 @@ class ModelAdapter(ABC):
         return f"{type(self.processor).__name__} {checkpoint!r}" if checkpoint else type(self.processor).__name__
 
     def apply_template(self, messages: list[dict]) -> str:
-        """The chat rendered by the processor's own chat template, with the generation prompt.
+        """Render the chat with the processor's own chat template and the generation prompt.
 
         Raises
         ------
@@ -308,7 +308,7 @@ class ModelAdapter(ABC):
         return text
 
     def generation_config(self, max_new_tokens: int, **overrides):
-        """The generation settings :meth:`generate` uses, and the arguments that are not settings.
+        """Return the generation settings :meth:`generate` uses, and the arguments that are not settings.
 
         The checkpoint's own ``generation_config`` (its end-of-turn ids, repetition
         penalty...), with greedy decoding as the reference release (the checkpoint's
@@ -329,7 +329,7 @@ class ModelAdapter(ABC):
 
     @staticmethod
     def generation_settings(config) -> dict:
-        """The settings of a ``GenerationConfig`` that shape the answer, as plain JSON values (for reports)."""
+        """Return the settings of a ``GenerationConfig`` that shape the answer, as JSON values (for reports)."""
         settings = {
             "do_sample": bool(config.do_sample),
             "num_beams": int(config.num_beams or 1),
@@ -369,9 +369,7 @@ class ModelAdapter(ABC):
         with torch.inference_mode():
             return self.model.generate(**inputs, generation_config=config, **model_kwargs)
 
-    def find_spans(
-        self, tokens, prepared: PreparedInputs, messages: list[dict], *, closing_ids=()
-    ) -> TokenSpans:
+    def find_spans(self, tokens, prepared: PreparedInputs, messages: list[dict], *, closing_ids=()) -> TokenSpans:
         """Vision, prompt and answer positions of a generated sequence.
 
         Vision tokens are the input positions holding :meth:`vision_token_ids`. The prompt
@@ -433,12 +431,17 @@ class ModelAdapter(ABC):
         start, end = characters
         text = prepared.text[start:end]
         core_start, core_end = start + len(text) - len(text.lstrip()), start + len(text.rstrip())
+        if not getattr(self.tokenizer, "is_fast", True):
+            raise TAMError(
+                f"tam finds the prompt's tokens by their character offsets, which {type(self.tokenizer).__name__} "
+                "does not give; load the processor with its fast tokenizer (use_fast=True)"
+            )
         encoding = self.tokenizer(prepared.text, add_special_tokens=False, return_offsets_mapping=True)
         rendered_ids = np.asarray(encoding["input_ids"], dtype=np.int64)
         covering = [
             index
             for index, (first, last) in enumerate(encoding["offset_mapping"])
-            if first < last and (start <= first and last <= end or first < core_end and last > core_start)
+            if first < last and ((start <= first and last <= end) or (first < core_end and last > core_start))
         ]
         if not covering:
             return np.arange(0)
@@ -451,7 +454,8 @@ class ModelAdapter(ABC):
         if len(in_input) < from_end:
             raise SpanError(
                 f"the prompt's tokens {self.tokenizer.convert_ids_to_tokens(segment.tolist())} are not in the "
-                f"processor's input ids; {type(self.processor).__name__} tokenizes the chat differently from its tokenizer"
+                f"processor's input ids: {type(self.processor).__name__} tokenizes the chat differently "
+                "from its tokenizer"
             )
         begin = int(in_input[-from_end])
         return np.arange(begin, begin + len(segment))
@@ -483,7 +487,7 @@ class ModelAdapter(ABC):
 
 
 def _id_list(value) -> list[int]:
-    """An id, a list of ids or None as a list of ints."""
+    """Turn an id, a list of ids or None into a list of ints."""
     if value is None:
         return []
     return [int(token) for token in (value if isinstance(value, (list, tuple)) else [value])]
