@@ -184,6 +184,22 @@ def test_load_explainer_errors_name_the_problem():
         load_explainer(TINY_TWIN, device="cpu", layer=99)
 
 
+def test_a_chat_template_without_the_picture_stops_before_the_first_sample(monkeypatch):
+    from tam.evaluation import ModelLoadError, load_explainer
+    from tam.models import TWINS
+
+    build = TWINS[TINY_TWIN]
+
+    def text_only_template():
+        model, processor = build()
+        processor.chat_template = "{% for m in messages %}{{ m['role'] }}{% endfor %}"
+        return model, processor
+
+    monkeypatch.setitem(TWINS, TINY_TWIN, text_only_template)
+    with pytest.raises(ModelLoadError, match="chat template of Qwen2VLProcessor renders 0 vision placeholders"):
+        load_explainer(TINY_TWIN, device="cpu")
+
+
 def test_tiny_twin_explainer_returns_maps_and_the_plain_answer():
     from tam.evaluation import load_explainer
 

@@ -61,8 +61,8 @@ def load_explainer(
     Raises
     ------
     ModelLoadError
-        If the model cannot be loaded, has no adapter, has no layer ``layer``, or cannot
-        give one of ``methods``.
+        If the model cannot be loaded, has no adapter, has no layer ``layer``, cannot
+        give one of ``methods``, or its chat template cannot render a chat with an image.
     """
     import torch
 
@@ -77,6 +77,7 @@ def load_explainer(
         adapter = adapter_for(model, processor)
         depth = adapter.num_layers + 1
         model_methods(methods, adapter)
+        adapter.check_template()
     except TAMError as error:
         raise ModelLoadError(str(error)) from None
     if not -depth <= layer < depth:

@@ -307,6 +307,14 @@ class ModelAdapter(ABC):
             )
         return text
 
+    def check_template(self) -> None:
+        """Raise :class:`ChatTemplateError` unless the template renders a chat of one image and a question.
+
+        Renders only (no picture is read), so a command can refuse a checkpoint before its first sample.
+        """
+        chat = [{"role": "user", "content": [{"type": "image", "image": ""}, {"type": "text", "text": "What?"}]}]
+        self.prompt_characters(chat, self.render(chat))
+
     def generation_config(self, max_new_tokens: int, **overrides):
         """Return the generation settings :meth:`generate` uses, and the arguments that are not settings.
 
