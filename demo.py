@@ -193,6 +193,10 @@ def run(args: argparse.Namespace) -> Path:
         (out / "index.html").unlink(missing_ok=True)  # the earlier answer's report
     answer = processor.tokenizer.decode(result.token_ids[result.answer_slice].tolist(), skip_special_tokens=True)
     print(f"answer: {answer}")
+    generation = ", ".join(f"{key}={value}" for key, value in result.options["generation"].items())
+    print(f"generation settings (the checkpoint's generation_config, greedy): {generation}")
+    if not result.options["explain_end_of_turn"]:
+        print("the end-of-turn tokens closing the answer are not explained")
     print(
         f"wrote {len(result)} token visuals ({result.num_prompt_tokens} prompt, "
         f"{len(result) - result.num_prompt_tokens} answer), the result"

@@ -129,7 +129,7 @@ def explain_generation(
     _check_spans(spans, layout, len(ids), input_length)
     _check_finite(hidden, ids)
 
-    answer_positions = np.arange(spans.answer_start, len(ids))
+    answer_positions = np.arange(spans.answer_start, _answer_end(spans, len(ids)))
     positions = np.concatenate([spans.prompt, answer_positions])
     num_prompt = len(spans.prompt)
     token_ids = ids[positions]
@@ -192,10 +192,12 @@ def _check_spans(spans: TokenSpans, layout: VisionLayout, length: int, input_len
             f"the vision span holds {len(spans.vision)} tokens, but vision_shape {layout.shape} "
             f"needs {layout.num_tokens}"
         )
-    if spans.answer_start >= length:
+    if spans.answer_end is not None and spans.answer_end > length:
+        raise SpanError(f"the answer ends at position {spans.answer_end}, past the sequence's {length} tokens")
+    if spans.answer_start >= _answer_end(spans, length):
         raise SpanError(
             f"the answer is empty: the answer starts at position {spans.answer_start} "
-            f"and the sequence has {length} tokens"
+            f"and ends at {_answer_end(spans, length)} (the sequence has {length} tokens)"
         )
     if input_length is not None and spans.answer_start != input_length:
         raise SpanError(
@@ -225,6 +227,10 @@ def _check_vocabulary(class_ids: np.ndarray, positions: np.ndarray, vocab_size: 
             f"token id {int(class_ids[first])} at token position {int(positions[first])} is outside the vocabulary "
             f"of lm_head (ids 0 to {vocab_size - 1}); the tokens and lm_head come from different models"
         )
+
+
+def _answer_end(spans: TokenSpans, length: int) -> int:
+    return length if spans.answer_end is None else spans.answer_end
 
 
 def _check_images(images, layout: VisionLayout) -> list[np.ndarray] | None:

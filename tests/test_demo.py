@@ -34,6 +34,8 @@ def test_demo_command_on_a_twin(tmp_path):
     assert visuals == tokens >= 8
     assert "token visuals" in completed.stderr  # the progress bar
     assert "answer:" in completed.stdout
+    assert "generation settings (the checkpoint's generation_config, greedy): do_sample=False" in completed.stdout
+    assert "eos_token_id=[" in completed.stdout and "not explained" in completed.stdout
 
 
 def test_demo_without_weights_ends_in_one_sentence(tmp_path):
@@ -165,6 +167,21 @@ def test_prompt_that_yields_no_answer_tokens(tmp_path, capsys, monkeypatch):
     line = one_error_line(capsys, twin_args(tmp_path))
     assert "answered with no text" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_a_chat_template_without_the_picture_is_one_line(tmp_path, capsys, monkeypatch):
+    build = TWINS["tiny-qwen2-vl"]
+
+    def text_only_template():
+        model, processor = build()
+        processor.chat_template = (
+            "{% for m in messages %}{% if m['content'] is string %}{{ m['content'] }}{% endif %}{% endfor %}"
+        )
+        return model, processor
+
+    monkeypatch.setitem(TWINS, "tiny-qwen2-vl", text_only_template)
+    line = one_error_line(capsys, twin_args(tmp_path))
+    assert "the chat template of Qwen2VLProcessor renders 0 vision placeholders" in line and "it produced ''" in line
 
 
 def test_video_file_without_a_reader(tmp_path, capsys, monkeypatch):

@@ -189,6 +189,22 @@ def test_load_explainer_errors_name_the_problem():
         load_explainer(TINY_TWIN, device="cpu", layer=99)
 
 
+def test_a_chat_template_without_the_picture_stops_before_the_first_sample(monkeypatch):
+    from tam.evaluation import ModelLoadError, load_explainer
+    from tam.models import TWINS
+
+    build = TWINS[TINY_TWIN]
+
+    def text_only_template():
+        model, processor = build()
+        processor.chat_template = "{% for m in messages %}{{ m['role'] }}{% endfor %}"
+        return model, processor
+
+    monkeypatch.setitem(TWINS, TINY_TWIN, text_only_template)
+    with pytest.raises(ModelLoadError, match="chat template of Qwen2VLProcessor renders 0 vision placeholders"):
+        load_explainer(TINY_TWIN, device="cpu")
+
+
 def test_tiny_twin_explainer_returns_maps_and_the_plain_answer():
     from tam.evaluation import load_explainer
 
@@ -198,6 +214,28 @@ def test_tiny_twin_explainer_returns_maps_and_the_plain_answer():
     result = explanation.result
     assert len(result) > result.num_prompt_tokens and result.images and result.pieces
     assert "<|im_end|>" not in explanation.answer
+    generation = explainer.settings["generation"]
+    assert generation["do_sample"] is False and generation["max_new_tokens"] == 6
+    assert len(generation["eos_token_id"]) == 1 and generation["repetition_penalty"] == 1.0
+    assert explainer.settings["explain_end_of_turn"] is False
+    reproducing = load_explainer(TINY_TWIN, device="cpu", max_new_tokens=6, round0="reference")
+    assert reproducing.settings["explain_end_of_turn"] is True
+
+
+def test_the_explainer_settings_reach_the_settings_file(tmp_path):
+    load = fake_loader()
+
+    def with_settings(model_name, **options):
+        explainer = load(model_name, **options)
+        explainer.settings = {"generation": {"do_sample": False, "eos_token_id": [7]}, "explain_end_of_turn": False}
+        return explainer
+
+    results = tmp_path / "r.jsonl"
+    argv = ["m", str(FIXTURES / "coco2014_mini"), "--limit", "1", "--results", str(results)]
+    assert main(argv, load=with_settings) == 0
+    settings = json.loads(Path(f"{results}.settings.json").read_text())
+    assert settings["generation"] == {"do_sample": False, "eos_token_id": [7]}
+    assert settings["explain_end_of_turn"] is False
 
 
 @pytest.mark.parametrize("folder", ["coco2014_mini", "GranDf_mini", "OpenPSG_mini"])

@@ -1,4 +1,5 @@
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -311,3 +312,26 @@ def test_token_ids_outside_the_vocabulary_name_the_token_position():
     position = len(generation.tokens) - 2
     with pytest.raises(VocabularyError, match=f"token id 600 at token position {position} is outside the vocabulary"):
         generation.explain()
+
+
+def test_answer_end_leaves_the_closing_tokens_out():
+    generation = make_generation((4, 5), seed=17)
+    spans = tam.locate_spans(generation.tokens, generation.special_ids)
+    full = generation.explain()
+
+    def explained(answer_end):
+        return tam.explain_generation(
+            generation.tokens,
+            generation.hidden_states,
+            generation.lm_head,
+            replace(spans, answer_end=answer_end),
+            generation.vision_shape,
+        )
+
+    cut = explained(len(generation.tokens) - 1)
+    assert len(cut) == len(full) - 1
+    np.testing.assert_allclose(cut.maps("tam"), full.maps("tam")[:-1], atol=1e-6)
+    with pytest.raises(SpanError, match="the answer ends at position 999, past the sequence's"):
+        explained(999)
+    with pytest.raises(SpanError, match="the answer is empty"):
+        explained(spans.answer_start)

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ROUND0_MODES,
         default="own",
         help="first answer token: its own map ('own', default) or the reference's round-0 map, "
-        "which the paper's table used ('reference')",
+        "which the paper's table used ('reference', which also explains the closing end-of-turn token)",
     )
     parser.add_argument(
         "--category-match",
@@ -193,6 +193,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 seed=args.seed,
                 methods=[name for name in args.methods if isinstance(get_method(name), ModelMethod)],
             )
+            run.add_settings(getattr(explainer, "settings", {}))  # the generation settings the model runs with
             from tqdm.contrib.logging import logging_redirect_tqdm
 
             with logging_redirect_tqdm():  # failed samples are logged above the progress bar, not through it

@@ -314,6 +314,24 @@ class EvaluationRun:
             self.lock.release()
             self.lock = None
 
+    def add_settings(self, extra: Mapping) -> None:
+        """Record settings known only once the model has loaded (its generation settings).
+
+        A resumed run must have run with the same values: a differing one is an
+        :class:`EvaluationError` naming it; a results file written before these settings
+        existed takes them.
+        """
+        extra = dict(extra)
+        if extra and self.state.is_main_process:
+            path = settings_path(self.results)
+            written = json.loads(path.read_text(encoding="utf-8"))
+            differing = sorted(key for key in extra if key in written and written[key] != extra[key])
+            if differing:
+                changes = ", ".join(f"{key}: {written[key]!r} then {extra[key]!r}" for key in differing)
+                raise EvaluationError(f"cannot resume {self.results} with other settings ({changes})")
+            write_json_atomic(path, {**written, **extra})
+        self.run_settings = {**self.run_settings, **extra}
+
     def evaluate(self, explainer: Explainer, *, progress: bool = False) -> dict | None:
         """Compute the pending samples, append their records, and (main process) merge and summarise.
 

@@ -10,7 +10,7 @@ from tam.errors import TAMError
 from tam.models.base import NoAnswerError
 from tam.models.registry import adapter_for
 
-__all__ = ["MAX_NEW_TOKENS", "explain"]
+__all__ = ["MAX_NEW_TOKENS", "explain", "explains_end_of_turn"]
 
 MAX_NEW_TOKENS = 2048
 """Longest answer :func:`explain` generates. Every round's hidden states of every layer
@@ -33,6 +33,7 @@ def explain(
     methods: Sequence[str] = (),
     generate_kwargs: dict | None = None,
     progress: bool = False,
+    explain_end_of_turn: bool | None = None,
 ):
     """Generate an answer to a chat and return the token activation maps of it.
 
@@ -63,7 +64,14 @@ def explain(
         ``["attention", "gradcam", "lens@4"]`` (:mod:`tam.methods`, docs/methods.md);
         their maps are in ``result.maps(name)`` and saved with the result.
     generate_kwargs : dict, optional
-        More arguments for ``model.generate`` (greedy decoding is the default).
+        Settings that replace the checkpoint's own ``generation_config`` (its end-of-turn
+        ids, repetition penalty...) and more arguments for ``model.generate``; decoding is
+        greedy unless ``do_sample=True`` is given. The settings used are in
+        ``result.options["generation"]``.
+    explain_end_of_turn : bool, optional
+        Explain the end-of-turn and padding tokens that close the answer (``<|im_end|>``,
+        ``</s>``). By default only with ``round0="reference"``, as the reference release
+        does; a reader does not see them and their maps explain nothing.
     progress : bool, default False
         Show the tokens generated so far on stderr (tqdm), once generating takes longer
         than :data:`PROGRESS_DELAY_SECONDS`.
@@ -85,6 +93,8 @@ def explain(
         If the model's class has no adapter.
     UnsupportedInputError
         If the chat has a video and the family takes images only.
+    ChatTemplateError
+        If the processor's chat template renders no text or no vision placeholders for the chat.
     NoAnswerError
         If the model answered with end-of-turn or padding tokens only.
     """
@@ -105,12 +115,15 @@ def explain(
     extra = model_methods(methods, adapter)
     prepared = adapter.prepare(messages)
     generate_kwargs = dict(generate_kwargs or {})
+    config, _ = adapter.generation_config(int(max_new_tokens), **generate_kwargs)
     if progress:
         generate_kwargs.setdefault("streamer", GenerationProgress(int(max_new_tokens)))
     output = adapter.generate(prepared, int(max_new_tokens), **generate_kwargs)
     tokens = output.sequences[0].detach().cpu().numpy().astype(np.int64)
     _check_answer(tokens[len(prepared.input_ids) :], adapter.tokenizer)
-    spans = adapter.find_spans(tokens, prepared, messages)
+    end_of_turn = explains_end_of_turn(round0, explain_end_of_turn)
+    closing_ids = () if end_of_turn else adapter.closing_token_ids(config)
+    spans = adapter.find_spans(tokens, prepared, messages, closing_ids=closing_ids)
 
     def explain_at(at: int, hidden_states=output.hidden_states, logits=None):
         last_layer = at % depth == depth - 1
@@ -129,6 +142,7 @@ def explain(
         )
 
     result = explain_at(layer, logits=output.logits)
+    result.options.update(generation=adapter.generation_settings(config), explain_end_of_turn=end_of_turn)
     if extra:
         from tam.methods.forward import ModelRun
 
@@ -145,6 +159,11 @@ def explain(
         )
         result.method_maps.update((method.name, method.compute(run)) for method in extra)
     return result
+
+
+def explains_end_of_turn(round0: str, explain_end_of_turn: bool | None = None) -> bool:
+    """Whether the tokens closing the answer are explained: as asked, else only in ``round0="reference"`` mode."""
+    return round0 == "reference" if explain_end_of_turn is None else bool(explain_end_of_turn)
 
 
 def model_methods(names: Sequence[str], adapter) -> list:
