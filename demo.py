@@ -1,8 +1,9 @@
-"""Explain a multimodal LLM's answer token by token: one picture per token, and the saved result.
+"""Explain a multimodal LLM's answer word by word: one picture per word, and the saved result.
 
     python demo.py                                  # Qwen2-VL-2B on imgs/demo.jpg (needs the weights)
     python demo.py --model tiny-qwen2-vl --out out  # offline, a tiny random-weight twin
     python demo.py --model toy-shapes               # offline, a tiny Qwen2-VL trained on shapes (imgs/toy-shapes.jpg)
+    python demo.py --model toy-shapes --unit token  # one picture per token (sentence: per sentence)
     python demo.py --model tiny-qwen2.5-vl --video imgs/frames --prompt "Describe this video."
 
 Bad input ends with one line on stderr and exit status 2.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +23,9 @@ DEFAULT_IMAGE = HERE / "imgs" / "demo.jpg"
 MODEL_IMAGES = {"toy-shapes": HERE / "imgs" / "toy-shapes.jpg"}  # models that know only their own kind of picture
 DEFAULT_PROMPT = "Describe this image."
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+UNITS = ("token", "word", "sentence")  # tam.result.UNITS, without importing tam for --help
 
 
 class InputError(ValueError):
@@ -42,6 +47,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: accelerate's device_map='auto')")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier result in --out")
     parser.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report (index.html)")
+    parser.add_argument(
+        "--unit",
+        choices=UNITS,
+        default="word",
+        help="one picture per token, word or sentence, named by its first token and its text (default: %(default)s)",
+    )
     return parser.parse_args(argv)
 
 
@@ -115,6 +126,12 @@ def build_messages(args: argparse.Namespace) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
+def picture_name(span) -> str:
+    """``005-circle.jpg``: the span's first explained token, then its text made safe for file names."""
+    text = re.sub(r"\W+", "-", span.text).strip("-")[:40]
+    return f"{span.tokens[0]:03d}{'-' if text else ''}{text}.jpg"
+
+
 def run(args: argparse.Namespace) -> Path:
     """Check the inputs, load the model, explain, and write the visuals and the result."""
     if args.max_new_tokens < 1:
@@ -133,18 +150,17 @@ def run(args: argparse.Namespace) -> Path:
     model, processor = load_model(args.model, device=args.device)
     result = tam.explain(model, processor, messages, max_new_tokens=args.max_new_tokens, layer=args.layer)
     out.mkdir(parents=True, exist_ok=True)
-    for index in tqdm(range(len(result)), desc="token visuals", unit="token"):
-        result.save_token_visual(
-            index, out / f"{index:03d}.jpg", tokenizer=processor.tokenizer, overwrite=args.overwrite
-        )
+    spans = result.spans(args.unit)
+    for span in tqdm(spans, desc=f"{args.unit} visuals", unit=args.unit):
+        result.save_span_visual(span, out / picture_name(span), tokenizer=processor.tokenizer, overwrite=args.overwrite)
     result.save(out / "result", overwrite=args.overwrite)
     if args.report:
         result.save_html(out / "index.html", tokenizer=processor.tokenizer, overwrite=args.overwrite)
     answer = processor.tokenizer.decode(result.token_ids[result.answer_slice].tolist(), skip_special_tokens=True)
     print(f"answer: {answer}")
+    answered = sum(span.tokens[0] >= result.num_prompt_tokens for span in spans)
     print(
-        f"wrote {len(result)} token visuals ({result.num_prompt_tokens} prompt, "
-        f"{len(result) - result.num_prompt_tokens} answer), the result"
+        f"wrote {len(spans)} {args.unit} visuals ({len(spans) - answered} prompt, {answered} answer), the result"
         + (f" and the report {out / 'index.html'}" if args.report else "")
         + f" to {out}"
     )

@@ -372,6 +372,12 @@ class TokenActivationResult:
 
         return save_token_visual(self, index, path, method, **options)
 
+    def save_span_visual(self, span, path: str | os.PathLike, method: str = "tam", **options) -> Path:
+        """Write a word's, phrase's or sentence's picture to ``path``: :func:`tam.visuals.save_span_visual`."""
+        from tam.visuals import save_span_visual
+
+        return save_span_visual(self, span, path, method, **options)
+
     def to_html(self, **options) -> str:
         """Build the self-contained HTML report as a string: :func:`tam.visuals.report_html`."""
         from tam.visuals import report_html

@@ -43,7 +43,9 @@ __all__ = [
     "Sentence",
     "Span",
     "Word",
+    "FUNCTION_WORDS",
     "find_phrase",
+    "first_content_word",
     "group_sentences",
     "group_words",
     "has_cjk",
@@ -67,6 +69,14 @@ WORD_REDUCTION = "mean"
 
 Chosen from evidence (``benchmarks/bench_word_maps.py``, ``docs/words.md``).
 """
+
+FUNCTION_WORDS = frozenset(
+    """a an the this that these those some any each every no and or but nor so yet of in on at to for with by
+    from into onto over under up down out off about as than is are was were be been being am has have had do does
+    did will would can could shall should may might must it its it's he she they them their his her him we us our
+    you your i me my there here which who whom whose what where when how not""".split()
+)
+"""English function words: determiners, conjunctions, prepositions, pronouns, auxiliaries (lower-case)."""
 
 _SENTENCE_ENDS = ".!?。！？…"
 _CLOSING = "\"')]}”’」』"
@@ -264,6 +274,21 @@ def group_sentences(texts: Sequence[str], words: Sequence[Word]) -> list[Sentenc
         tokens = tuple(i for word in group for i in word.tokens)
         sentences.append(Sentence("".join(texts[i] for i in tokens).strip(), tokens))
     return sentences
+
+
+def first_content_word(words: Sequence[Word]) -> int | None:
+    """Index of the first word that holds a letter, digit or CJK character and is no function word.
+
+    What a reader looks at first: the report opens on it rather than on ``"a"``.
+
+    >>> first_content_word(group_words(["A", " red", " circle"])), first_content_word(group_words(["the", "."]))
+    (1, None)
+    """
+    for index, word in enumerate(words):
+        meaningful = any(char.isalnum() for char in word.text) and not is_special_token(word.text)
+        if meaningful and word.text.lower() not in FUNCTION_WORDS:
+            return index
+    return None
 
 
 def _phrase_key(text: str) -> str:

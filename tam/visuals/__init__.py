@@ -7,8 +7,8 @@ Nothing here touches the model; everything reads a
   (:func:`show_map_on_image`, :func:`map_panels`);
 - :mod:`tam.visuals.fonts` and :mod:`tam.visuals.text`: token text drawn with
   packaged Noto fonts, coloured per token;
-- :mod:`tam.visuals.token_visual`: one picture per explained token
-  (:func:`render_token_visual`, :func:`save_token_visual`);
+- :mod:`tam.visuals.token_visual`: one picture per explained token, word, phrase or
+  sentence (:func:`render_token_visual`, :func:`render_span_visual`, :func:`save_span_visual`);
 - :mod:`tam.visuals.report`: the self-contained HTML report (:func:`save_html`).
 """
 
@@ -17,7 +17,9 @@ from tam.visuals.report import report_html, save_html
 from tam.visuals.token_visual import (
     candidate_labels,
     draw_token_visual,
+    render_span_visual,
     render_token_visual,
+    save_span_visual,
     save_token_visual,
     save_token_visuals,
 )
@@ -29,9 +31,11 @@ __all__ = [
     "jet_table",
     "map_panels",
     "overlay_panels",
+    "render_span_visual",
     "render_token_visual",
     "report_html",
     "save_html",
+    "save_span_visual",
     "save_token_visual",
     "save_token_visuals",
     "show_map_on_image",

@@ -33,6 +33,7 @@ from tam.visuals.fonts import font_subsets
 from tam.visuals.overlay import jet_table
 from tam.visuals.text import visible_lines
 from tam.visuals.token_visual import candidate_labels, token_labels
+from tam.words import first_content_word
 
 __all__ = ["METHOD_NAMES", "report_data", "report_html", "save_html"]
 
@@ -93,7 +94,8 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
         the ``(T, T)`` uint8 text relevances, row ``i`` filled left of ``i``; both
         zlib-compressed base64), ``methodNames``, ``candidates`` (per token, up to
         three ``[text, probability]``, or None), ``jet`` (256 RGB triples) and
-        ``initial`` (the first answer token).
+        ``initial`` (the first token of the answer's first content word, else the
+        first answer token).
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -122,8 +124,18 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
         if candidates is None
         else [[["".join(visible_lines(text)), probability] for text, probability in row] for row in candidates],
         "jet": jet_table().tolist(),
-        "initial": int(result.num_prompt_tokens) % count,
+        "initial": _initial_token(result),
     }
+
+
+def _initial_token(result) -> int:
+    """Pick the first token of the answer's first content word (:func:`tam.words.first_content_word`)."""
+    answer_start = int(result.num_prompt_tokens) % len(result)
+    if result.texts is None:
+        return answer_start
+    answer = [word for word in result.words if word.tokens[0] >= answer_start]
+    found = first_content_word(answer)
+    return answer_start if found is None else answer[found].tokens[0]
 
 
 def _font_faces(data: dict) -> str:
