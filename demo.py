@@ -4,6 +4,7 @@
     python demo.py --model tiny-qwen2-vl --out out  # offline, a tiny random-weight twin
     python demo.py --model toy-shapes               # offline, a tiny Qwen2-VL trained on shapes (imgs/toy-shapes.jpg)
     python demo.py --model toy-shapes --unit token  # one picture per token (sentence: per sentence)
+    python demo.py --model toy-shapes --figure "circle square star"   # figure.pdf and figure.png for a paper
     python demo.py --model tiny-qwen2.5-vl --video imgs/frames --prompt "Describe this video."
 
 Bad input ends with one line on stderr and exit status 2.
@@ -52,6 +53,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=UNITS,
         default="word",
         help="one picture per token, word or sentence, named by its first token and its text (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--figure",
+        metavar="WORDS",
+        help='also write figure.pdf and .png of these answer words ("circle square") or phrases ("a circle, a star")',
+    )
+    parser.add_argument(
+        "--figure-methods", default="tam", help="the figure's rows, comma-separated map methods (default: %(default)s)"
     )
     return parser.parse_args(argv)
 
@@ -132,11 +141,31 @@ def picture_name(span) -> str:
     return f"{span.tokens[0]:03d}{'-' if text else ''}{text}.jpg"
 
 
+def figure_words(text: str) -> list[str]:
+    """Split ``--figure`` into the figure's columns: phrases at commas, else one word each."""
+    parts = text.split(",") if "," in text else text.split()
+    words = [part.strip() for part in parts if part.strip()]
+    if not words:
+        raise InputError("--figure is empty: name the answer words to show, e.g. --figure 'circle square'")
+    return words
+
+
+def save_figures(result, words: list[str], args: argparse.Namespace, out: Path) -> None:
+    """Write ``figure.pdf`` and ``figure.png`` of ``words`` x ``--figure-methods``."""
+    methods = [name.strip() for name in args.figure_methods.split(",") if name.strip()]
+    try:
+        for suffix in (".pdf", ".png"):
+            result.save_figure(out / f"figure{suffix}", words, methods, overwrite=args.overwrite)
+    except (LookupError, ValueError) as error:
+        raise InputError(f"--figure: {error}") from None
+
+
 def run(args: argparse.Namespace) -> Path:
     """Check the inputs, load the model, explain, and write the visuals and the result."""
     if args.max_new_tokens < 1:
         raise InputError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
     check_device(args.device)
+    columns = None if args.figure is None else figure_words(args.figure)
     messages = build_messages(args)
     out = Path(args.out)
     if (out / "result").exists() and not args.overwrite:
@@ -154,6 +183,8 @@ def run(args: argparse.Namespace) -> Path:
     for span in tqdm(spans, desc=f"{args.unit} visuals", unit=args.unit):
         result.save_span_visual(span, out / picture_name(span), tokenizer=processor.tokenizer, overwrite=args.overwrite)
     result.save(out / "result", overwrite=args.overwrite)
+    if columns:
+        save_figures(result, columns, args, out)
     if args.report:
         result.save_html(out / "index.html", tokenizer=processor.tokenizer, overwrite=args.overwrite)
     answer = processor.tokenizer.decode(result.token_ids[result.answer_slice].tolist(), skip_special_tokens=True)
@@ -161,7 +192,8 @@ def run(args: argparse.Namespace) -> Path:
     answered = sum(span.tokens[0] >= result.num_prompt_tokens for span in spans)
     print(
         f"wrote {len(spans)} {args.unit} visuals ({len(spans) - answered} prompt, {answered} answer), the result"
-        + (f" and the report {out / 'index.html'}" if args.report else "")
+        + (f", the report {out / 'index.html'}" if args.report else "")
+        + (f", the figure {out / 'figure.pdf'}" if columns else "")
         + f" to {out}"
     )
     return out

@@ -378,6 +378,12 @@ class TokenActivationResult:
 
         return save_span_visual(self, span, path, method, **options)
 
+    def save_figure(self, path: str | os.PathLike, words, methods=("tam",), **options) -> Path:
+        """Write a figure of ``words`` x ``methods`` for a paper (PDF, PNG, SVG): :func:`tam.visuals.save_figure`."""
+        from tam.visuals import save_figure
+
+        return save_figure(self, path, words, methods, **options)
+
     def to_html(self, **options) -> str:
         """Build the self-contained HTML report as a string: :func:`tam.visuals.report_html`."""
         from tam.visuals import report_html

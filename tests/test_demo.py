@@ -233,3 +233,25 @@ def test_demo_report_works_in_chromium(tmp_path):
 def test_no_report(tmp_path):
     assert demo.main(["--model", "tiny-qwen2-vl", "--out", str(tmp_path), "--max-new-tokens", "2", "--no-report"]) == 0
     assert not (tmp_path / "index.html").exists() and (tmp_path / "result").is_dir()
+
+
+def test_figure_of_answer_words(tmp_path):
+    import pymupdf
+
+    args = ["--model", "toy-shapes", "--out", str(tmp_path), "--no-report", "--figure", "circle square star"]
+    assert demo.main([*args, "--figure-methods", "tam,raw"]) == 0
+    with pymupdf.open(tmp_path / "figure.pdf") as document:
+        text = " ".join(document[0].get_text().split())
+        assert text.startswith("circle square star") and "a circle, a square and a star." in text
+        assert len(document[0].get_image_info()) == 3 * 2 + 1  # the maps and the colour scale
+    assert (tmp_path / "figure.png").stat().st_size > 0
+
+
+def test_figure_of_a_word_the_answer_lacks(tmp_path, capsys):
+    args = ["--model", "toy-shapes", "--out", str(tmp_path), "--no-report", "--figure"]
+    assert demo.main([*args, "circle, dog"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bars
+    assert last.startswith("demo.py: error: --figure: no words read 'dog'")
+    assert "the answer's words are: a circle , a square" in last
+    line = one_error_line(capsys, [*args, " ", "--overwrite"])  # checked before the model runs
+    assert line.endswith("--figure is empty: name the answer words to show, e.g. --figure 'circle square'")

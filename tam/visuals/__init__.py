@@ -9,9 +9,12 @@ Nothing here touches the model; everything reads a
   packaged Noto fonts, coloured per token;
 - :mod:`tam.visuals.token_visual`: one picture per explained token, word, phrase or
   sentence (:func:`render_token_visual`, :func:`render_span_visual`, :func:`save_span_visual`);
-- :mod:`tam.visuals.report`: the self-contained HTML report (:func:`save_html`).
+- :mod:`tam.visuals.report`: the self-contained HTML report (:func:`save_html`);
+- :mod:`tam.visuals.figure`: figures for papers, vector PDF with selectable text
+  (:func:`save_figure`).
 """
 
+from tam.visuals.figure import build_figure, save_figure, write_figure
 from tam.visuals.overlay import jet_colours, jet_table, map_panels, overlay_panels, show_map_on_image
 from tam.visuals.report import report_html, save_html
 from tam.visuals.token_visual import (
@@ -25,6 +28,7 @@ from tam.visuals.token_visual import (
 )
 
 __all__ = [
+    "build_figure",
     "candidate_labels",
     "draw_token_visual",
     "jet_colours",
@@ -34,9 +38,11 @@ __all__ = [
     "render_span_visual",
     "render_token_visual",
     "report_html",
+    "save_figure",
     "save_html",
     "save_span_visual",
     "save_token_visual",
     "save_token_visuals",
     "show_map_on_image",
+    "write_figure",
 ]

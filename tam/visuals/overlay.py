@@ -78,7 +78,7 @@ def show_map_on_image(image: np.ndarray, activation: np.ndarray, *, alpha: float
     return cv2.addWeighted(coloured, alpha, image, 1.0 - alpha, 0.0)
 
 
-def overlay_panels(pictures, grids, *, height: int | None = None) -> np.ndarray:
+def overlay_panels(pictures, grids, *, height: int | None = None, alpha: float = 0.5) -> np.ndarray:
     """Each map over its picture, the panels side by side.
 
     Parameters
@@ -88,6 +88,8 @@ def overlay_panels(pictures, grids, *, height: int | None = None) -> np.ndarray:
         One map per picture.
     height : int, optional
         Height of every panel in pixels; by default the first picture's height.
+    alpha : float, default 0.5
+        Weight of the coloured map (see :func:`show_map_on_image`).
 
     Returns
     -------
@@ -106,8 +108,9 @@ def overlay_panels(pictures, grids, *, height: int | None = None) -> np.ndarray:
     for picture, grid in zip(pictures, grids, strict=True):
         width = max(1, round(picture.shape[1] * height / picture.shape[0]))
         if picture.shape[:2] != (height, width):
-            picture = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
-        panels.append(show_map_on_image(picture, grid))
+            interpolation = cv2.INTER_AREA if height < picture.shape[0] else cv2.INTER_CUBIC
+            picture = cv2.resize(picture, (width, height), interpolation=interpolation)
+        panels.append(show_map_on_image(picture, grid, alpha=alpha))
     return np.concatenate(panels, axis=1)
 
 
