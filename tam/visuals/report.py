@@ -2,7 +2,8 @@
 
 The page shows the picture(s) with the map of the selected word (or token, or phrase),
 the prompt and the answer as clickable tokens coloured by their relevance to it, the
-top-3 candidates at its first token, and the map methods. A researcher compares there:
+top-3 candidates at its first token, and every map method the result holds
+(:attr:`TokenActivationResult.methods`, named by :mod:`tam.methods`). A researcher compares there:
 click a word to select all of it, shift-click or drag for a phrase (its map is the
 chosen reduction of its tokens' maps, :mod:`tam.words`); arrow keys step (Shift
 extends), Home/End jump, Tab reaches every token; the methods side by side; an
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tam.result import METHODS
+from tam.methods import get_method
 from tam.visuals.files import write_atomically
 from tam.visuals.fonts import font_subsets
 from tam.visuals.overlay import jet_table, viridis_table
@@ -43,15 +44,7 @@ from tam.visuals.text import visible_lines
 from tam.visuals.token_visual import candidate_labels, token_labels
 from tam.words import REDUCTIONS, WORD_REDUCTION, Word, first_content_word
 
-__all__ = ["COLOUR_MAPS", "METHOD_NAMES", "grid_labels", "report_data", "report_html", "save_html"]
-
-METHOD_NAMES = {
-    "raw": "raw",
-    "eci": "ECI only",
-    "rgf": "filter only (RGF)",
-    "tam": "TAM (ECI + filter)",
-}
-"""How the report names each map variant, in the order of its switch."""
+__all__ = ["COLOUR_MAPS", "grid_labels", "report_data", "report_html", "save_html"]
 
 COLOUR_MAPS = {"jet": jet_table, "viridis": viridis_table}
 """The report's colour maps: JET as in the paper, and the perceptually uniform viridis."""
@@ -90,8 +83,8 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
     result : TokenActivationResult
     tokenizer : optional
         Names the candidates (see :func:`~tam.visuals.candidate_labels`).
-    method : {"tam", "raw", "eci", "rgf"}
-        The variant selected when the page opens.
+    method : str
+        The method selected when the page opens, one of ``result.methods``.
     max_image_side : int
         Pictures are scaled down to at most this many pixels on their longer side (and
         small ones up to ``MIN_IMAGE_SIDE``, or ``max_image_side`` if that is smaller).
@@ -103,21 +96,22 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
         ``numPrompt``, ``words`` (``[first, last]`` token of each word of
         :attr:`~tam.TokenActivationResult.words`, or one per token without texts),
         ``grids`` (``[h, w]`` each), ``gridLabels`` (:func:`grid_labels`), ``images`` (data URIs),
-        ``methods`` (per variant: ``maps``, the ``(T, M)`` uint8 maps, and ``text``,
-        the ``(T, T)`` uint8 text relevances, row ``i`` filled left of ``i``; both
-        zlib-compressed base64), ``methodNames``, ``candidates`` (per token, up to
+        ``methods`` (per method of ``result.methods``: ``maps``, the ``(T, M)`` uint8
+        maps, and ``text``, the ``(T, T)`` uint8 text relevances, row ``i`` filled left
+        of ``i``; both zlib-compressed base64), ``methodNames`` (the registry's title of
+        each), ``candidates`` (per token, up to
         three ``[text, probability]``, or None), ``reductions`` and ``reduction`` (the
         default for words), ``colourMaps`` (:data:`COLOUR_MAPS`, 256 RGB triples each) and
         ``initial`` (the first token of the answer's first content word, else the
         first answer token).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in result.methods:
+        raise ValueError(f"method must be one of the result's methods {result.methods}, got {method!r}")
     if max_image_side < 16:
         raise ValueError(f"`max_image_side` must be at least 16 pixels, got {max_image_side}")
     count = len(result)
     methods = {}
-    for variant in METHOD_NAMES:
+    for variant in result.methods:
         relevance = np.zeros((count, count), dtype=np.float64)
         for index in range(1, count):
             relevance[index, :index] = result.text_relevance(index, variant)
@@ -135,7 +129,7 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
         "gridLabels": grid_labels(result.layout),
         "images": [_jpeg_data_uri(image, max_image_side) for image in result.images or []],
         "methods": methods,
-        "methodNames": METHOD_NAMES,
+        "methodNames": {name: get_method(name).title for name in result.methods},
         "method": method,
         "reductions": list(REDUCTIONS),
         "reduction": WORD_REDUCTION,
