@@ -13,16 +13,23 @@ import numpy as np
 __all__ = ["jet_colours", "jet_table", "map_panels", "overlay_panels", "show_map_on_image", "viridis_table"]
 
 
+def _colour_table(opencv_map: int) -> np.ndarray:
+    """Read an OpenCV colour map into a (256, 3) uint8 RGB table (read-only)."""
+    import cv2
+
+    levels = np.arange(256, dtype=np.uint8).reshape(1, 256)
+    # reshape, not indexing: OpenCV 4 and 5 return (1, 256, 3) or (256, 1, 3) here
+    table = cv2.applyColorMap(levels, opencv_map).reshape(256, 3)[:, ::-1].copy()
+    table.setflags(write=False)
+    return table
+
+
 @functools.cache
 def jet_table() -> np.ndarray:
     """OpenCV's JET colour map as a (256, 3) uint8 RGB table (read-only)."""
     import cv2
 
-    levels = np.arange(256, dtype=np.uint8).reshape(1, 256)
-    # reshape, not indexing: OpenCV 4 and 5 return (1, 256, 3) or (256, 1, 3) here
-    table = cv2.applyColorMap(levels, cv2.COLORMAP_JET).reshape(256, 3)[:, ::-1].copy()
-    table.setflags(write=False)
-    return table
+    return _colour_table(cv2.COLORMAP_JET)
 
 
 @functools.cache
@@ -30,10 +37,7 @@ def viridis_table() -> np.ndarray:
     """OpenCV's viridis colour map (perceptually uniform, readable in grey) as a (256, 3) uint8 RGB table."""
     import cv2
 
-    levels = np.arange(256, dtype=np.uint8).reshape(1, 256)
-    table = cv2.applyColorMap(levels, cv2.COLORMAP_VIRIDIS).reshape(256, 3)[:, ::-1].copy()
-    table.setflags(write=False)
-    return table
+    return _colour_table(cv2.COLORMAP_VIRIDIS)
 
 
 def jet_colours(values) -> np.ndarray:

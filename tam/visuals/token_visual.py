@@ -198,19 +198,8 @@ def render_token_visual(
     ndarray of shape (H, W, 3), uint8, RGB
         See :func:`draw_token_visual`; the answer starts on a new line.
     """
-    index = check_index(result, index)
-    return draw_token_visual(
-        result.images,
-        result.grids(index, method) if result.images else None,
-        token_labels(result),
-        result.text_relevance(index, method),
-        index,
-        candidates=_token_candidates(result, index, tokenizer),
-        answer_start=result.num_prompt_tokens,
-        font_size=font_size,
-        panel_height=panel_height,
-        text_width=text_width,
-    )
+    options = {"tokenizer": tokenizer, "font_size": font_size, "panel_height": panel_height, "text_width": text_width}
+    return render_span_visual(result, check_index(result, index), method, **options)
 
 
 def save_token_visual(
