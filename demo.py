@@ -26,9 +26,6 @@ DEFAULT_PROMPT = "Describe this image."
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
-UNITS = ("token", "word", "sentence")  # tam.result.UNITS, without importing tam for --help
-
-
 class InputError(ValueError):
     """A command-line input that cannot be used; its message is shown as is."""
 
@@ -36,6 +33,7 @@ class InputError(ValueError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line (see ``python demo.py --help``)."""
     from tam.models import model_choices
+    from tam.result import UNITS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"{model_choices()} (default: %(default)s)")
