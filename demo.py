@@ -1,8 +1,10 @@
-"""Explain a multimodal LLM's answer token by token: one picture per token, and the saved result.
+"""Explain a multimodal LLM's answer word by word: one picture per word, and the saved result.
 
     python demo.py                                  # Qwen2-VL-2B on imgs/demo.jpg (needs the weights)
     python demo.py --model tiny-qwen2-vl --out out  # offline, a tiny random-weight twin
     python demo.py --model toy-shapes               # offline, a tiny Qwen2-VL trained on shapes (imgs/toy-shapes.jpg)
+    python demo.py --model toy-shapes --unit token  # one picture per token (sentence: per sentence)
+    python demo.py --model toy-shapes --figure "circle square star"   # figure.pdf and figure.png for a paper
     python demo.py --model tiny-qwen2.5-vl --video imgs/frames --prompt "Describe this video."
     python demo.py --model toy-shapes --methods attention,gradcam,lens@2   # baselines beside TAM in the report
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +34,7 @@ class InputError(ValueError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line (see ``python demo.py --help``)."""
     from tam.models import model_choices
+    from tam.result import UNITS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"{model_choices()} (default: %(default)s)")
@@ -56,6 +60,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--overwrite", action="store_true", help="replace an earlier result in --out (its pictures and report too)"
     )
     parser.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report (index.html)")
+    parser.add_argument(
+        "--unit",
+        choices=UNITS,
+        default="word",
+        help="one picture per token, word or sentence, named by its first token and its text (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--figure",
+        metavar="WORDS",
+        help='also write figure.pdf and .png of these answer words ("circle square") or phrases ("a circle, a star")',
+    )
+    parser.add_argument(
+        "--figure-methods", default="tam", help="the figure's rows, comma-separated map methods (default: %(default)s)"
+    )
     return parser.parse_args(argv)
 
 
@@ -137,11 +155,36 @@ def check_out(out: Path, overwrite: bool) -> None:
         raise InputError(f"--out {str(out)!r}: the folder {str(existing)!r} is not writable; choose another --out")
 
 
-def remove_stale_visuals(out: Path, count: int) -> None:
-    """Delete the token pictures ``NNN.jpg`` numbered ``count`` and above: those of an earlier, longer answer."""
-    for picture in out.glob("[0-9][0-9][0-9].jpg"):
-        if int(picture.stem) >= count:
+def remove_stale_visuals(out: Path, written: set[str]) -> None:
+    """Delete the pictures ``NNN[-text].jpg`` this run did not write: those of an earlier answer."""
+    for picture in out.glob("[0-9][0-9][0-9]*.jpg"):
+        if re.fullmatch(r"\d{3}(-.*)?\.jpg", picture.name) and picture.name not in written:
             picture.unlink()
+
+
+def picture_name(span) -> str:
+    """``005-circle.jpg``: the span's first explained token, then its text made safe for file names."""
+    text = re.sub(r"\W+", "-", span.text).strip("-")[:40]
+    return f"{span.tokens[0]:03d}{'-' if text else ''}{text}.jpg"
+
+
+def figure_words(text: str) -> list[str]:
+    """Split ``--figure`` into the figure's columns: phrases at commas, else one word each."""
+    parts = text.split(",") if "," in text else text.split()
+    words = [part.strip() for part in parts if part.strip()]
+    if not words:
+        raise InputError("--figure is empty: name the answer words to show, e.g. --figure 'circle square'")
+    return words
+
+
+def save_figures(result, words: list[str], args: argparse.Namespace, out: Path) -> None:
+    """Write ``figure.pdf`` and ``figure.png`` of ``words`` x ``--figure-methods``."""
+    methods = [name.strip() for name in args.figure_methods.split(",") if name.strip()]
+    try:
+        for suffix in (".pdf", ".png"):
+            result.save_figure(out / f"figure{suffix}", words, methods, overwrite=args.overwrite)
+    except (LookupError, ValueError) as error:
+        raise InputError(f"--figure: {error}") from None
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -154,6 +197,7 @@ def run(args: argparse.Namespace) -> Path:
             "(the states of every answer token are kept until the maps are made)"
         )
     check_device(args.device)
+    columns = None if args.figure is None else figure_words(args.figure)
     messages = build_messages(args)
     out = Path(args.out)
     check_out(out, args.overwrite)
@@ -180,13 +224,14 @@ def run(args: argparse.Namespace) -> Path:
         progress=True,
     )
     out.mkdir(parents=True, exist_ok=True)
-    for index in tqdm(range(len(result)), desc="token visuals", unit="token"):
-        result.save_token_visual(
-            index, out / f"{index:03d}.jpg", args.visual_method, tokenizer=processor.tokenizer, overwrite=args.overwrite
-        )
+    spans = result.spans(args.unit)
+    for span in tqdm(spans, desc=f"{args.unit} visuals", unit=args.unit):
+        result.save_span_visual(span, out / picture_name(span), tokenizer=processor.tokenizer, overwrite=args.overwrite)
     if args.overwrite:
-        remove_stale_visuals(out, len(result))
+        remove_stale_visuals(out, {picture_name(span) for span in spans})
     result.save(out / "result", overwrite=args.overwrite)
+    if columns:
+        save_figures(result, columns, args, out)
     if args.report:
         result.save_html(out / "index.html", tokenizer=processor.tokenizer, overwrite=args.overwrite)
     elif args.overwrite:
@@ -197,10 +242,11 @@ def run(args: argparse.Namespace) -> Path:
     print(f"generation settings (the checkpoint's generation_config, greedy): {generation}")
     if not result.options["explain_end_of_turn"]:
         print("the end-of-turn tokens closing the answer are not explained")
+    answered = sum(span.tokens[0] >= result.num_prompt_tokens for span in spans)
     print(
-        f"wrote {len(result)} token visuals ({result.num_prompt_tokens} prompt, "
-        f"{len(result) - result.num_prompt_tokens} answer), the result"
-        + (f" and the report {out / 'index.html'}" if args.report else "")
+        f"wrote {len(spans)} {args.unit} visuals ({len(spans) - answered} prompt, {answered} answer), the result"
+        + (f", the report {out / 'index.html'}" if args.report else "")
+        + (f", the figure {out / 'figure.pdf'}" if columns else "")
         + f" to {out}"
     )
     return out

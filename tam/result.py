@@ -9,13 +9,14 @@ the maps of any method computed from the model (:mod:`tam.methods`: ``attention`
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +27,9 @@ from tam.errors import ResultFileError, ShapeError
 from tam.files import replace_directory
 from tam.layout import VisionLayout
 from tam.methods import ABLATIONS, MaskMethod, MethodMaps, ResultMethod, UnavailableMethodError, get_method
+from tam.words import WORD_REDUCTION, Sentence, Span, Word, find_phrase, group_sentences, group_words, reduce_rows
 
-__all__ = ["METHODS", "SAVED_ARRAYS", "Candidates", "TokenActivationResult"]
+__all__ = ["METHODS", "SAVED_ARRAYS", "UNITS", "Candidates", "TokenActivationResult"]
 
 METHODS = ABLATIONS
 """The map methods every result gives: full TAM, raw activations, ECI only, rank Gaussian filter only."""
@@ -51,6 +53,9 @@ SAVED_ARRAYS = {
 ``k`` candidates, ``H, W`` a picture's size; a model method's maps are
 ``method_maps/<name>`` and ``method_text/<name>`` (:class:`~tam.methods.MethodMaps`).
 :meth:`TokenActivationResult.load` refuses any other name, kind or shape."""
+
+UNITS = ("token", "word", "sentence")
+"""The spans a result can be read in (:meth:`TokenActivationResult.spans`)."""
 
 _ARRAYS = ("token_ids", "class_ids", "positions", "raw_maps", "eci_maps", "context_scores", "context_mask")
 """The arrays every saved result holds."""
@@ -222,6 +227,159 @@ class TokenActivationResult:
         """
         return self.processed(method).text[index, :index]
 
+    def _require_texts(self) -> list[str]:
+        if self.texts is None:
+            raise ValueError("the result has no token texts: explain with a tokenizer (tam.explain passes one)")
+        return self.texts
+
+    def _grouped(self, group) -> tuple:
+        """Apply ``group(texts, pieces, offset)`` to the prompt and to the answer apart, joined."""
+        texts = self._require_texts()
+        parts = []
+        for part in (slice(0, self.num_prompt_tokens), self.answer_slice):
+            pieces = None if self.pieces is None else self.pieces[part]
+            parts.extend(group(texts[part], pieces, part.start))
+        return tuple(parts)
+
+    @functools.cached_property
+    def words(self) -> tuple[Word, ...]:
+        """Words of the prompt, then of the answer (:func:`tam.words.group_words`, rule ``"tam"``).
+
+        A word never spans the prompt and the answer. Each word's ``tokens`` are
+        explained-token indices, so ``result.maps()[list(word.tokens)]`` are its maps.
+        """
+
+        def group(texts, pieces, offset):
+            return [
+                Word(word.text, tuple(offset + i for i in word.tokens))
+                for word in group_words(texts, pieces, rule="tam")
+            ]
+
+        return self._grouped(group)
+
+    @functools.cached_property
+    def sentences(self) -> tuple[Sentence, ...]:
+        """Sentences of the prompt, then of the answer (:func:`tam.words.group_sentences`), of whole words."""
+
+        def group(texts, pieces, offset):
+            words = group_words(texts, pieces, rule="tam")
+            return [
+                Sentence(sentence.text, tuple(offset + i for i in sentence.tokens))
+                for sentence in group_sentences(texts, words)
+            ]
+
+        return self._grouped(group)
+
+    def spans(self, unit: str) -> tuple[Span, ...]:
+        """Every explained token, word or sentence, in order.
+
+        Parameters
+        ----------
+        unit : {"token", "word", "sentence"}
+
+        Returns
+        -------
+        tuple of Span
+            Tokens as one-token spans (text as decoded), or :attr:`words`, or :attr:`sentences`.
+        """
+        if unit == "token":
+            texts = self.texts or [f"[{int(token)}]" for token in self.token_ids]
+            return tuple(Span(text, (index,)) for index, text in enumerate(texts))
+        if unit == "word":
+            return self.words
+        if unit == "sentence":
+            return self.sentences
+        raise ValueError(f"`unit` must be one of {UNITS}, got {unit!r}")
+
+    def find(self, phrase: str) -> Span:
+        """Find the first words that read as ``phrase``, in the answer, else in the prompt.
+
+        Case and the amount of whitespace do not matter (:func:`tam.words.find_phrase`).
+
+        Raises
+        ------
+        LookupError
+            If no run of consecutive words reads as ``phrase``; the message lists the answer's words.
+        """
+        texts = self._require_texts()
+        words = self.words
+        answer_start = next((k for k, word in enumerate(words) if word.tokens[0] >= self.num_prompt_tokens), len(words))
+        for part in (words[answer_start:], words[:answer_start]):
+            found = find_phrase(texts, part, phrase) if part else None
+            if found is not None:
+                chosen = [part[k] for k in found]
+                return Span(" ".join(w.text for w in chosen), tuple(i for w in chosen for i in w.tokens))
+        shown = " ".join(word.text for word in words[answer_start:])
+        raise LookupError(f"no words read {phrase!r} in this result; the answer's words are: {shown}")
+
+    def span_tokens(self, span) -> tuple[int, ...]:
+        """Check ``span`` and return its explained-token indices.
+
+        Parameters
+        ----------
+        span : Span, str, int, or sequence of int or of Span
+            A word, sentence or phrase (:class:`~tam.words.Span`); a phrase's text
+            (:meth:`find`); a token index; token indices; or consecutive words (a phrase).
+
+        Returns
+        -------
+        tuple of int
+            Ascending, distinct, each in ``[0, T)``.
+        """
+        if isinstance(span, Span):
+            tokens = span.tokens
+        elif isinstance(span, str):
+            tokens = self.find(span).tokens
+        elif isinstance(span, (int, np.integer)):
+            tokens = (int(span),)
+        elif isinstance(span, Sequence) and span and all(isinstance(item, Span) for item in span):
+            tokens = tuple(i for item in span for i in item.tokens)
+            if list(tokens) != list(range(tokens[0], tokens[0] + len(tokens))):
+                raise ValueError(f"a phrase must be consecutive words, got the tokens {tokens}")
+        else:
+            tokens = tuple(int(i) for i in np.asarray(span, dtype=np.int64).reshape(-1))
+        count = len(self)
+        if not tokens or sorted(set(tokens)) != list(tokens) or not 0 <= tokens[0] <= tokens[-1] < count:
+            raise ValueError(
+                f"a span must be ascending, distinct token indices in [0, {count}) for this result, got {tokens}"
+            )
+        return tokens
+
+    def span_map(self, span, method: str = "tam", reduction: str = WORD_REDUCTION) -> np.ndarray:
+        """One vision map for a set of explained tokens: the stated reduction of their maps.
+
+        Parameters
+        ----------
+        span : Span, str, int, or sequence of int or of Span
+            See :meth:`span_tokens` (``result.words[3]``, ``"red circle"``, ``[5, 6]``).
+        method : str
+            Whose maps (see :meth:`maps`).
+        reduction : {"mean", "max", "first", "weighted"}
+            See :func:`tam.words.reduce_rows`; words default to ``WORD_REDUCTION``.
+
+        Returns
+        -------
+        ndarray of shape (M,), float64, in [0, 1]
+            Fold it per picture with ``result.layout.split``.
+        """
+        tokens = list(self.span_tokens(span))
+        return reduce_rows(self.maps(method)[tokens], reduction)
+
+    def span_text_relevance(self, span, method: str = "tam", reduction: str = WORD_REDUCTION) -> np.ndarray:
+        """Relevance of each token before ``span`` to it: the same reduction of its tokens' rows.
+
+        Returns
+        -------
+        ndarray of shape (first,), float64, in [0, 1]
+            ``first`` is the span's first token; ``weighted`` weighs each token's row by
+            the peak of its vision map, as :meth:`span_map` does.
+        """
+        tokens = self.span_tokens(span)
+        first = tokens[0]
+        rows = np.stack([self.text_relevance(i, method)[:first] for i in tokens])
+        peaks = self.maps(method)[list(tokens)].max(axis=1)
+        return reduce_rows(rows, reduction, peaks=peaks)
+
     @property
     def candidates(self) -> Candidates | None:
         """Top-3 candidates per explained token, computed on first access when needed."""
@@ -235,6 +393,18 @@ class TokenActivationResult:
         from tam.visuals import save_token_visual
 
         return save_token_visual(self, index, path, method, **options)
+
+    def save_span_visual(self, span, path: str | os.PathLike, method: str = "tam", **options) -> Path:
+        """Write a word's, phrase's or sentence's picture to ``path``: :func:`tam.visuals.save_span_visual`."""
+        from tam.visuals import save_span_visual
+
+        return save_span_visual(self, span, path, method, **options)
+
+    def save_figure(self, path: str | os.PathLike, words, methods=("tam",), **options) -> Path:
+        """Write a figure of ``words`` x ``methods`` for a paper (PDF, PNG, SVG): :func:`tam.visuals.save_figure`."""
+        from tam.visuals import save_figure
+
+        return save_figure(self, path, words, methods, **options)
 
     def to_html(self, **options) -> str:
         """Build the self-contained HTML report as a string: :func:`tam.visuals.report_html`."""
