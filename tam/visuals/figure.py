@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tam.visuals.files import write_atomically
+from tam.files import write_atomically
 from tam.visuals.fonts import font_subsets
 from tam.visuals.overlay import jet_colours, overlay_panels
 from tam.visuals.text import visible_lines

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tam.visuals.files import write_atomically
+from tam.files import write_atomically
 from tam.visuals.fonts import FONT_CHAIN, _font_path
 from tam.visuals.overlay import jet_colours
 from tam.visuals.text import visible_lines
