@@ -47,7 +47,7 @@ def test_one_picture_per_unit_named_by_its_first_token_and_text(tmp_path, unit):
     expected = {
         "token": ["000-Describe.jpg", "001-this.jpg", "002-image.jpg", "003.jpg", "004-a.jpg", "005-circle.jpg"],
         "word": ["000-Describe.jpg", "001-this.jpg", "002-image.jpg", "003.jpg", "004-a.jpg", "005-circle.jpg"],
-        "sentence": ["000-Describe-this-image.jpg", "004-a-circle-a-square-and-a-star.jpg", "013-im_end.jpg"],
+        "sentence": ["000-Describe-this-image.jpg", "004-a-circle-a-square-and-a-star.jpg"],  # no end-of-turn
     }[unit]
     assert names[: len(expected)] == expected
     assert written_tokens(tmp_path, unit) == (len(names), len(names))
