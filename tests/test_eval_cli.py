@@ -12,6 +12,7 @@ from tam.evaluation.cli import default_results_path, main
 from tam.metrics import rouge_l
 from tam.result import METHODS
 from tests.evaluation_fakes import fake_loader
+from tests.offline import OFFLINE
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -150,12 +151,15 @@ def test_a_model_that_cannot_be_loaded(tmp_path):
 
 def test_missing_nltk_data_names_the_download_command(tmp_path):
     probe = "import nltk, os; print(any(os.path.isdir(p) for p in nltk.data.path[1:]))"
-    env = {"NLTK_DATA": str(tmp_path), "HOME": str(tmp_path)}
+    env = {"NLTK_DATA": str(tmp_path), "HOME": str(tmp_path), **OFFLINE}
     found = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env}, capture_output=True, text=True)
     if found.stdout.strip() == "True":
         pytest.skip("an NLTK data folder exists in a default place on this machine")
     done = eval_py("m", FIXTURES / "GranDf_mini", env=env)
-    assert_one_line_error(done, "python -m nltk.downloader wordnet averaged_perceptron_tagger_eng")
+    fetching, error = done.stderr.splitlines(keepends=True)  # the attempt to fetch, then why it failed
+    assert fetching.startswith("eval.py: fetching NLTK's averaged_perceptron_tagger_eng into ")
+    assert_one_line_error(subprocess.CompletedProcess(done.args, done.returncode, done.stdout, error), "fetching it failed")
+    assert "python -m nltk.downloader wordnet averaged_perceptron_tagger_eng" in error and "NLTK_DATA" in error
 
 
 def test_bad_methods_are_an_argument_error(capsys):

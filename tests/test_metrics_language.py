@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 import subprocess
@@ -6,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tam.metrics import NLTK_DOWNLOAD_COMMAND, lemma, match_category, pos_tag, word_kind
+from tam.metrics import NLTK_DOWNLOAD_COMMAND, MissingNLTKDataError, lemma, match_category, pos_tag, word_kind
+from tam.metrics import language
+from tests.offline import OFFLINE
 
 COCO_LIKE = {"person": 1, "dog": 18, "traffic light": 10, "teddy bear": 88, "hot dog": 58, "ball": 37}
 
@@ -66,7 +69,7 @@ def test_unknown_rule():
 
 def test_missing_nltk_data_names_the_download_command(tmp_path):
     code = "from tam.metrics import require_nltk_data; require_nltk_data()"
-    env = {"NLTK_DATA": str(tmp_path), "HOME": str(tmp_path), "PATH": ""}
+    env = {"NLTK_DATA": str(tmp_path / "none"), "HOME": str(tmp_path), "PATH": "", **OFFLINE}
     probe = "import nltk, os; print(any(os.path.isdir(p) for p in nltk.data.path[1:]))"
     found = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     if found.stdout.strip() == "True":
@@ -75,13 +78,14 @@ def test_missing_nltk_data_names_the_download_command(tmp_path):
     assert done.returncode != 0
     assert "MissingNLTKDataError" in done.stderr
     assert NLTK_DOWNLOAD_COMMAND in done.stderr
+    assert "fetching it failed" in done.stderr and "NLTK_DATA" in done.stderr
 
 
 def test_missing_wordnet_alone_is_named(tmp_path):
     tagger = Path(os.environ["NLTK_DATA"]) / "taggers"
     shutil.copytree(tagger, tmp_path / "taggers")  # NLTK refuses symlinks that leave its folder
     code = "from tam.metrics import require_nltk_data; require_nltk_data()"
-    env = {**os.environ, "NLTK_DATA": str(tmp_path), "HOME": str(tmp_path)}
+    env = {**os.environ, "NLTK_DATA": str(tmp_path), "HOME": str(tmp_path), **OFFLINE}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     if done.returncode == 0:
         pytest.skip("WordNet is installed in a default place on this machine")
@@ -89,6 +93,76 @@ def test_missing_wordnet_alone_is_named(tmp_path):
     code = "from tam.metrics import meteor; meteor('a hound runs', ['a dog runs'])"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert "MissingNLTKDataError: NLTK data missing (wordnet;" in done.stderr
+
+
+PACKAGE_FILES = {"wordnet": "corpora/wordnet.zip", "averaged_perceptron_tagger_eng": "taggers/averaged_perceptron_tagger_eng"}
+
+
+@pytest.fixture
+def empty_nltk_folder(tmp_path, monkeypatch):
+    """NLTK looks only in an empty folder of its own (the user's folder), with nothing loaded yet."""
+    import nltk
+
+    folder = tmp_path / "nltk_data"
+    folder.mkdir()
+    monkeypatch.setattr(nltk.data, "path", [str(folder)])
+    for cached in (language._tagger, language._lemmatizer, pos_tag, lemma):
+        cached.cache_clear()
+    yield folder
+    for cached in (language._tagger, language._lemmatizer, pos_tag, lemma):
+        cached.cache_clear()
+
+
+def test_missing_data_is_fetched_with_nltks_downloader_into_its_folder(empty_nltk_folder, monkeypatch, caplog):
+    import nltk
+
+    source = Path(os.environ["NLTK_DATA"])  # the downloader is stubbed: it copies from a local folder
+    asked = []
+
+    def download(package, download_dir=None, quiet=False, raise_on_error=False, **kwargs):
+        asked.append(package)
+        target = Path(download_dir or nltk.downloader.Downloader().default_download_dir()) / PACKAGE_FILES[package]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (source / PACKAGE_FILES[package]).is_dir() else shutil.copy)(
+            source / PACKAGE_FILES[package], target
+        )
+        return True
+
+    monkeypatch.setattr(nltk, "download", download)
+    with caplog.at_level(logging.WARNING, logger=language.__name__):
+        assert pos_tag("dog") == "NN"
+        assert lemma("dogs") == "dog"
+    assert asked == ["averaged_perceptron_tagger_eng", "wordnet"]
+    assert [record.getMessage() for record in caplog.records] == [
+        f"fetching NLTK's {package} into {empty_nltk_folder} (first use only) ..." for package in asked
+    ]
+    assert (empty_nltk_folder / "corpora" / "wordnet.zip").is_file()
+    language.require_nltk_data()  # all there now: nothing more is fetched
+    assert len(asked) == 2
+
+
+def test_a_failed_fetch_is_one_line_naming_the_command_and_nltk_data(empty_nltk_folder, monkeypatch):
+    import nltk
+
+    def offline(package, **kwargs):
+        raise ValueError(f"Error loading {package}: <urlopen error [Errno -3]\n Temporary failure in name resolution>")
+
+    monkeypatch.setattr(nltk, "download", offline)
+    with pytest.raises(MissingNLTKDataError) as caught:
+        language.require_nltk_data()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("NLTK data missing (averaged_perceptron_tagger_eng; ")
+    assert "fetching it failed: Error loading averaged_perceptron_tagger_eng: <urlopen error" in message
+    assert f"`{NLTK_DOWNLOAD_COMMAND}`" in message and "NLTK_DATA" in message and str(empty_nltk_folder) in message
+
+
+def test_a_fetch_that_brings_nothing_is_named(empty_nltk_folder, monkeypatch):
+    import nltk
+
+    monkeypatch.setattr(nltk, "download", lambda package, **kwargs: False)
+    with pytest.raises(MissingNLTKDataError, match=r"NLTK data missing \(wordnet; .*fetching it failed: nothing arrived in "):
+        language.require_nltk_data("wordnet")
 
 
 def test_importing_the_metrics_loads_neither_nltk_nor_opencv():

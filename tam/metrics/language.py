@@ -4,13 +4,16 @@ Each word is tagged on its own, as the reference does (``nltk.pos_tag([word])``)
 sorted into nouns, function words and other words. A noun matches a category when one
 of the category name's words has the same WordNet lemma (lower-cased, hyphens removed).
 
-NLTK reads its tagger and WordNet from ``NLTK_DATA`` (or its default folders); nothing is
-downloaded. A missing resource raises :class:`MissingNLTKDataError` naming the command
-that fetches it.
+NLTK reads its tagger and WordNet from ``NLTK_DATA`` (or its default folders). A missing
+one is fetched on first use with NLTK's own downloader into NLTK's folder for this user
+(usually ``~/nltk_data``), with a line on the log saying so; when that fails (offline), a
+:class:`MissingNLTKDataError` names the command that fetches it and ``NLTK_DATA``.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -20,6 +23,7 @@ __all__ = [
     "FUNCTION_TAGS",
     "NLTK_DOWNLOAD_COMMAND",
     "NOUN_TAGS",
+    "NLTK_PACKAGES",
     "MissingNLTKDataError",
     "lemma",
     "match_category",
@@ -35,29 +39,71 @@ NOUN_TAGS = frozenset({"NN", "NNS", "NNP", "NNPS"})
 FUNCTION_TAGS = frozenset({"CC", "DT", "EX", "MD", "POS", "PRP", "PRP$", "UH", "WDT", "WP", "WP$", "WRB"})
 """Penn Treebank tags counted as function words (prepositions and numbers are not)."""
 
+NLTK_PACKAGES = {
+    "averaged_perceptron_tagger_eng": ("taggers/averaged_perceptron_tagger_eng/",),
+    "wordnet": ("corpora/wordnet.zip/wordnet/", "corpora/wordnet/"),  # zipped, as the downloader leaves it, or unpacked
+}
+"""NLTK's id of each package tam needs -> where NLTK's loaders look for it (alternative paths)."""
+
 NLTK_DOWNLOAD_COMMAND = "python -m nltk.downloader wordnet averaged_perceptron_tagger_eng"
+
+logger = logging.getLogger(__name__)
 
 
 class MissingNLTKDataError(LookupError):
     """NLTK's English tagger or WordNet is not installed where NLTK looks."""
 
 
-def missing_data_error(error: LookupError) -> MissingNLTKDataError:
-    """Turn NLTK's LookupError for a missing resource into one line that says how to install it."""
+def missing_data_error(error: LookupError | str, fetch_failure: str = "") -> MissingNLTKDataError:
+    """One line that says which NLTK resource is missing, why fetching it failed, and how to install it.
+
+    ``error`` is NLTK's LookupError for the resource or the package's name.
+    """
     import nltk
 
     found = re.search(r"Resource '?([\w./-]+?)'? not found", str(error))
+    name = error if isinstance(error, str) else found.group(1) if found else error.__class__.__name__
+    fetch = f"; fetching it failed: {' '.join(fetch_failure.split())}" if fetch_failure else ""
     return MissingNLTKDataError(
-        f"NLTK data missing ({found.group(1) if found else error.__class__.__name__}; the English POS tagger "
-        f"and WordNet are needed): install it with `{NLTK_DOWNLOAD_COMMAND}` or point NLTK_DATA at a folder "
-        f"that holds it (searched: {', '.join(nltk.data.path)})"
+        f"NLTK data missing ({name}; the English POS tagger and WordNet are needed{fetch}): install it with "
+        f"`{NLTK_DOWNLOAD_COMMAND}` where there is network, or point NLTK_DATA at a folder that holds it "
+        f"(searched: {', '.join(nltk.data.path)})"
     )
+
+
+def _installed(package: str) -> bool:
+    import nltk
+
+    for place in NLTK_PACKAGES[package]:
+        try:
+            nltk.data.find(place)
+            return True
+        except LookupError:
+            continue
+    return False
+
+
+def _fetch(package: str) -> None:
+    """Download ``package`` with NLTK's own downloader into its default folder, or raise one line."""
+    import nltk
+
+    folder = nltk.downloader.Downloader().default_download_dir()
+    logger.warning("fetching NLTK's %s into %s (first use only) ...", package, folder)
+    failure = ""
+    try:
+        # NLTK's own error lines are dropped: the one line raised below says what happened
+        nltk.download(package, quiet=True, raise_on_error=True, print_error_to=io.StringIO())
+    except (ValueError, OSError) as error:  # NLTK reports a failed fetch as ValueError(its message)
+        failure = str(error)
+    if not _installed(package):
+        raise missing_data_error(package, failure or f"nothing arrived in {folder}")
 
 
 @lru_cache(maxsize=1)
 def _tagger():
     from nltk.tag.perceptron import PerceptronTagger
 
+    require_nltk_data("averaged_perceptron_tagger_eng")
     try:
         return PerceptronTagger(lang="eng")
     except LookupError as error:
@@ -68,6 +114,7 @@ def _tagger():
 def _lemmatizer():
     from nltk.stem import WordNetLemmatizer
 
+    require_nltk_data("wordnet")
     lemmatizer = WordNetLemmatizer()
     try:
         lemmatizer.lemmatize("dogs")
@@ -76,16 +123,27 @@ def _lemmatizer():
     return lemmatizer
 
 
-def require_nltk_data() -> None:
-    """Load the tagger and WordNet now, so that a missing resource stops a run before it starts.
+def require_nltk_data(*packages: str) -> None:
+    """Make sure NLTK's tagger and WordNet (or only ``packages``) are installed, fetching a missing one.
+
+    A missing package is fetched once with NLTK's own downloader (``nltk.download``) into
+    NLTK's default folder for this user (the first writable folder of ``nltk.data.path``,
+    else ``~/nltk_data``), with one line on this module's log. Called before a run, it stops
+    the run at once when the data cannot be had.
+
+    Parameters
+    ----------
+    *packages : str
+        Keys of :data:`NLTK_PACKAGES`; all of them when none is given.
 
     Raises
     ------
     MissingNLTKDataError
-        With the download command and the folders NLTK searched.
+        When fetching fails (offline): with the download command and the folders NLTK searched.
     """
-    _tagger()
-    _lemmatizer()
+    for package in packages or tuple(NLTK_PACKAGES):
+        if not _installed(package):
+            _fetch(package)
 
 
 @lru_cache(maxsize=65536)

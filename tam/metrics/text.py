@@ -81,9 +81,10 @@ def meteor(answer: str, references: Sequence[str]) -> float:
     """
     from nltk.translate.meteor_score import meteor_score
 
-    from tam.metrics.language import MissingNLTKDataError, missing_data_error
+    from tam.metrics.language import MissingNLTKDataError, missing_data_error, require_nltk_data
 
     _check(references)
+    require_nltk_data("wordnet")
     try:
         return float(
             meteor_score(
