@@ -1,13 +1,15 @@
 """Explain a multimodal LLM's answer word by word: one picture per word, and the saved result.
 
     python demo.py                                  # Qwen2-VL-2B on imgs/demo.jpg (needs the weights)
-    python demo.py --model tiny-qwen2-vl --out out  # offline, a tiny random-weight twin
+    python demo.py --model tiny-qwen2-vl            # offline, a tiny random-weight twin
     python demo.py --model toy-shapes               # offline, a tiny Qwen2-VL trained on shapes (imgs/toy-shapes.jpg)
     python demo.py --model toy-shapes --unit token  # one picture per token (sentence: per sentence)
     python demo.py --model toy-shapes --figure "circle square star"   # figure.pdf and figure.png for a paper
     python demo.py --model tiny-qwen2.5-vl --video imgs/frames --prompt "Describe this video."
     python demo.py --model toy-shapes --methods attention,gradcam,lens@2   # baselines beside TAM in the report
 
+Without --out, everything goes to vis_results/MODEL_INPUT (say vis_results/toy-shapes_toy-shapes),
+replacing what an earlier run of the same model on the same input left there.
 Bad input ends with one line on stderr and exit status 2.
 """
 
@@ -25,6 +27,7 @@ DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
 DEFAULT_IMAGE = HERE / "imgs" / "demo.jpg"
 MODEL_IMAGES = {"toy-shapes": HERE / "imgs" / "toy-shapes.jpg"}  # models that know only their own kind of picture
 DEFAULT_PROMPT = "Describe this image."
+DEFAULT_OUT = Path("vis_results")
 
 
 class InputError(ValueError):
@@ -54,7 +57,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "lens@L (a layer after @, as in attention@-2); the report switches between all (docs/methods.md)",
     )
     parser.add_argument("--visual-method", default="tam", help="the method the token pictures show (default: tam)")
-    parser.add_argument("--out", default="vis_results", help="folder for the visuals and the result")
+    parser.add_argument(
+        "--out",
+        help=f"folder for the visuals and the result (default: {DEFAULT_OUT}/MODEL_INPUT, named after the model "
+        "and the pictures or video, replaced by a later run of the same model on the same input)",
+    )
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: accelerate's device_map='auto')")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier result in --out (its pictures and report too)"
@@ -141,6 +148,18 @@ def build_messages(args: argparse.Namespace) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
+def default_out(model: str, inputs: list[str]) -> Path:
+    """Name the folder of a run without ``--out``: the model's last name part and the input files' stems.
+
+    >>> default_out("Qwen/Qwen2-VL-2B-Instruct", ["imgs/demo.jpg"]).as_posix()
+    'vis_results/Qwen2-VL-2B-Instruct_demo'
+    >>> default_out("/models/my model/", ["a.png", "b.png"]).as_posix()
+    'vis_results/my-model_a+b'
+    """
+    names = [Path(model.rstrip("/\\")).name, "+".join(Path(path.rstrip("/\\")).stem for path in inputs)]
+    return DEFAULT_OUT / "_".join(re.sub(r"[^\w.+-]+", "-", name)[:60] for name in names)
+
+
 def check_out(out: Path, overwrite: bool) -> None:
     """Raise :class:`InputError` unless ``out`` is a folder (or can be made one) without an earlier result.
 
@@ -199,6 +218,9 @@ def run(args: argparse.Namespace) -> Path:
     check_device(args.device)
     columns = None if args.figure is None else figure_words(args.figure)
     messages = build_messages(args)
+    if args.out is None:  # a run of the same model on the same input replaces its own earlier run
+        images = [entry["image"] for entry in messages[0]["content"] if entry["type"] == "image"]
+        args.out, args.overwrite = default_out(args.model, images + ([args.video] if args.video else [])), True
     out = Path(args.out)
     check_out(out, args.overwrite)
 

@@ -101,6 +101,18 @@ def test_earlier_result_is_kept_unless_overwrite(tmp_path, capsys):
     assert demo.main([*args, "--overwrite"]) == 0
 
 
+def test_default_folders_are_named_after_the_model_and_the_input(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    frames = str(ROOT / "imgs" / "frames")
+    assert demo.main(["--model", "tiny-llava", "--max-new-tokens", "2"]) == 0
+    assert demo.main(["--model", "tiny-qwen2.5-vl", "--video", frames, "--max-new-tokens", "2"]) == 0
+    assert demo.main(["--model", "tiny-llava", "--max-new-tokens", "1"]) == 0  # a rerun replaces its own folder
+    assert "vis_results/tiny-llava_demo" in capsys.readouterr().out
+    assert sorted(path.name for path in (tmp_path / "vis_results").iterdir()) == ["tiny-llava_demo", "tiny-qwen2.5-vl_frames"]
+    pictures, words = written_tokens(tmp_path / "vis_results" / "tiny-llava_demo")
+    assert pictures == words  # the replaced run's pictures are gone
+
+
 def one_error_line(capsys, argv) -> str:
     assert demo.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
