@@ -58,7 +58,7 @@ def test_demo_without_weights_ends_in_one_sentence(tmp_path):
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1, completed.stderr
-    assert "Qwen/Qwen2-VL-2B-Instruct" in lines[0] and "needs its weights" in lines[0] and "tiny-qwen2-vl" in lines[0]
+    assert "Qwen/Qwen2-VL-2B-Instruct" in lines[0] and "needs its weights" in lines[0] and "toy-shapes" in lines[0]
     assert "Traceback" not in completed.stderr
 
 
@@ -108,7 +108,10 @@ def test_default_folders_are_named_after_the_model_and_the_input(tmp_path, monke
     assert demo.main(["--model", "tiny-qwen2.5-vl", "--video", frames, "--max-new-tokens", "2"]) == 0
     assert demo.main(["--model", "tiny-llava", "--max-new-tokens", "1"]) == 0  # a rerun replaces its own folder
     assert "vis_results/tiny-llava_demo" in capsys.readouterr().out
-    assert sorted(path.name for path in (tmp_path / "vis_results").iterdir()) == ["tiny-llava_demo", "tiny-qwen2.5-vl_frames"]
+    assert sorted(path.name for path in (tmp_path / "vis_results").iterdir()) == [
+        "tiny-llava_demo",
+        "tiny-qwen2.5-vl_frames",
+    ]
     pictures, words = written_tokens(tmp_path / "vis_results" / "tiny-llava_demo")
     assert pictures == words  # the replaced run's pictures are gone
 

@@ -158,7 +158,9 @@ def test_missing_nltk_data_names_the_download_command(tmp_path):
     done = eval_py("m", FIXTURES / "GranDf_mini", env=env)
     fetching, error = done.stderr.splitlines(keepends=True)  # the attempt to fetch, then why it failed
     assert fetching.startswith("eval.py: fetching NLTK's averaged_perceptron_tagger_eng into ")
-    assert_one_line_error(subprocess.CompletedProcess(done.args, done.returncode, done.stdout, error), "fetching it failed")
+    assert_one_line_error(
+        subprocess.CompletedProcess(done.args, done.returncode, done.stdout, error), "fetching it failed"
+    )
     assert "python -m nltk.downloader wordnet averaged_perceptron_tagger_eng" in error and "NLTK_DATA" in error
 
 

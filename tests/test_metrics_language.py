@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tam.metrics import NLTK_DOWNLOAD_COMMAND, MissingNLTKDataError, lemma, match_category, pos_tag, word_kind
-from tam.metrics import language
+from tam.metrics import NLTK_DOWNLOAD_COMMAND, MissingNLTKDataError, language, lemma, match_category, pos_tag, word_kind
 from tests.offline import OFFLINE
 
 COCO_LIKE = {"person": 1, "dog": 18, "traffic light": 10, "teddy bear": 88, "hot dog": 58, "ball": 37}
@@ -81,8 +80,16 @@ def test_missing_nltk_data_names_the_download_command(tmp_path):
     assert "fetching it failed" in done.stderr and "NLTK_DATA" in done.stderr
 
 
+def installed_nltk_data() -> Path:
+    """The folder that holds this machine's NLTK data (fetched first if missing)."""
+    import nltk
+
+    language.require_nltk_data()
+    return Path(str(nltk.data.find("corpora/wordnet.zip"))).parents[1]
+
+
 def test_missing_wordnet_alone_is_named(tmp_path):
-    tagger = Path(os.environ["NLTK_DATA"]) / "taggers"
+    tagger = installed_nltk_data() / "taggers"
     shutil.copytree(tagger, tmp_path / "taggers")  # NLTK refuses symlinks that leave its folder
     code = "from tam.metrics import require_nltk_data; require_nltk_data()"
     env = {**os.environ, "NLTK_DATA": str(tmp_path), "HOME": str(tmp_path), **OFFLINE}
@@ -95,11 +102,19 @@ def test_missing_wordnet_alone_is_named(tmp_path):
     assert "MissingNLTKDataError: NLTK data missing (wordnet;" in done.stderr
 
 
-PACKAGE_FILES = {"wordnet": "corpora/wordnet.zip", "averaged_perceptron_tagger_eng": "taggers/averaged_perceptron_tagger_eng"}
+PACKAGE_FILES = {
+    "wordnet": "corpora/wordnet.zip",
+    "averaged_perceptron_tagger_eng": "taggers/averaged_perceptron_tagger_eng",
+}
 
 
 @pytest.fixture
-def empty_nltk_folder(tmp_path, monkeypatch):
+def nltk_source() -> Path:
+    return installed_nltk_data()
+
+
+@pytest.fixture
+def empty_nltk_folder(nltk_source, tmp_path, monkeypatch):
     """NLTK looks only in an empty folder of its own (the user's folder), with nothing loaded yet."""
     import nltk
 
@@ -113,10 +128,12 @@ def empty_nltk_folder(tmp_path, monkeypatch):
         cached.cache_clear()
 
 
-def test_missing_data_is_fetched_with_nltks_downloader_into_its_folder(empty_nltk_folder, monkeypatch, caplog):
+def test_missing_data_is_fetched_with_nltks_downloader_into_its_folder(
+    nltk_source, empty_nltk_folder, monkeypatch, caplog
+):
     import nltk
 
-    source = Path(os.environ["NLTK_DATA"])  # the downloader is stubbed: it copies from a local folder
+    source = nltk_source  # the downloader is stubbed: it copies from a local folder
     asked = []
 
     def download(package, download_dir=None, quiet=False, raise_on_error=False, **kwargs):
@@ -161,7 +178,9 @@ def test_a_fetch_that_brings_nothing_is_named(empty_nltk_folder, monkeypatch):
     import nltk
 
     monkeypatch.setattr(nltk, "download", lambda package, **kwargs: False)
-    with pytest.raises(MissingNLTKDataError, match=r"NLTK data missing \(wordnet; .*fetching it failed: nothing arrived in "):
+    with pytest.raises(
+        MissingNLTKDataError, match=r"NLTK data missing \(wordnet; .*fetching it failed: nothing arrived in "
+    ):
         language.require_nltk_data("wordnet")
 
 

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -214,9 +218,48 @@ def test_register_an_adapter(monkeypatch, qwen2):
         register_adapter(type("Empty", (ModelAdapter,), {}))
 
 
-def test_loading_offline_names_the_twins():
-    with pytest.raises(ModelUnavailableError, match="needs its weights.*tiny-qwen2-vl"):
+def test_loading_offline_names_the_toy_model_and_the_twins():
+    with pytest.raises(ModelUnavailableError, match="needs its weights.*toy-shapes.*tiny-qwen2-vl"):
         load_model("Qwen/Qwen2-VL-2B-Instruct")
+
+
+def test_a_hub_id_fails_offline_before_anything_heavy_loads():
+    code = (
+        "import sys\nfrom tam.models import load_model\ntry: load_model('Qwen/Qwen2-VL-2B-Instruct')\n"
+        "except Exception as error: print(error)\nprint(sorted({'torch', 'transformers'} & set(sys.modules)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    message, loaded = done.stdout.splitlines()
+    assert "is not in the local Hugging Face cache" in message and "HF_HUB_OFFLINE is set" in message
+    assert "`hf download Qwen/Qwen2-VL-2B-Instruct`" in message and "toy-shapes" in message
+    assert loaded == "[]"
+
+
+def test_a_hub_that_cannot_be_reached_fails_at_once_without_retries(monkeypatch):
+    import huggingface_hub
+
+    asked = []
+
+    def unreachable(url, timeout, retry_on_errors):
+        asked.append((url, timeout, retry_on_errors))
+        raise ConnectionError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", unreachable)
+    with pytest.raises(ModelUnavailableError, match=r"the hub \(https://.*\) cannot be reached \(\[Errno -2\] Name"):
+        load_model("Qwen/Qwen2-VL-2B-Instruct")
+    assert asked == [(huggingface_hub.hf_hub_url("Qwen/Qwen2-VL-2B-Instruct", "config.json"), 10, False)]
+
+
+def test_a_name_that_is_neither_a_folder_nor_a_hub_id():
+    with pytest.raises(ModelUnavailableError, match="'no such model' is neither a model folder nor a hub id"):
+        load_model("no such model")
     with pytest.raises(ModelUnavailableError, match="no model folder at '/no/such/folder'"):
         load_model("/no/such/folder")
 

@@ -2,8 +2,9 @@
 
 Twin names (``tiny-qwen2-vl``, ...) are resolved first and built offline; toy names
 (``toy-shapes``) name a trained model shipped in :mod:`tam.toy`. Anything else
-goes through transformers' real loading path: ``AutoConfig`` to check that tam has an
-adapter for the architecture before any weights are read, then
+goes through transformers' real loading path, after a quick check that a hub id is in the
+local Hugging Face cache or the hub can be reached (offline, the hub client would retry for
+half a minute): ``AutoConfig`` to check that tam has an adapter for the architecture before any weights are read, then
 ``AutoModelForImageTextToText.from_pretrained(..., dtype=..., device_map=...)``
 (``device_map="auto"`` places the weights with accelerate) and ``AutoProcessor``.
 """
@@ -75,10 +76,13 @@ def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
 
         return load_model(str(folder), device=device or "cpu", dtype=torch.float32 if dtype == "auto" else dtype)
 
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
-
     if _looks_like_path(name_or_path) and not Path(name_or_path).expanduser().is_dir():
         raise ModelUnavailableError(f"no model folder at {name_or_path!r}. {_how_to_get(name_or_path)}")
+    if not Path(name_or_path).expanduser().is_dir():
+        _check_hub_id(name_or_path)
+
+    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+
     try:
         config = AutoConfig.from_pretrained(name_or_path)
     except (OSError, ValueError) as error:
@@ -99,11 +103,45 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name
 
 
+def _check_hub_id(name: str) -> None:
+    """Raise :class:`ModelUnavailableError` at once if hub id ``name`` is neither cached nor reachable.
+
+    Only a failure to reach the hub is decided here (in about a second); an answer from the hub
+    (no such model, gated) is left to ``from_pretrained``, which names it.
+    """
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+
+    try:
+        if isinstance(try_to_load_from_cache(name, "config.json"), str):
+            return
+    except HFValidationError as error:
+        raise ModelUnavailableError(
+            f"{name!r} is neither a model folder nor a hub id ({error}). {_how_to_get(name)}"
+        ) from None
+    if constants.HF_HUB_OFFLINE:
+        raise ModelUnavailableError(
+            f"cannot load model {name!r}: it is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) "
+            f"and HF_HUB_OFFLINE is set. {_how_to_get(name)}"
+        )
+    try:
+        get_hf_file_metadata(hf_hub_url(name, "config.json"), timeout=10, retry_on_errors=False)
+    except HfHubHTTPError:
+        return  # the hub answered
+    except Exception as error:  # noqa: BLE001 - the HTTP client's connection errors differ between versions
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise ModelUnavailableError(
+            f"cannot load model {name!r}: it is not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) "
+            f"and the hub ({constants.ENDPOINT}) cannot be reached ({reason}). {_how_to_get(name)}"
+        ) from None
+
+
 def _how_to_get(name: str) -> str:
     download = "hf download OWNER/MODEL" if _looks_like_path(name) else f"hf download {name}"
     return (
         f"A model needs its weights: download them where the Hugging Face hub can be reached (`{download}`), "
-        f"then pass the hub id or the local folder; to try tam offline, use a tiny twin: {', '.join(TWINS)}"
+        f"then pass the hub id or the local folder; to try tam offline, use the toy model trained here, "
+        f"{', '.join(TOY_MODELS)} (its maps mean something), or a tiny random-weight twin: {', '.join(TWINS)}"
     )
 
 
