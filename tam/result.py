@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import re
+import reprlib
 import shutil
 import tempfile
 import zipfile
@@ -27,7 +28,17 @@ from tam.errors import ResultFileError, ShapeError
 from tam.files import replace_directory
 from tam.layout import VisionLayout
 from tam.methods import ABLATIONS, MaskMethod, MethodMaps, ResultMethod, UnavailableMethodError, get_method
-from tam.words import WORD_REDUCTION, Sentence, Span, Word, find_phrase, group_sentences, group_words, reduce_rows
+from tam.words import (
+    WORD_REDUCTION,
+    Sentence,
+    Span,
+    Word,
+    find_phrase,
+    group_sentences,
+    group_words,
+    is_special_token,
+    reduce_rows,
+)
 
 __all__ = ["METHODS", "SAVED_ARRAYS", "UNITS", "Candidates", "TokenActivationResult"]
 
@@ -148,6 +159,36 @@ class TokenActivationResult:
 
     def __len__(self) -> int:
         return len(self.token_ids)
+
+    def __repr__(self) -> str:
+        """Describe the tokens, the layout and the methods in one line (no arrays)."""
+        answer = f": {reprlib.repr(self.answer)}" if self.texts is not None else ""
+        grids = ", ".join(f"{h}x{w}" for h, w in dict.fromkeys(self.layout.grids))
+        frames = f"{len(self.layout.grids)} frames of " if self.layout.kind == "video" else ""
+        return (
+            f"<TokenActivationResult: {len(self)} tokens ({self.num_prompt_tokens} prompt, "
+            f"{len(self) - self.num_prompt_tokens} answer{answer}), layout {self.layout.kind} {frames}{grids} "
+            f"({self.layout.num_tokens} vision tokens), methods {', '.join(self.methods)}>"
+        )
+
+    @property
+    def answer(self) -> str:
+        """The answer's text: its explained tokens' texts joined, special tokens left out.
+
+        A SentencePiece piece that starts a word (``"▁dog"``, decoded alone as ``"dog"``)
+        gets its space back, as the tokenizer's ``decode`` gives it. A character whose UTF-8
+        bytes are split over two tokens shows as ``"�"`` (each token is decoded alone).
+        """
+        texts = self._require_texts()
+        parts = []
+        for index in range(self.num_prompt_tokens, len(self)):
+            text = texts[index]
+            if is_special_token(text):
+                continue
+            if parts and self.pieces is not None and self.pieces[index].startswith("▁") and not text[:1].isspace():
+                text = " " + text
+            parts.append(text)
+        return "".join(parts).strip()
 
     @property
     def answer_slice(self) -> slice:

@@ -106,3 +106,26 @@ def test_phrase_maps_of_a_loaded_result(result, tmp_path):
     for reduction in REDUCTIONS:
         np.testing.assert_allclose(loaded.span_map("skateboarder jumps", reduction=reduction),
                                    result.span_map("skateboarder jumps", reduction=reduction))  # fmt: skip
+
+
+def test_the_answer_text_leaves_special_tokens_out(result):
+    assert result.answer == "A skateboarder jumps.\n猫在。 Wow?!"
+
+
+def test_the_answer_text_gets_back_the_spaces_of_sentencepiece_word_starts(result):
+    pieces = ["▁Describe", "▁this", "▁image", "."] + ["▁A", "▁skate", "board", "er", "▁jumps", ".", "▁Wow"]
+    texts = ["Describe", "this", "image", "."] + ["A", "skate", "board", "er", "jumps", ".", "Wow"]  # decoded alone
+    spaced = dataclasses.replace(
+        result, texts=texts, pieces=pieces, token_ids=result.token_ids[: len(texts)], _cache={}
+    )
+    assert spaced.answer == "A skateboarder jumps. Wow"
+
+
+def test_the_repr_is_one_short_line_without_arrays(result):
+    text = repr(result)
+    assert text == (
+        "<TokenActivationResult: 16 tokens (4 prompt, 12 answer: 'A skateboard...s.\\n猫在。 Wow?!'), "
+        "layout image 4x5 (20 vision tokens), methods tam, raw, eci, rgf>"
+    )
+    video = dataclasses.replace(result, layout=tam.layout.VisionLayout(((2, 3),) * 4, "video"), texts=None)
+    assert "16 tokens (4 prompt, 12 answer), layout video 4 frames of 2x3 (24 vision tokens)" in repr(video)
