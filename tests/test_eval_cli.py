@@ -98,8 +98,8 @@ def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
 def test_baselines_add_chance_and_ceiling_rows(tmp_path, capsys):
     argv = ["m", str(FIXTURES / "coco2014_mini"), "--limit", "2", "--results", str(tmp_path / "r.jsonl")]
     assert main([*argv, "--methods", "tam,random", "--baselines"], load=fake_loader()) == 0
-    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:7]]
-    assert rows == ["tam", "random", "uniform", "perfect", "perfect+rgf", "exact"]
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:8]]
+    assert rows == ["tam", "maps", "random", "uniform", "perfect", "perfect+rgf", "exact"]  # maps made from the mask
     summary = json.loads(Path(f"{tmp_path / 'r.jsonl'}.summary.json").read_text())
     assert summary["methods"]["perfect"]["obj_iou"] > summary["methods"]["uniform"]["obj_iou"]
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tam.evaluation import EvaluationError, load_dataset, run_evaluation, summary_path
-from tam.evaluation.runner import settings_path
+from tam.evaluation.runner import format_table, settings_path
 from tam.result import METHODS, TokenActivationResult
 from tests.evaluation_fakes import FakeExplainer
 
@@ -408,3 +408,28 @@ def test_a_second_run_on_a_results_file_in_use_is_refused_naming_the_holder(tmp_
         with pytest.raises(EvaluationError, match=f"in use by another run \\(process {os.getpid()} on "):
             run_evaluation(FakeExplainer(), dataset, results, resume=True)
     assert run_evaluation(FakeExplainer(), dataset, results, resume=True)["n"] == len(dataset)
+
+
+SCORED = {"obj_iou": 0.25, "func_iou": 0.5, "f1_iou": 0.3333, "precision": 0.3, "recall": 0.2, "objects": 12}
+NOTHING_MATCHED = {"obj_iou": None, "func_iou": 0.5, "f1_iou": None, "precision": None, "recall": None, "objects": 0}
+
+
+def test_the_table_sets_the_mask_rows_apart_after_the_models():
+    rows = {"uniform": SCORED, "tam": SCORED, "perfect": SCORED, "raw": SCORED}
+    summary = {"methods": {name: {**row, "function_words": 30} for name, row in rows.items()}}
+    lines = format_table({**summary, "exact": 0.5, "rouge_l": 0.3, "meteor": 0.2, "n": 9, "failed": 0}).splitlines()
+    assert [line.split()[0] for line in lines[:6]] == ["method", "tam", "raw", "maps", "uniform", "perfect"]
+    assert lines[3] == "maps made from the mask, not by the model (chance and ceiling, --baselines):"
+    assert lines[-1].startswith("exact answers 50.0%")  # nothing is empty: no notes
+
+
+def test_the_table_says_why_cells_are_empty():
+    methods = {"tam": {**NOTHING_MATCHED, "function_words": 0}, "raw": {**SCORED, "function_words": 30}}
+    table = format_table({"methods": methods, "exact": None, "rouge_l": None, "meteor": None, "n": 2, "failed": 0})
+    assert table.splitlines()[1].split() == ["tam", "-", "0.5000", "-", "-", "-", "0", "0"]
+    assert table.splitlines()[-3:] == [
+        "-: no answer noun matched a category of the masks (objects 0): no Obj-IoU, F1-IoU, Precision, Recall",
+        "-: the answers held no function word (function words 0): no Func-IoU, F1-IoU",
+        "-: no scored sample has reference answers: no ROUGE-L, METEOR",
+    ]
+    assert "maps made from the mask" not in table

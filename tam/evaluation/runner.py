@@ -37,7 +37,7 @@ from tam.evaluation.results import (
 )
 from tam.evaluation.scoring import Explainer, read_mask, score_sample
 from tam.images import load_image
-from tam.methods import ABLATIONS, UnknownMethodError, get_method
+from tam.methods import ABLATIONS, MaskMethod, UnknownMethodError, get_method, method_names
 from tam.metrics.language import CATEGORY_RULES
 from tam.metrics.scoring import AnswerScores, MeanAccumulator, PooledIoU
 from tam.metrics.text import ROUGE_L_PACKAGES
@@ -510,6 +510,21 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
     }
 
 
+def _empty_cell_notes(summary: Mapping) -> list[str]:
+    """Say why cells of the table are ``-``: nothing of their kind was scored."""
+    rows = list(summary["methods"].values())
+    notes = []
+    if any(row["objects"] == 0 for row in rows):
+        notes.append(
+            "-: no answer noun matched a category of the masks (objects 0): no Obj-IoU, F1-IoU, Precision, Recall"
+        )
+    if any(row["function_words"] == 0 for row in rows):
+        notes.append("-: the answers held no function word (function words 0): no Func-IoU, F1-IoU")
+    if summary["rouge_l"] is None:
+        notes.append("-: no scored sample has reference answers: no ROUGE-L, METEOR")
+    return notes
+
+
 def format_table(summary: Mapping) -> str:
     """Lay out the summary as the text table that ``eval.py`` prints.
 
@@ -520,6 +535,9 @@ def format_table(summary: Mapping) -> str:
     method  Obj-IoU  Func-IoU  F1-IoU  Precision  Recall  objects  function words
     tam      0.2737    0.6844  0.3910     0.3000       -       12              30
     exact answers 12.5%  ROUGE-L 0.3100  METEOR -  samples 9  failed 1
+
+    The rows of maps made from the mask (chance and ceiling, ``--baselines``) come last,
+    under a line of their own; a note under the table says why a cell is ``-``.
     """
 
     def number(value) -> str:
@@ -532,6 +550,8 @@ def format_table(summary: Mapping) -> str:
         rows.append(
             (method, *(number(figures[key]) for key in keys), str(figures["objects"]), str(figures["function_words"]))
         )
+    baselines = set(method_names(MaskMethod))
+    rows[1:] = sorted(rows[1:], key=lambda row: row[0] in baselines)  # the model's rows first, in their order
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = [
         "  ".join(
@@ -540,10 +560,14 @@ def format_table(summary: Mapping) -> str:
         )
         for row in rows
     ]
+    first_baseline = next((index for index, row in enumerate(rows) if row[0] in baselines), None)
+    if first_baseline is not None:
+        lines.insert(first_baseline, "maps made from the mask, not by the model (chance and ceiling, --baselines):")
     exact = summary.get("exact")
     lines.append(
         f"exact answers {'-' if exact is None else f'{exact:.1%}'}  "
         f"ROUGE-L {number(summary['rouge_l'])}  METEOR {number(summary['meteor'])}  "
         f"samples {summary['n']}  failed {summary['failed']}"
     )
+    lines.extend(_empty_cell_notes(summary))
     return "\n".join(lines)
