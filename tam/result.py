@@ -13,7 +13,6 @@ import functools
 import json
 import os
 import re
-import reprlib
 import shutil
 import tempfile
 import zipfile
@@ -162,7 +161,10 @@ class TokenActivationResult:
 
     def __repr__(self) -> str:
         """Describe the tokens, the layout and the methods in one line (no arrays)."""
-        answer = f": {reprlib.repr(self.answer)}" if self.texts is not None else ""
+        answer = ""
+        if self.texts is not None:
+            text = self.answer if len(self.answer) <= 80 else f"{self.answer[:40]}...{self.answer[-37:]}"
+            answer = f": {text!r}"
         grids = ", ".join(f"{h}x{w}" for h, w in dict.fromkeys(self.layout.grids))
         frames = f"{len(self.layout.grids)} frames of " if self.layout.kind == "video" else ""
         return (

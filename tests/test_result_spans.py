@@ -124,8 +124,12 @@ def test_the_answer_text_gets_back_the_spaces_of_sentencepiece_word_starts(resul
 def test_the_repr_is_one_short_line_without_arrays(result):
     text = repr(result)
     assert text == (
-        "<TokenActivationResult: 16 tokens (4 prompt, 12 answer: 'A skateboard...s.\\n猫在。 Wow?!'), "
+        "<TokenActivationResult: 16 tokens (4 prompt, 12 answer: 'A skateboarder jumps.\\n猫在。 Wow?!'), "
         "layout image 4x5 (20 vision tokens), methods tam, raw, eci, rgf>"
     )
     video = dataclasses.replace(result, layout=tam.layout.VisionLayout(((2, 3),) * 4, "video"), texts=None)
     assert "16 tokens (4 prompt, 12 answer), layout video 4 frames of 2x3 (24 vision tokens)" in repr(video)
+    long = dataclasses.replace(result, texts=PROMPT + [f" word{index:03d}" for index in range(11)] + ["."], _cache={})
+    assert "12 answer: 'word000 word001 word002 word003 word004 ...d006 word007 word008 word009 word010.')" in repr(
+        long
+    )
