@@ -1,4 +1,4 @@
-"""Score token activation maps on COCO14, GranDf or OpenPSG, as in the TAM paper (README.md, "Evaluation").
+"""Score token activation maps on COCO14, GranDf or OpenPSG, as in the TAM paper (docs/evaluation.md).
 
 Usage: ``python eval.py MODEL DATASET_DIR [VIS_DIR] [--limit N] [--methods tam,raw,eci,rgf]
 [--results FILE.jsonl] [--resume] [--round0 reference] ...``; ``accelerate launch eval.py ...``

@@ -294,7 +294,7 @@ def test_tam_explain_is_the_function_after_the_core_pipeline_loads():
 
 
 def test_the_documented_adapter_recipe(monkeypatch):
-    """The adapter of 'Bring your own model' in the README, on a class tam does not know."""
+    """The adapter of 'Bring your own model' in docs/models.md, on a class tam does not know."""
     from transformers import LlavaForConditionalGeneration
 
     from tam.models import PreparedInputs, load_images

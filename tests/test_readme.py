@@ -127,3 +127,15 @@ def test_every_offline_readme_command_runs_in_order_in_a_fresh_copy(tmp_path):
             [sys.executable, *words[1:]], cwd=clone, env=env, capture_output=True, text=True, timeout=600
         )
         assert done.returncode == 0, f"{shlex.join(words)}\n{done.stderr[-3000:]}"
+
+
+def test_every_relative_link_of_the_readme_and_the_docs_resolves():
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "tests" / "README.md"]:
+        if not page.is_file():
+            continue
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            path = target.split("#")[0]
+            if path and not re.match(r"[a-z]+:", path) and not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert broken == []

@@ -147,7 +147,7 @@ def test_the_toy_model_captions_the_fixed_scenes(explained, toy):
     tokenizer = toy[1].tokenizer
     answers = [tokenizer.decode(r.token_ids[r.answer_slice], skip_special_tokens=True).strip() for _, r in explained]
     exact = [answer == scene.caption for answer, (scene, _) in zip(answers, explained, strict=True)]
-    assert sum(exact) >= 3, answers  # all 200 held-out captions are exact (README.md, "A toy world")
+    assert sum(exact) >= 3, answers  # all 200 held-out captions are exact (docs/toy-world.md)
 
 
 @pytest.mark.parametrize("method", ["raw", "tam"])
@@ -194,7 +194,7 @@ def test_a_wrong_merge_factor_is_an_error_naming_the_sizes(toy, wrong_merge):
 
 
 def test_eval_py_meets_the_toy_targets_on_held_out_scenes(tmp_path, capsys):
-    """The README's results command on the first 20 of its 200 held-out scenes (seed 1)."""
+    """docs/toy-world.md's results command on the first 20 of its 200 held-out scenes (seed 1)."""
     from tam.evaluation.cli import main
     from tam.toy.scenes import write_coco14
 

@@ -1,4 +1,4 @@
-"""Write seeded toy scenes in the COCO14 layout that eval.py reads (README.md, "A toy world").
+"""Write seeded toy scenes in the COCO14 layout that eval.py reads (docs/toy-world.md).
 
     python tools/make_toy_data.py /tmp/toy-heldout --count 200 --seed 1
 

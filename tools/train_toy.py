@@ -1,4 +1,4 @@
-"""Train ``toy-shapes``: a tiny real Qwen2-VL that captions scenes of coloured shapes (README.md, "A toy world").
+"""Train ``toy-shapes``: a tiny real Qwen2-VL that captions scenes of coloured shapes (docs/toy-world.md).
 
     python tools/train_toy.py --out tam/toy/toy-shapes
 

@@ -70,7 +70,7 @@ def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
         if not (folder / "config.json").is_file():
             raise ModelUnavailableError(
                 f"the toy model {name_or_path!r} is missing from {folder}; rebuild it with tools/train_toy.py "
-                "(README.md, 'A toy world')"
+                "(docs/toy-world.md)"
             )
         import torch
 

@@ -76,7 +76,7 @@ def adapter_class_for(class_names) -> type[ModelAdapter]:
     raise UnsupportedModelError(
         f"tam has no adapter for {names[0] if names else 'this model'}; supported: {', '.join(supported_classes())}. "
         "Register one with tam.models.register_adapter, or call tam.explain_generation with a tam.TokenSpans "
-        "and the vision grid (see 'Bring your own model' in the README)"
+        "and the vision grid (see docs/models.md, 'Bring your own model')"
     )
 
 

@@ -3,7 +3,7 @@
 :mod:`tam.toy.scenes` draws seeded scenes (shapes, a caption naming them, a mask per
 shape category) and writes them in the COCO14 layout of the evaluation;
 :mod:`tam.toy.check` scores the token maps of shape words against those masks.
-``tools/train_toy.py`` trains the model ``toy-shapes`` on them (see "A toy world" in ``README.md``).
+``tools/train_toy.py`` trains the model ``toy-shapes`` on them (see ``docs/toy-world.md``).
 """
 
 from pathlib import Path
