@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tam.evaluation import EvaluationError, load_dataset, run_evaluation, summary_path
-from tam.evaluation.runner import settings_path
+from tam.evaluation.faithfulness import FaithfulnessOptions
+from tam.evaluation.runner import format_table, settings_path
 from tam.result import METHODS, TokenActivationResult
 from tests.evaluation_fakes import FakeExplainer
 
@@ -297,3 +298,78 @@ def test_two_real_processes_share_the_samples_over_gloo(tmp_path):
     single = tmp_path / "single.jsonl"
     assert json.loads(summary_path(results).read_text()) == run_evaluation(FakeExplainer(), dataset, single, limit=5)
     assert lines(results) == lines(single)
+
+
+FAITHFULNESS = FaithfulnessOptions(steps=4, random_order=True)
+
+
+def test_faithfulness_scores_the_nouns_of_each_record_and_pools_them(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    results = tmp_path / "results.jsonl"
+    explainer = FakeExplainer()
+    summary = run_evaluation(explainer, dataset, results, methods=["tam", "raw", "random"], limit=4, faithfulness=FAITHFULNESS)
+    records = [json.loads(line) for line in lines(results)]
+    scored = 0
+    for record in records:
+        faithful = record["faithfulness"]
+        assert list(faithful["methods"]) == ["tam", "raw", "random-order"]  # no faithfulness for chance maps
+        nouns = [i for i, (kind, label) in enumerate(zip(record["kinds"], record["labels"])) if kind == "noun" and label]
+        assert len(faithful["tokens"]) == len(faithful["labels"]) <= len(nouns)
+        assert all(label is not None for label in faithful["labels"])
+        for figures in faithful["methods"].values():
+            assert len(figures["deletion"]) == len(figures["hits"]) == len(faithful["tokens"])
+            assert all(len(curve) == 5 for curve in figures["deletion"] + figures["insertion"])
+        scored += len(faithful["tokens"])
+    assert scored > 0 and len(explainer.scored) == scored
+    assert set(summary["faithfulness"]) == {"tam", "raw", "random-order"}
+    assert summary["faithfulness"]["tam"]["tokens"] == scored == summary["faithfulness"]["tam"]["pointed"]
+    assert summary["settings"]["faithfulness"]["steps"] == 4
+    assert (tmp_path / "results.jsonl.curves.png").stat().st_size > 0
+    assert (tmp_path / "results.jsonl.curves.pdf").read_bytes().startswith(b"%PDF")
+    assert "Ins-AUC" in format_table(summary) and "random-order" in format_table(summary)
+
+
+def test_faithfulness_of_all_tokens_points_only_where_a_token_names_an_object(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    options = FaithfulnessOptions(steps=2, tokens="all")
+    summary = run_evaluation(FakeExplainer(), dataset, tmp_path / "r.jsonl", methods=["tam"], limit=2, faithfulness=options)
+    record = json.loads(lines(tmp_path / "r.jsonl")[0])
+    answer_tokens = sum(1 for _ in record["faithfulness"]["tokens"])
+    assert record["faithfulness"]["tokens"] == list(range(answer_tokens)) and answer_tokens >= len(record["words"])
+    hits = record["faithfulness"]["methods"]["tam"]["hits"]
+    assert [hit is None for hit in hits] == [label is None for label in record["faithfulness"]["labels"]]
+    assert summary["faithfulness"]["tam"]["pointed"] < summary["faithfulness"]["tam"]["tokens"]
+
+
+def test_faithfulness_resume_ends_byte_identical_to_an_uninterrupted_run(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    options = {"methods": ["tam", "random"], "faithfulness": FAITHFULNESS}
+    resumed, fresh = tmp_path / "resumed" / "r.jsonl", tmp_path / "fresh" / "r.jsonl"
+    run_evaluation(FakeExplainer(), dataset, resumed, limit=2, **options)
+    run_evaluation(FakeExplainer(), dataset, resumed, limit=5, resume=True, **options)
+    run_evaluation(FakeExplainer(), dataset, fresh, limit=5, **options)
+    for name in ("r.jsonl", "r.jsonl.summary.json", "r.jsonl.curves.png", "r.jsonl.curves.pdf"):
+        assert (resumed.parent / name).read_bytes() == (fresh.parent / name).read_bytes(), name
+    with pytest.raises(EvaluationError, match="faithfulness"):
+        run_evaluation(FakeExplainer(), dataset, resumed, limit=5, resume=True, methods=["tam", "random"])
+
+
+def test_sharded_faithfulness_equals_one_process(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    barrier = threading.Barrier(2)
+    returned = {}
+
+    def process(rank):
+        state = ThreadState(rank, 2, barrier)
+        returned[rank] = run_evaluation(
+            FakeExplainer(), dataset, tmp_path / "sharded.jsonl", limit=4, state=state, faithfulness=FAITHFULNESS
+        )
+
+    threads = [threading.Thread(target=process, args=(rank,)) for rank in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    single = run_evaluation(FakeExplainer(), dataset, tmp_path / "single.jsonl", limit=4, faithfulness=FAITHFULNESS)
+    assert returned[0] == single
+    assert lines(tmp_path / "sharded.jsonl") == lines(tmp_path / "single.jsonl")

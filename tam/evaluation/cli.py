@@ -17,10 +17,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tam.evaluation.datasets import FORMATS, DatasetError, load_dataset
+from tam.evaluation.faithfulness import SCORED_TOKENS, FaithfulnessOptions
 from tam.evaluation.models import ModelLoadError, load_explainer
-from tam.evaluation.runner import EvaluationError, format_table, run_evaluation, summary_path
+from tam.evaluation.runner import EvaluationError, curves_path, format_table, run_evaluation, summary_path
 from tam.evaluation.scoring import SCORED_MAPS
 from tam.metrics.baselines import BASELINES
+from tam.metrics.faithfulness import FILLS
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
 from tam.result import METHODS
 
@@ -70,6 +72,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also score chance maps (uniform, random) and the best maps the grid can hold "
         "(each cell's share of the object, unfiltered and after the rank Gaussian filter)",
+    )
+    parser.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="also score deletion AUC, insertion AUC and the pointing game of each map method: costly, "
+        "2 x steps forward passes per method and scored token (with --baselines, a random-order row too)",
+    )
+    parser.add_argument(
+        "--faithfulness-steps", type=_positive, default=64, help="points of each faithfulness curve (default 64)"
+    )
+    parser.add_argument(
+        "--faithfulness-tokens",
+        choices=SCORED_TOKENS,
+        default="nouns",
+        help="tokens scored for faithfulness: the nouns Obj-IoU scores ('nouns', default) or every answer token",
+    )
+    parser.add_argument(
+        "--faithfulness-fill", choices=FILLS, default="black", help="what removed pixels become (default black)"
+    )
+    parser.add_argument(
+        "--faithfulness-batch", type=_positive, default=16, help="pictures per forward pass (default 16)"
     )
     parser.add_argument("--results", type=Path, help="JSON lines file (default out/eval/<dataset>_<model>.jsonl)")
     parser.add_argument("--resume", action="store_true", help="continue the results file, skipping its samples")
@@ -163,6 +186,15 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 vis_dir=args.vis_dir,
                 progress=True,
                 state=state,
+                faithfulness=FaithfulnessOptions(
+                    steps=args.faithfulness_steps,
+                    tokens=args.faithfulness_tokens,
+                    fill=args.faithfulness_fill,
+                    batch_size=args.faithfulness_batch,
+                    random_order=args.baselines,
+                )
+                if args.faithfulness
+                else None,
             )
     except (DatasetError, EvaluationError, MissingNLTKDataError, ModelLoadError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
@@ -170,4 +202,6 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
     if summary is not None:
         print(format_table(summary))
         print(f"results: {results}\nsummary: {summary_path(results)}")
+        if args.faithfulness:
+            print(f"curves: {curves_path(results)}.png, .pdf")
     return 0

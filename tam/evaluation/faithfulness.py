@@ -21,7 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tam.metrics.faithfulness import (
+    FILLS,
     RANDOM_ORDER,
+    FaithfulnessAccumulator,
     Curves,
     PictureScorer,
     faithfulness_curves,
@@ -30,7 +32,54 @@ from tam.metrics.faithfulness import (
     saliency_on_picture,
 )
 
-__all__ = ["TokenFaithfulness", "faithfulness", "token_faithfulness", "token_scorer"]
+__all__ = [
+    "SCORED_TOKENS",
+    "FaithfulnessOptions",
+    "TokenFaithfulness",
+    "faithfulness",
+    "faithfulness_methods",
+    "score_faithfulness",
+    "summarize_faithfulness",
+    "token_faithfulness",
+    "token_scorer",
+]
+
+SCORED_TOKENS = ("nouns", "all")
+"""Which answer tokens an evaluation scores for faithfulness: the first token of each noun
+matched to a category of the mask (the words Obj-IoU scores), or every answer token."""
+
+
+@dataclass(frozen=True)
+class FaithfulnessOptions:
+    """How an evaluation scores faithfulness (``eval.py --faithfulness``).
+
+    Attributes
+    ----------
+    steps : int
+        Curve points at fractions ``k / steps``; a map costs ``2 * (steps - 1)`` forward passes.
+    tokens : {"nouns", "all"}
+        See :data:`SCORED_TOKENS`.
+    fill : {"black", "blur"}
+        What removed pixels become.
+    batch_size : int
+        Pictures per forward pass.
+    random_order : bool
+        Also score pixels taken in a random order (the chance row, :data:`RANDOM_ORDER`).
+    """
+
+    steps: int = 64
+    tokens: str = "nouns"
+    fill: str = "black"
+    batch_size: int = 16
+    random_order: bool = False
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"steps and batch_size must be at least 1, got {self.steps} and {self.batch_size}")
+        if self.tokens not in SCORED_TOKENS:
+            raise ValueError(f"tokens must be one of {SCORED_TOKENS}, got {self.tokens!r}")
+        if self.fill not in FILLS:
+            raise ValueError(f"fill must be one of {FILLS}, got {self.fill!r}")
 
 
 @dataclass(frozen=True)
@@ -285,3 +334,108 @@ def _replace_entry(messages: list[dict], old: dict, new: dict) -> list[dict]:
         else message
         for message in messages
     ]
+
+
+def faithfulness_methods(methods: Sequence[str], options: FaithfulnessOptions) -> list[str]:
+    """The rows of the faithfulness columns: the map methods among ``methods``, then the random order.
+
+    Baseline maps of plausibility (chance and ceiling maps) are not scored for
+    faithfulness; the random order is their chance row there.
+    """
+    from tam.result import METHODS
+
+    return [method for method in methods if method in METHODS] + ([RANDOM_ORDER] if options.random_order else [])
+
+
+def score_faithfulness(
+    sample,
+    explanation,
+    mask: np.ndarray,
+    methods: Sequence[str],
+    options: FaithfulnessOptions,
+    *,
+    category_rule: str = "whole-name",
+) -> dict:
+    """Score the faithfulness of each method's maps of one sample's answer.
+
+    The maps are those plausibility scores (:func:`~tam.evaluation.scoring.answer_token_maps`);
+    the picture is the sample's image, at its own size (the mask's).
+
+    Parameters
+    ----------
+    sample : Sample
+    explanation : Explanation
+        With a ``token_scorer``.
+    mask : ndarray of shape (H, W), uint8
+    methods : sequence of str
+        :func:`faithfulness_methods`.
+    options : FaithfulnessOptions
+    category_rule : {"whole-name", "reference"}
+
+    Returns
+    -------
+    dict
+        ``{"tokens": [answer token index, ...], "labels": [mask label or None, ...],
+        "methods": {method: {"deletion": [curve, ...], "insertion": [curve, ...],
+        "hits": [bool or None, ...]}}}``, one entry per scored token; curves rounded to
+        6 decimals.
+    """
+    from PIL import Image
+
+    from tam.evaluation.scoring import SampleError, answer_token_maps, answer_words
+
+    if explanation.token_scorer is None:
+        raise SampleError("the explainer gives no token_scorer, which faithfulness scoring needs")
+    result = explanation.result
+    with Image.open(sample.image) as image:
+        picture = np.asarray(image.convert("RGB"))
+    if picture.shape[:2] != mask.shape:
+        raise SampleError(f"the image is {picture.shape[:2]} pixels but its mask {mask.shape}; they must match")
+    words, kinds, labels = answer_words(result, sample, category_rule)
+    present = set(np.unique(mask).tolist())
+    if options.tokens == "nouns":
+        scored = [
+            (word.tokens[0], label)
+            for word, kind, label in zip(words, kinds, labels, strict=True)
+            if kind == "noun" and label in present
+        ]
+    else:
+        token_labels = {token: label for word, label in zip(words, labels, strict=True) for token in word.tokens}
+        scored = [(token, token_labels[token] if token_labels[token] in present else None) for token in sorted(token_labels)]
+    maps = {method: answer_token_maps(result, method) for method in methods if method != RANDOM_ORDER}
+    figures = {method: {"deletion": [], "insertion": [], "hits": []} for method in methods}
+    for token, label in scored:
+        scores = token_faithfulness(
+            explanation.token_scorer(result.answer_slice.start + token),
+            picture,
+            {method: maps[method][token] if method in maps else None for method in methods},
+            target=None if label is None else mask == label,
+            steps=options.steps,
+            fill=options.fill,
+            batch_size=options.batch_size,
+            rng=np.random.default_rng([sample.index, token]),
+        )
+        for method, score in scores.items():
+            figures[method]["deletion"].append(np.round(score.curves.deletion, 6).tolist())
+            figures[method]["insertion"].append(np.round(score.curves.insertion, 6).tolist())
+            figures[method]["hits"].append(score.hit)
+    return {"tokens": [token for token, _ in scored], "labels": [label for _, label in scored], "methods": figures}
+
+
+def summarize_faithfulness(records: Sequence[dict], methods: Sequence[str]) -> dict:
+    """Pool the faithfulness of every scored token of every record, per method.
+
+    Returns
+    -------
+    dict of str to dict
+        :meth:`tam.metrics.faithfulness.FaithfulnessAccumulator.summary` per method.
+    """
+    pooled = {method: FaithfulnessAccumulator() for method in methods}
+    for record in records:
+        if "error" in record:
+            continue
+        for method in methods:
+            figures = record["faithfulness"]["methods"][method]
+            for deletion, insertion, hit in zip(figures["deletion"], figures["insertion"], figures["hits"], strict=True):
+                pooled[method].update(deletion, insertion, hit)
+    return {method: accumulator.summary() for method, accumulator in pooled.items()}

@@ -48,7 +48,9 @@ def load_explainer(
     -------
     Explainer
         ``explainer(image_paths, prompt) -> Explanation``; greedy generation, one image
-        per sample, the answer decoded with ``skip_special_tokens=True``.
+        per sample, the answer decoded with ``skip_special_tokens=True``, and the
+        explained tokens' probabilities on other pictures for faithfulness
+        (:func:`~tam.evaluation.faithfulness.token_scorer`).
 
     Raises
     ------
@@ -58,6 +60,7 @@ def load_explainer(
     import torch
 
     from tam.errors import TAMError
+    from tam.evaluation.faithfulness import token_scorer
     from tam.models import load_model
     from tam.models.explain import explain
     from tam.models.registry import adapter_for
@@ -77,6 +80,10 @@ def load_explainer(
         messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
         result = explain(model, processor, messages, max_new_tokens=max_new_tokens, layer=layer, round0=round0)
         answer_ids = result.token_ids[result.answer_slice].tolist()
-        return Explanation(result, tokenizer.decode(answer_ids, skip_special_tokens=True))
+
+        def scorer(index: int):
+            return token_scorer(model, processor, messages, result, index)
+
+        return Explanation(result, tokenizer.decode(answer_ids, skip_special_tokens=True), scorer)
 
     return explainer

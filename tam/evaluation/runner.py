@@ -17,9 +17,16 @@ import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from tam.evaluation.datasets import Dataset, Sample
+from tam.evaluation.faithfulness import (
+    FaithfulnessOptions,
+    faithfulness_methods,
+    score_faithfulness,
+    summarize_faithfulness,
+)
 from tam.evaluation.results import (
     append_record,
     merge_parts,
@@ -36,6 +43,7 @@ from tam.result import METHODS
 __all__ = [
     "SAMPLE_ERRORS",
     "EvaluationError",
+    "curves_path",
     "evaluate_one",
     "format_table",
     "run_evaluation",
@@ -64,6 +72,11 @@ def summary_path(results: Path) -> Path:
     return results.with_name(f"{results.name}.summary.json")
 
 
+def curves_path(results: Path) -> Path:
+    """``results.jsonl.curves``: stem of the faithfulness curves' plot (``.png`` and ``.pdf``)."""
+    return results.with_name(f"{results.name}.curves")
+
+
 def settings_path(results: Path) -> Path:
     """``results.jsonl.settings.json``: the settings a resumed run must share."""
     return results.with_name(f"{results.name}.settings.json")
@@ -76,10 +89,11 @@ def evaluate_one(
     *,
     category_rule: str = "whole-name",
     vis_dir: Path | None = None,
+    faithfulness: FaithfulnessOptions | None = None,
 ) -> dict:
     """Explain and score one sample; a failure becomes a record with its reason.
 
-    ``category_rule`` and ``vis_dir`` are those of :func:`run_evaluation`.
+    ``category_rule``, ``vis_dir`` and ``faithfulness`` are those of :func:`run_evaluation`.
 
     Returns
     -------
@@ -91,6 +105,15 @@ def evaluate_one(
         mask = read_mask(sample.mask)
         explanation = explainer([str(sample.image)], sample.prompt)
         record = score_sample(sample, explanation, mask, methods, category_rule=category_rule)
+        if faithfulness is not None:
+            record["faithfulness"] = score_faithfulness(
+                sample,
+                explanation,
+                mask,
+                faithfulness_methods(methods, faithfulness),
+                faithfulness,
+                category_rule=category_rule,
+            )
         if vis_dir is not None:
             explanation.result.save(Path(vis_dir) / f"{sample.index:05d}_{sample.id}", overwrite=True)
         return record
@@ -121,6 +144,7 @@ def run_evaluation(
     vis_dir: str | Path | None = None,
     progress: bool = False,
     state=None,
+    faithfulness: FaithfulnessOptions | None = None,
 ) -> dict | None:
     """Evaluate the first ``limit`` samples of ``dataset`` and write results and summary.
 
@@ -151,6 +175,10 @@ def run_evaluation(
         Show a tqdm progress bar per process.
     state : accelerate.PartialState, optional
         The process group under ``accelerate launch``; one process when None.
+    faithfulness : FaithfulnessOptions, optional
+        Also score deletion, insertion and the pointing game of each map method
+        (:mod:`tam.evaluation.faithfulness`; ``2 * steps`` forward passes per method and
+        scored token), and plot the mean curves beside the summary.
 
     Returns
     -------
@@ -178,6 +206,8 @@ def run_evaluation(
         "category_rule": category_rule,
         **dict(settings or {}),
     }
+    if faithfulness is not None:
+        run_settings["faithfulness"] = asdict(faithfulness)
     done = _check_existing(results, dataset, run_settings, resume)
     state.wait_for_everyone()  # everyone has looked at the files before anyone writes
     if state.is_main_process:
@@ -205,7 +235,9 @@ def run_evaluation(
             position=state.process_index,
         )
         for sample in bar:
-            record = evaluate_one(explainer, sample, methods, category_rule=category_rule, vis_dir=vis_dir)
+            record = evaluate_one(
+                explainer, sample, methods, category_rule=category_rule, vis_dir=vis_dir, faithfulness=faithfulness
+            )
             append_record(handle, record)
 
     if not state.is_main_process:
@@ -217,8 +249,13 @@ def run_evaluation(
     records = merge_parts(results)
     for marker in _finished_markers(results, state.num_processes):
         marker.unlink()
-    summary = summarize([records[s.index] for s in selected if s.index in records], methods, run_settings)
+    rows = faithfulness_methods(methods, faithfulness) if faithfulness is not None else ()
+    summary = summarize([records[s.index] for s in selected if s.index in records], methods, run_settings, rows)
     write_json_atomic(summary_path(results), summary)
+    if faithfulness is not None:
+        from tam.evaluation.plots import plot_faithfulness_curves
+
+        plot_faithfulness_curves(summary["faithfulness"], curves_path(results))
     return summary
 
 
@@ -244,7 +281,12 @@ def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume:
     return set(records)
 
 
-def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping | None = None) -> dict:
+def summarize(
+    records: Sequence[dict],
+    methods: Sequence[str],
+    settings: Mapping | None = None,
+    faithfulness_methods: Sequence[str] = (),
+) -> dict:
     """Pool the records of a run into the data set's figures (spec section 8).
 
     Parameters
@@ -254,13 +296,17 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
     methods : sequence of str
     settings : mapping, optional
         Copied into the summary.
+    faithfulness_methods : sequence of str
+        Rows of the faithfulness figures, when the records hold them.
 
     Returns
     -------
     dict
         ``{"methods": {method: {"obj_iou", "func_iou", "f1_iou", "precision", "recall",
         "objects", "function_words"}}, "exact", "rouge_l", "meteor", "n", "failed",
-        "failures", "settings"}``: figures pooled over every scored word of every sample;
+        "failures", "settings"}``, and ``"faithfulness"`` ({method: pooled figures,
+        :func:`~tam.evaluation.faithfulness.summarize_faithfulness`}) when
+        ``faithfulness_methods`` are given: figures pooled over every scored word of every sample;
         the share of exact answers, ROUGE-L and METEOR averaged over the samples with
         references; ``n`` counts the scored samples, ``failed`` the others. A figure
         with nothing to pool is None.
@@ -279,7 +325,7 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
         exact.update(record.get("exact"))  # absent from results files written before it was scored
         rouge.update(record["rouge_l"])
         meteor.update(record["meteor"])
-    return {
+    summary = {
         "methods": {method: accumulator.summary() for method, accumulator in pooled.items()},
         "exact": exact.summary()["mean"],
         "rouge_l": rouge.summary()["mean"],
@@ -289,10 +335,17 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
         "failures": failures,
         "settings": dict(settings or {}),
     }
+    if faithfulness_methods:
+        summary["faithfulness"] = summarize_faithfulness(records, faithfulness_methods)
+    return summary
 
 
 def format_table(summary: Mapping) -> str:
     """Lay out the summary as the text table that ``eval.py`` prints.
+
+    With faithfulness figures, columns follow for the insertion AUC (higher is better),
+    the deletion AUC (lower is better), the pointing game's accuracy and the count of
+    scored tokens; a row holding only one kind of figure shows ``-`` in the other's.
 
     >>> row = {"obj_iou": 0.2737, "func_iou": 0.6844, "f1_iou": 0.391, "precision": 0.3, "recall": None,
     ...        "objects": 12, "function_words": 30}
@@ -306,13 +359,28 @@ def format_table(summary: Mapping) -> str:
     def number(value) -> str:
         return "-" if value is None else f"{value:.4f}"
 
+    plausibility_keys = ("obj_iou", "func_iou", "f1_iou", "precision", "recall")
+    faithfulness_keys = ("insertion_auc", "deletion_auc", "pointing")
+    faithfulness = summary.get("faithfulness") or {}
     header = ("method", "Obj-IoU", "Func-IoU", "F1-IoU", "Precision", "Recall", "objects", "function words")
+    if faithfulness:
+        header += ("Ins-AUC", "Del-AUC", "Pointing", "tokens")
     rows = [header]
-    for method, figures in summary["methods"].items():
-        keys = ("obj_iou", "func_iou", "f1_iou", "precision", "recall")
-        rows.append(
-            (method, *(number(figures[key]) for key in keys), str(figures["objects"]), str(figures["function_words"]))
-        )
+    for method in [*summary["methods"], *(name for name in faithfulness if name not in summary["methods"])]:
+        figures = summary["methods"].get(method)
+        row = (method,)
+        if figures is None:
+            row += ("-",) * 7
+        else:
+            row += (*(number(figures[key]) for key in plausibility_keys), str(figures["objects"]))
+            row += (str(figures["function_words"]),)
+        if faithfulness:
+            scored = faithfulness.get(method)
+            if scored is None:
+                row += ("-",) * 4
+            else:
+                row += (*(number(scored[key]) for key in faithfulness_keys), str(scored["tokens"]))
+        rows.append(row)
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = [
         "  ".join(

@@ -1,0 +1,60 @@
+"""The plot beside an evaluation's summary: mean deletion and insertion curves of every method.
+
+Drawn with matplotlib's Agg backend (no display needed), written as PNG and as a vector
+PDF without a creation date, so a resumed run writes the same files as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from tam.metrics.faithfulness import RANDOM_ORDER
+
+__all__ = ["plot_faithfulness_curves"]
+
+
+def plot_faithfulness_curves(faithfulness: Mapping[str, Mapping], stem: Path) -> list[Path]:
+    """Plot the mean deletion and insertion curves of each method, side by side.
+
+    Parameters
+    ----------
+    faithfulness : mapping of str to dict
+        Per method, :func:`~tam.evaluation.faithfulness.summarize_faithfulness`'s figures
+        (``deletion_curve``, ``insertion_curve``, ``deletion_auc``, ``insertion_auc``);
+        a method without scored tokens is left out.
+    stem : Path
+        The files are ``<stem>.png`` and ``<stem>.pdf``.
+
+    Returns
+    -------
+    list of Path
+        The two files written.
+    """
+    from matplotlib.figure import Figure  # without pyplot: no global backend or figure state is touched
+
+    figure = Figure(figsize=(10, 4), layout="tight")
+    deletion_axes, insertion_axes = figure.subplots(1, 2, sharey=True)
+    panels = ((deletion_axes, "deletion", "removed", "lower"), (insertion_axes, "insertion", "inserted", "higher"))
+    for method, figures in faithfulness.items():
+        if not figures.get("tokens"):
+            continue
+        style = {"linestyle": "--", "color": "0.4"} if method == RANDOM_ORDER else {}
+        for axes, kind, _, _ in panels:
+            curve = np.asarray(figures[f"{kind}_curve"])
+            label = f"{method} (AUC {figures[f'{kind}_auc']:.3f})"
+            axes.plot(np.linspace(0.0, 1.0, len(curve)), curve, label=label, **style)
+    for axes, kind, verb, better in panels:
+        axes.set_title(f"{kind.capitalize()} ({better} is better)")
+        axes.set_xlabel(f"fraction of pixels {verb}, in each map's order")
+        axes.set_xlim(0.0, 1.0)
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    deletion_axes.set_ylabel("probability of the explained token (mean)")
+    stem = Path(stem)
+    paths = [stem.with_name(f"{stem.name}.png"), stem.with_name(f"{stem.name}.pdf")]
+    figure.savefig(paths[0], dpi=150, metadata={"Software": None})
+    figure.savefig(paths[1], metadata={"CreationDate": None, "Creator": None, "Producer": None})
+    return paths
