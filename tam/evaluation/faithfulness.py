@@ -339,12 +339,13 @@ def _replace_entry(messages: list[dict], old: dict, new: dict) -> list[dict]:
 def faithfulness_methods(methods: Sequence[str], options: FaithfulnessOptions) -> list[str]:
     """The rows of the faithfulness columns: the map methods among ``methods``, then the random order.
 
-    Baseline maps of plausibility (chance and ceiling maps) are not scored for
-    faithfulness; the random order is their chance row there.
+    Maps made from the mask (chance and ceiling, :class:`tam.methods.MaskMethod`) are not
+    scored for faithfulness; the random order is the chance row there.
     """
-    from tam.result import METHODS
+    from tam.methods import MaskMethod, get_method
 
-    return [method for method in methods if method in METHODS] + ([RANDOM_ORDER] if options.random_order else [])
+    chosen = [method for method in methods if not isinstance(get_method(method), MaskMethod)]
+    return chosen + ([RANDOM_ORDER] if options.random_order else [])
 
 
 def score_faithfulness(

@@ -8,6 +8,8 @@ processes) is model-free and tested with fake explainers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tam.evaluation.scoring import Explainer, Explanation
 
 __all__ = ["ModelLoadError", "load_explainer"]
@@ -25,6 +27,7 @@ def load_explainer(
     round0: str = "own",
     max_new_tokens: int = 256,
     seed: int = 0,
+    methods: Sequence[str] = (),
 ) -> Explainer:
     """Load ``model_name`` and return the explainer that runs it on one sample.
 
@@ -43,6 +46,9 @@ def load_explainer(
         Longest answer generated.
     seed : int
         Seed of the model's random state (sampling, random-weight twins).
+    methods : sequence of str
+        Map methods computed from the model for every sample (``attention``, ``gradcam``,
+        ``lens@L``, ...; :mod:`tam.methods`), beside TAM and its ablations.
 
     Returns
     -------
@@ -55,20 +61,23 @@ def load_explainer(
     Raises
     ------
     ModelLoadError
-        If the model cannot be loaded, has no adapter, or has no layer ``layer``.
+        If the model cannot be loaded, has no adapter, has no layer ``layer``, or cannot
+        give one of ``methods``.
     """
     import torch
 
     from tam.errors import TAMError
     from tam.evaluation.faithfulness import token_scorer
     from tam.models import load_model
-    from tam.models.explain import explain
+    from tam.models.explain import explain, model_methods
     from tam.models.registry import adapter_for
 
     torch.manual_seed(seed)
     try:
         model, processor = load_model(model_name, device=device)
-        depth = adapter_for(model, processor).num_layers + 1
+        adapter = adapter_for(model, processor)
+        depth = adapter.num_layers + 1
+        model_methods(methods, adapter)
     except TAMError as error:
         raise ModelLoadError(str(error)) from None
     if not -depth <= layer < depth:
@@ -78,7 +87,9 @@ def load_explainer(
     def explainer(image_paths, prompt: str) -> Explanation:
         content = [{"type": "image", "image": str(path)} for path in image_paths]
         messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
-        result = explain(model, processor, messages, max_new_tokens=max_new_tokens, layer=layer, round0=round0)
+        result = explain(
+            model, processor, messages, max_new_tokens=max_new_tokens, layer=layer, round0=round0, methods=methods
+        )
         answer_ids = result.token_ids[result.answer_slice].tolist()
 
         def scorer(index: int):

@@ -35,10 +35,11 @@ from tam.evaluation.results import (
     read_records,
     write_json_atomic,
 )
-from tam.evaluation.scoring import SCORED_MAPS, Explainer, read_mask, score_sample
+from tam.evaluation.scoring import Explainer, read_mask, score_sample
+from tam.methods import ABLATIONS, UnknownMethodError, get_method
 from tam.metrics.language import CATEGORY_RULES
 from tam.metrics.scoring import AnswerScores, MeanAccumulator, PooledIoU
-from tam.result import METHODS
+from tam.metrics.text import ROUGE_L_PACKAGES
 
 __all__ = [
     "SAMPLE_ERRORS",
@@ -88,12 +89,14 @@ def evaluate_one(
     methods: Sequence[str],
     *,
     category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
     vis_dir: Path | None = None,
     faithfulness: FaithfulnessOptions | None = None,
 ) -> dict:
     """Explain and score one sample; a failure becomes a record with its reason.
 
-    ``category_rule``, ``vis_dir`` and ``faithfulness`` are those of :func:`run_evaluation`.
+    ``category_rule``, ``rouge_l_package``, ``vis_dir`` and ``faithfulness`` are those of
+    :func:`run_evaluation`.
 
     Returns
     -------
@@ -104,7 +107,9 @@ def evaluate_one(
     try:
         mask = read_mask(sample.mask)
         explanation = explainer([str(sample.image)], sample.prompt)
-        record = score_sample(sample, explanation, mask, methods, category_rule=category_rule)
+        record = score_sample(
+            sample, explanation, mask, methods, category_rule=category_rule, rouge_l_package=rouge_l_package
+        )
         if faithfulness is not None:
             record["faithfulness"] = score_faithfulness(
                 sample,
@@ -136,10 +141,11 @@ def run_evaluation(
     dataset: Dataset,
     results: str | Path,
     *,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = ABLATIONS,
     limit: int | None = None,
     resume: bool = False,
     category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
     settings: Mapping | None = None,
     vis_dir: str | Path | None = None,
     progress: bool = False,
@@ -156,13 +162,15 @@ def run_evaluation(
     results : str or Path
         The JSON lines file; the summary goes to ``<results>.summary.json``.
     methods : sequence of str
-        Map methods scored from each generation, and baseline maps scored beside them
-        (:data:`~tam.evaluation.scoring.SCORED_MAPS`).
+        Registered map methods (:mod:`tam.methods`) scored from each generation, and maps
+        made from the mask (chance and ceiling) scored beside them.
     limit : int, optional
         Evaluate only the first ``limit`` samples.
     category_rule : {"whole-name", "reference"}
         How a noun naming several categories picks one (:func:`tam.metrics.match_category`);
         ``"reference"`` reproduces the paper.
+    rouge_l_package : {"rouge-score", "rouge"}
+        Which package computes ROUGE-L (:func:`tam.metrics.rouge_l`); ``"rouge"`` reproduces the paper.
     resume : bool
         Continue an existing results file: its samples are not computed again. Without
         it an existing results file is an error.
@@ -192,18 +200,26 @@ def run_evaluation(
         resumed file made with other settings or from another data set.
     """
     methods = list(methods)
-    if not methods or any(method not in SCORED_MAPS for method in methods) or len(set(methods)) != len(methods):
-        raise EvaluationError(f"methods must be distinct names among {SCORED_MAPS}, got {methods}")
+    if not methods or len(set(methods)) != len(methods):
+        raise EvaluationError(f"methods must be distinct registered method names, got {methods}")
+    for method in methods:
+        try:
+            get_method(method)
+        except UnknownMethodError as error:
+            raise EvaluationError(str(error)) from None
     if limit is not None and limit < 1:
         raise EvaluationError(f"limit must be at least 1, got {limit}")
     state = _OneProcess() if state is None else state
     results = Path(results)
     if category_rule not in CATEGORY_RULES:
         raise EvaluationError(f"category_rule must be one of {CATEGORY_RULES}, got {category_rule!r}")
+    if rouge_l_package not in ROUGE_L_PACKAGES:
+        raise EvaluationError(f"rouge_l_package must be one of {ROUGE_L_PACKAGES}, got {rouge_l_package!r}")
     run_settings = {
         "dataset_format": dataset.format,
         "methods": methods,
         "category_rule": category_rule,
+        "rouge_l_package": rouge_l_package,
         **dict(settings or {}),
     }
     if faithfulness is not None:
@@ -236,7 +252,13 @@ def run_evaluation(
         )
         for sample in bar:
             record = evaluate_one(
-                explainer, sample, methods, category_rule=category_rule, vis_dir=vis_dir, faithfulness=faithfulness
+                explainer,
+                sample,
+                methods,
+                category_rule=category_rule,
+                rouge_l_package=rouge_l_package,
+                vis_dir=vis_dir,
+                faithfulness=faithfulness,
             )
             append_record(handle, record)
 

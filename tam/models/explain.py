@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from tam.errors import TAMError
@@ -19,6 +21,7 @@ def explain(
     max_new_tokens: int = 64,
     layer: int = -1,
     round0: str = "own",
+    methods: Sequence[str] = (),
     generate_kwargs: dict | None = None,
 ):
     """Generate an answer to a chat and return the token activation maps of it.
@@ -45,6 +48,10 @@ def explain(
         ``-1``) the last layer; earlier layers go through the final norm (logit lens).
     round0 : {"own", "reference"}, default "own"
         See :data:`tam.ROUND0_MODES`.
+    methods : sequence of str, optional
+        Map methods computed from the model beside TAM and its ablations, e.g.
+        ``["attention", "gradcam", "lens@4"]`` (:mod:`tam.methods`, docs/methods.md);
+        their maps are in ``result.maps(name)`` and saved with the result.
     generate_kwargs : dict, optional
         More arguments for ``model.generate`` (greedy decoding is the default).
 
@@ -57,6 +64,9 @@ def explain(
     ------
     ValueError
         If ``max_new_tokens`` < 1 or ``layer`` is out of range (checked before generating).
+    UnknownMethodError, UnavailableMethodError
+        If a name in ``methods`` is not a registered method, not one computed from the
+        model, or one this model cannot give (checked before generating where possible).
     UnsupportedModelError
         If the model's class has no adapter.
     UnsupportedInputError
@@ -75,25 +85,73 @@ def explain(
             f"layer {layer} is out of range: {adapter.family} has {adapter.num_layers} decoder layers, "
             f"so layer must be between {-depth} and {depth - 1} (0 is the embeddings, -1 the last layer)"
         )
+    extra = model_methods(methods, adapter)
     prepared = adapter.prepare(messages)
     output = adapter.generate(prepared, int(max_new_tokens), **(generate_kwargs or {}))
     tokens = output.sequences[0].detach().cpu().numpy().astype(np.int64)
     _check_answer(tokens[len(prepared.input_ids) :], adapter.tokenizer)
-    last_layer = layer % depth == depth - 1
-    hidden_states = [states[-1] for states in output.hidden_states] if last_layer else output.hidden_states
-    return explain_generation(
-        tokens,
-        hidden_states,
-        adapter.lm_head,
-        adapter.find_spans(tokens, prepared, messages),
-        adapter.vision_shape(prepared),
-        layer=-1 if last_layer else layer,
-        final_norm=None if last_layer else _on_its_device(adapter.final_norm),
-        logits=output.logits,
-        tokenizer=adapter.tokenizer,
-        images=prepared.pictures,
-        round0=round0,
-    )
+    spans = adapter.find_spans(tokens, prepared, messages)
+
+    def explain_at(at: int, hidden_states=output.hidden_states, logits=None):
+        last_layer = at % depth == depth - 1
+        return explain_generation(
+            tokens,
+            [states[-1] for states in hidden_states] if last_layer else hidden_states,
+            adapter.lm_head,
+            spans,
+            adapter.vision_shape(prepared),
+            layer=-1 if last_layer else at,
+            final_norm=None if last_layer else _on_its_device(adapter.final_norm),
+            logits=logits,
+            tokenizer=adapter.tokenizer,
+            images=prepared.pictures,
+            round0=round0,
+        )
+
+    result = explain_at(layer, logits=output.logits)
+    if extra:
+        from tam.methods.forward import ModelRun
+
+        run = ModelRun(
+            adapter=adapter,
+            prepared=prepared,
+            tokens=tokens,
+            vision=spans.vision,
+            positions=result.positions,
+            num_prompt_tokens=result.num_prompt_tokens,
+            class_ids=result.class_ids,
+            context_mask=result.context_mask,
+            explain_at=explain_at,
+        )
+        result.method_maps.update((method.name, method.compute(run)) for method in extra)
+    return result
+
+
+def model_methods(names: Sequence[str], adapter) -> list:
+    """Return the model methods named, checked against the model before anything runs.
+
+    TAM's own ablations (always in a result) are skipped; a method made from a mask, or
+    one the model cannot give, is an error.
+
+    Returns
+    -------
+    list of tam.methods.ModelMethod
+    """
+    from tam.methods import ABLATIONS, ModelMethod, UnavailableMethodError, get_method
+
+    chosen = []
+    for name in dict.fromkeys(names):
+        method = get_method(name)
+        if name in ABLATIONS:
+            continue
+        if not isinstance(method, ModelMethod):
+            raise UnavailableMethodError(
+                f"{name!r} is made from a segmentation mask and only eval.py scores it (--baselines); "
+                "explain takes methods computed from the model"
+            )
+        method.check(adapter)
+        chosen.append(method)
+    return chosen
 
 
 def _check_answer(answer: np.ndarray, tokenizer) -> None:
