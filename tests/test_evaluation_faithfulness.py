@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -52,6 +55,14 @@ def test_every_family_gives_finite_curves_for_each_method(explained):
         assert score.hit is None
 
 
+def test_maps_of_the_model_methods_are_scored_too():
+    model, processor = load_model("tiny-llava")
+    messages = chat(image())
+    result = tam.explain(model, processor, messages, max_new_tokens=2, methods=["attention", "gradcam"])
+    scores = tam.faithfulness(model, processor, messages, result, -1, methods=["attention", "gradcam"], steps=2)
+    assert all(np.isfinite(score.curves.insertion).all() for score in scores.values())
+
+
 def test_a_prompt_token_is_scored_at_its_own_position():
     model, processor = load_model("tiny-qwen2-vl")
     messages = chat(image())
@@ -97,3 +108,20 @@ def test_pointing_game_and_random_order_with_a_model_that_reads_one_region():
 def test_a_target_of_another_size_is_refused():
     with pytest.raises(ValueError, match=r"target must have the picture's size \(32, 32\), got shape \(8, 8\)"):
         token_faithfulness(lambda p: np.ones(len(p)), np.zeros((32, 32, 3), np.uint8), {}, target=np.ones((8, 8)))
+
+
+def test_eval_py_scores_faithfulness_on_a_held_out_toy_scene(tmp_path, capsys):
+    from tam.evaluation.cli import main
+    from tam.toy.scenes import write_coco14
+
+    dataset = write_coco14(tmp_path / "heldout", 1, seed=1)
+    results = tmp_path / "toy.jsonl"
+    argv = ["toy-shapes", str(dataset), "--max-new-tokens", "40", "--methods", "tam,gradcam", "--baselines"]
+    argv += ["--faithfulness", "--faithfulness-steps", "2", "--results", str(results)]
+    assert main(argv) == 0
+    assert "Ins-AUC" in capsys.readouterr().out
+    summary = json.loads(Path(f"{results}.summary.json").read_text())
+    assert list(summary["faithfulness"]) == ["tam", "gradcam", "random-order"]
+    for row in summary["faithfulness"].values():
+        assert row["tokens"] >= 1 and row["pointed"] == row["tokens"]  # every scored noun names a shape of the mask
+        assert 0 <= row["deletion_auc"] <= 1 and 0 <= row["insertion_auc"] <= 1 and 0 <= row["pointing"] <= 1
