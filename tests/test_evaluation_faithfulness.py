@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 import tam
-from tam.evaluation.faithfulness import token_faithfulness, token_scorer
+from tam.evaluation.faithfulness import FaithfulnessOptions, token_faithfulness, token_scorer
 from tam.models import TWINS, UnsupportedInputError, load_model
 from tam.toy import TOY_MODELS
 
@@ -125,3 +125,16 @@ def test_eval_py_scores_faithfulness_on_a_held_out_toy_scene(tmp_path, capsys):
     for row in summary["faithfulness"].values():
         assert row["tokens"] >= 1 and row["pointed"] == row["tokens"]  # every scored noun names a shape of the mask
         assert 0 <= row["deletion_auc"] <= 1 and 0 <= row["insertion_auc"] <= 1 and 0 <= row["pointing"] <= 1
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"steps": 0}, "steps and batch_size must be at least 1, got 0 and 16"),
+        ({"tokens": "verbs"}, r"tokens must be one of \('nouns', 'all'\), got 'verbs'"),
+        ({"fill": "grey"}, r"fill must be one of \('black', 'blur'\), got 'grey'"),
+    ],
+)
+def test_bad_faithfulness_options_name_the_choice(options, message):
+    with pytest.raises(ValueError, match=message):
+        FaithfulnessOptions(**options)

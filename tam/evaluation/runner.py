@@ -326,12 +326,11 @@ def summarize(
     dict
         ``{"methods": {method: {"obj_iou", "func_iou", "f1_iou", "precision", "recall",
         "objects", "function_words"}}, "exact", "rouge_l", "meteor", "n", "failed",
-        "failures", "settings"}``, and ``"faithfulness"`` ({method: pooled figures,
-        :func:`~tam.evaluation.faithfulness.summarize_faithfulness`}) when
-        ``faithfulness_methods`` are given: figures pooled over every scored word of every sample;
+        "failures", "settings"}``: figures pooled over every scored word of every sample;
         the share of exact answers, ROUGE-L and METEOR averaged over the samples with
         references; ``n`` counts the scored samples, ``failed`` the others. A figure
-        with nothing to pool is None.
+        with nothing to pool is None. With ``faithfulness_methods``, ``"faithfulness"``
+        too: per method, :func:`~tam.evaluation.faithfulness.summarize_faithfulness`.
     """
     pooled = {method: PooledIoU() for method in methods}
     exact, rouge, meteor = MeanAccumulator(), MeanAccumulator(), MeanAccumulator()
