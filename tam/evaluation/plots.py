@@ -35,23 +35,26 @@ def plot_faithfulness_curves(faithfulness: Mapping[str, Mapping], stem: Path) ->
     """
     from matplotlib.figure import Figure  # without pyplot: no global backend or figure state is touched
 
-    figure = Figure(figsize=(10, 4), layout="tight")
+    figure = Figure(figsize=(10, 5.2), layout="constrained")
     deletion_axes, insertion_axes = figure.subplots(1, 2, sharey=True)
     panels = ((deletion_axes, "deletion", "removed", "lower"), (insertion_axes, "insertion", "inserted", "higher"))
-    for method, figures in faithfulness.items():
+    for number, (method, figures) in enumerate(faithfulness.items()):
         if not figures.get("tokens"):
             continue
-        style = {"linestyle": "--", "color": "0.4"} if method == RANDOM_ORDER else {}
+        # methods whose maps rank pixels alike draw the same curve: line styles keep each visible
+        style = {"linestyle": ("-", "--", "-.", ":")[number % 4], "linewidth": 2.0 - 0.3 * (number % 4)}
+        if method == RANDOM_ORDER:
+            style = {"linestyle": (0, (6, 2)), "color": "black", "linewidth": 1.2}
+        label = f"{method} (deletion {figures['deletion_auc']:.3f}, insertion {figures['insertion_auc']:.3f})"
         for axes, kind, _, _ in panels:
             curve = np.asarray(figures[f"{kind}_curve"])
-            label = f"{method} (AUC {figures[f'{kind}_auc']:.3f})"
-            axes.plot(np.linspace(0.0, 1.0, len(curve)), curve, label=label, **style)
+            axes.plot(np.linspace(0.0, 1.0, len(curve)), curve, label=label if axes is deletion_axes else None, **style)
     for axes, kind, verb, better in panels:
         axes.set_title(f"{kind.capitalize()} ({better} is better)")
         axes.set_xlabel(f"fraction of pixels {verb}, in each map's order")
         axes.set_xlim(0.0, 1.0)
         axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
+    figure.legend(loc="outside lower center", ncols=3, fontsize="small", title="method (AUC)")
     deletion_axes.set_ylabel("probability of the explained token (mean)")
     stem = Path(stem)
     paths = [stem.with_name(f"{stem.name}.png"), stem.with_name(f"{stem.name}.pdf")]
