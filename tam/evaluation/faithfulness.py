@@ -381,15 +381,13 @@ def score_faithfulness(
         "hits": [bool or None, ...]}}}``, one entry per scored token; curves rounded to
         6 decimals.
     """
-    from PIL import Image
-
     from tam.evaluation.scoring import SampleError, answer_token_maps, answer_words
+    from tam.images import load_image
 
     if explanation.token_scorer is None:
         raise SampleError("the explainer gives no token_scorer, which faithfulness scoring needs")
     result = explanation.result
-    with Image.open(sample.image) as image:
-        picture = np.asarray(image.convert("RGB"))
+    picture = np.asarray(load_image(sample.image), dtype=np.uint8)
     if picture.shape[:2] != mask.shape:
         raise SampleError(f"the image is {picture.shape[:2]} pixels but its mask {mask.shape}; they must match")
     words, kinds, labels = answer_words(result, sample, category_rule)

@@ -1,7 +1,8 @@
 """The plot beside an evaluation's summary: mean deletion and insertion curves of every method.
 
-Drawn with matplotlib's Agg backend (no display needed), written as PNG and as a vector
-PDF without a creation date, so a resumed run writes the same files as an uninterrupted one.
+Built on :class:`matplotlib.figure.Figure` directly (no ``pyplot`` state, no window),
+written whole or not at all (:func:`tam.files.write_atomically`) as PNG and as a vector PDF
+without a creation date, so a resumed run writes the same files as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tam.files import write_atomically
 from tam.metrics.faithfulness import RANDOM_ORDER
 
 __all__ = ["plot_faithfulness_curves"]
@@ -57,7 +59,12 @@ def plot_faithfulness_curves(faithfulness: Mapping[str, Mapping], stem: Path) ->
     figure.legend(loc="outside lower center", ncols=3, fontsize="small", title="method (AUC)")
     deletion_axes.set_ylabel("probability of the explained token (mean)")
     stem = Path(stem)
-    paths = [stem.with_name(f"{stem.name}.png"), stem.with_name(f"{stem.name}.pdf")]
-    figure.savefig(paths[0], dpi=150, metadata={"Software": None})
-    figure.savefig(paths[1], metadata={"CreationDate": None, "Creator": None, "Producer": None})
-    return paths
+    undated = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+    return [
+        write_atomically(
+            stem.with_name(f"{stem.name}.{kind}"),
+            lambda staging, kind=kind: figure.savefig(staging, format=kind, dpi=150, metadata=undated[kind]),
+            overwrite=True,
+        )
+        for kind in ("png", "pdf")
+    ]
