@@ -305,13 +305,13 @@ def test_frames_of_differing_sizes_become_one_video(tmp_path):
 
 
 def test_overwrite_removes_the_earlier_answers_pictures(tmp_path, monkeypatch):
-    longer = ["--model", "tiny-qwen2-vl", "--out", str(tmp_path), "--max-new-tokens", "6"]
+    longer = ["--model", "tiny-qwen2-vl", "--out", str(tmp_path), "--unit", "token", "--max-new-tokens", "6"]
     assert demo.main(longer) == 0
     before = len(list(tmp_path.glob("*.jpg")))
     (tmp_path / "notes.jpg").write_text("a file of the user's")
     assert demo.main([*longer[:-1], "1", "--overwrite"]) == 0
     visuals = sorted(path.name for path in tmp_path.glob("[0-9]*.jpg"))
-    assert len(visuals) == written_tokens(tmp_path)[1] < before
+    assert len(visuals) == written_tokens(tmp_path, "token")[1] < before
     assert (tmp_path / "notes.jpg").exists()
 
 
