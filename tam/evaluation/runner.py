@@ -444,7 +444,8 @@ def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume:
     if settings_path(results).exists():
         # a setting added since the file was written takes the value that the file was made with
         earlier = {**SETTINGS_ADDED_LATER, **json.loads(settings_path(results).read_text(encoding="utf-8"))}
-        differing = sorted(key for key in set(earlier) | set(run_settings) if earlier.get(key) != run_settings.get(key))
+        # only the settings known before loading: add_settings checks those the model adds (its generation)
+        differing = sorted(key for key in run_settings if earlier.get(key) != run_settings[key])
         if differing:
             changes = ", ".join(f"{key}: {earlier.get(key)!r} then {run_settings.get(key)!r}" for key in differing)
             raise EvaluationError(f"cannot resume {results} with other settings ({changes})")
