@@ -53,20 +53,22 @@ def load_explainer(
     Returns
     -------
     Explainer
-        ``explainer(image_paths, prompt) -> Explanation``; greedy generation, one image
-        per sample, the answer decoded with ``skip_special_tokens=True``.
+        ``explainer(image_paths, prompt) -> Explanation``; greedy generation under the
+        checkpoint's ``generation_config``, one image per sample, the answer decoded with
+        ``skip_special_tokens=True``. Its ``settings`` attribute holds the generation
+        settings and whether the end-of-turn tokens are explained, for the settings file.
 
     Raises
     ------
     ModelLoadError
-        If the model cannot be loaded, has no adapter, has no layer ``layer``, or cannot
-        give one of ``methods``.
+        If the model cannot be loaded, has no adapter, has no layer ``layer``, cannot
+        give one of ``methods``, or its chat template cannot render a chat with an image.
     """
     import torch
 
     from tam.errors import TAMError
     from tam.models import load_model
-    from tam.models.explain import explain, model_methods
+    from tam.models.explain import explain, explains_end_of_turn, model_methods
     from tam.models.registry import adapter_for
 
     torch.manual_seed(seed)
@@ -75,6 +77,7 @@ def load_explainer(
         adapter = adapter_for(model, processor)
         depth = adapter.num_layers + 1
         model_methods(methods, adapter)
+        adapter.check_template()
     except TAMError as error:
         raise ModelLoadError(str(error)) from None
     if not -depth <= layer < depth:
@@ -85,9 +88,21 @@ def load_explainer(
         content = [{"type": "image", "image": str(path)} for path in image_paths]
         messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
         result = explain(
-            model, processor, messages, max_new_tokens=max_new_tokens, layer=layer, round0=round0, methods=methods
+            model,
+            processor,
+            messages,
+            max_new_tokens=max_new_tokens,
+            layer=layer,
+            round0=round0,
+            methods=methods,
+            progress=True,
         )
         answer_ids = result.token_ids[result.answer_slice].tolist()
         return Explanation(result, tokenizer.decode(answer_ids, skip_special_tokens=True))
 
+    config, _ = adapter.generation_config(max_new_tokens)
+    explainer.settings = {
+        "generation": adapter.generation_settings(config),
+        "explain_end_of_turn": explains_end_of_turn(round0),
+    }
     return explainer

@@ -10,7 +10,16 @@ from tam.errors import TAMError
 from tam.models.base import NoAnswerError
 from tam.models.registry import adapter_for
 
-__all__ = ["explain"]
+__all__ = ["MAX_NEW_TOKENS", "explain", "explains_end_of_turn"]
+
+MAX_NEW_TOKENS = 2048
+"""Longest answer :func:`explain` generates. Every round's hidden states of every layer
+and its logits are kept until the maps are made: about 0.7 MB per answer token for
+Qwen2-VL-2B (29 x 1536 bfloat16 states, 151k float32 logits), so 2048 tokens hold about
+1.4 GB; a larger value is almost surely a typo that would run until memory runs out."""
+
+PROGRESS_DELAY_SECONDS = 2.0
+"""The generation progress bar shows only once generating has taken this long."""
 
 
 def explain(
@@ -23,6 +32,8 @@ def explain(
     round0: str = "own",
     methods: Sequence[str] = (),
     generate_kwargs: dict | None = None,
+    progress: bool = False,
+    explain_end_of_turn: bool | None = None,
 ):
     """Generate an answer to a chat and return the token activation maps of it.
 
@@ -42,7 +53,7 @@ def explain(
         list of frame paths or a video file}`` (Qwen-VL families) and ``{"type": "text",
         "text": ...}``. The user's last text is explained as the prompt.
     max_new_tokens : int, default 64
-        At most this many answer tokens (at least 1).
+        At most this many answer tokens, from 1 to :data:`MAX_NEW_TOKENS`.
     layer : int, default -1
         Decoder layer whose hidden states are read: ``0`` is the embeddings, ``n`` (or
         ``-1``) the last layer; earlier layers go through the final norm (logit lens).
@@ -53,7 +64,17 @@ def explain(
         ``["attention", "gradcam", "lens@4"]`` (:mod:`tam.methods`, docs/methods.md);
         their maps are in ``result.maps(name)`` and saved with the result.
     generate_kwargs : dict, optional
-        More arguments for ``model.generate`` (greedy decoding is the default).
+        Settings that replace the checkpoint's own ``generation_config`` (its end-of-turn
+        ids, repetition penalty...) and more arguments for ``model.generate``; decoding is
+        greedy unless ``do_sample=True`` is given. The settings used are in
+        ``result.options["generation"]``.
+    explain_end_of_turn : bool, optional
+        Explain the end-of-turn and padding tokens that close the answer (``<|im_end|>``,
+        ``</s>``). By default only with ``round0="reference"``, as the reference release
+        does; a reader does not see them and their maps explain nothing.
+    progress : bool, default False
+        Show the tokens generated so far on stderr (tqdm), once generating takes longer
+        than :data:`PROGRESS_DELAY_SECONDS`.
 
     Returns
     -------
@@ -63,7 +84,8 @@ def explain(
     Raises
     ------
     ValueError
-        If ``max_new_tokens`` < 1 or ``layer`` is out of range (checked before generating).
+        If ``max_new_tokens`` is not in 1 .. :data:`MAX_NEW_TOKENS` or ``layer`` is out of
+        range (checked before generating).
     UnknownMethodError, UnavailableMethodError
         If a name in ``methods`` is not a registered method, not one computed from the
         model, or one this model cannot give (checked before generating where possible).
@@ -71,13 +93,18 @@ def explain(
         If the model's class has no adapter.
     UnsupportedInputError
         If the chat has a video and the family takes images only.
+    ChatTemplateError
+        If the processor's chat template renders no text or no vision placeholders for the chat.
     NoAnswerError
         If the model answered with end-of-turn or padding tokens only.
     """
     from tam.pipeline import explain_generation
 
-    if int(max_new_tokens) < 1:
-        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    if not 1 <= int(max_new_tokens) <= MAX_NEW_TOKENS:
+        raise ValueError(
+            f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS} (tam.models.explain.MAX_NEW_TOKENS: the states "
+            f"of every generated token are kept), got {max_new_tokens}"
+        )
     adapter = adapter_for(model, processor)
     depth = adapter.num_layers + 1
     if not -depth <= layer < depth:
@@ -87,10 +114,16 @@ def explain(
         )
     extra = model_methods(methods, adapter)
     prepared = adapter.prepare(messages)
-    output = adapter.generate(prepared, int(max_new_tokens), **(generate_kwargs or {}))
+    generate_kwargs = dict(generate_kwargs or {})
+    config, _ = adapter.generation_config(int(max_new_tokens), **generate_kwargs)
+    if progress:
+        generate_kwargs.setdefault("streamer", GenerationProgress(int(max_new_tokens)))
+    output = adapter.generate(prepared, int(max_new_tokens), **generate_kwargs)
     tokens = output.sequences[0].detach().cpu().numpy().astype(np.int64)
     _check_answer(tokens[len(prepared.input_ids) :], adapter.tokenizer)
-    spans = adapter.find_spans(tokens, prepared, messages)
+    end_of_turn = explains_end_of_turn(round0, explain_end_of_turn)
+    closing_ids = () if end_of_turn else adapter.closing_token_ids(config)
+    spans = adapter.find_spans(tokens, prepared, messages, closing_ids=closing_ids)
 
     def explain_at(at: int, hidden_states=output.hidden_states, logits=None):
         last_layer = at % depth == depth - 1
@@ -109,6 +142,7 @@ def explain(
         )
 
     result = explain_at(layer, logits=output.logits)
+    result.options.update(generation=adapter.generation_settings(config), explain_end_of_turn=end_of_turn)
     if extra:
         from tam.methods.forward import ModelRun
 
@@ -125,6 +159,11 @@ def explain(
         )
         result.method_maps.update((method.name, method.compute(run)) for method in extra)
     return result
+
+
+def explains_end_of_turn(round0: str, explain_end_of_turn: bool | None = None) -> bool:
+    """Whether the tokens closing the answer are explained: as asked, else only in ``round0="reference"`` mode."""
+    return round0 == "reference" if explain_end_of_turn is None else bool(explain_end_of_turn)
 
 
 def model_methods(names: Sequence[str], adapter) -> list:
@@ -152,6 +191,32 @@ def model_methods(names: Sequence[str], adapter) -> list:
         method.check(adapter)
         chosen.append(method)
     return chosen
+
+
+class GenerationProgress:
+    """A ``generate`` streamer that counts the answer tokens on a tqdm bar (``put`` / ``end``).
+
+    ``generate`` first hands it the input ids, then each new token; the bar counts only the
+    new ones, up to ``max_new_tokens``.
+    """
+
+    def __init__(self, max_new_tokens: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=max_new_tokens, desc="generating", unit="token", delay=PROGRESS_DELAY_SECONDS, leave=False
+        )
+        self.seen_input = False
+
+    def put(self, value) -> None:
+        """Count the new token(s) in ``value``; the first call carries the input and is skipped."""
+        if self.seen_input:
+            self.bar.update(int(value.numel()))
+        self.seen_input = True
+
+    def end(self) -> None:
+        """Close the bar when generation ends."""
+        self.bar.close()
 
 
 def _check_answer(answer: np.ndarray, tokenizer) -> None:
