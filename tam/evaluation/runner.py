@@ -85,6 +85,11 @@ def summary_path(results: Path) -> Path:
     return results.with_name(f"{results.name}.summary.json")
 
 
+LOADED_SETTINGS = ("generation", "explain_end_of_turn")
+"""Settings known only once the model has loaded (an explainer's ``settings``): a resumed
+run compares them in :meth:`EvaluationRun.add_settings`, not before the model loads."""
+
+
 def settings_path(results: Path) -> Path:
     """``results.jsonl.settings.json``: the settings a resumed run must share."""
     return results.with_name(f"{results.name}.settings.json")
@@ -444,7 +449,11 @@ def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume:
     if settings_path(results).exists():
         # a setting added since the file was written takes the value that the file was made with
         earlier = {**SETTINGS_ADDED_LATER, **json.loads(settings_path(results).read_text(encoding="utf-8"))}
-        differing = sorted(key for key in set(earlier) | set(run_settings) if earlier.get(key) != run_settings.get(key))
+        differing = sorted(
+            key
+            for key in (set(earlier) | set(run_settings)) - set(LOADED_SETTINGS)
+            if earlier.get(key) != run_settings.get(key)
+        )
         if differing:
             changes = ", ".join(f"{key}: {earlier.get(key)!r} then {run_settings.get(key)!r}" for key in differing)
             raise EvaluationError(f"cannot resume {results} with other settings ({changes})")
