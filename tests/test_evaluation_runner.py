@@ -418,14 +418,15 @@ def test_faithfulness_scores_the_nouns_of_each_record_and_pools_them(tmp_path):
     dataset = load_dataset(FIXTURES / "coco2014_mini")
     results = tmp_path / "results.jsonl"
     explainer = FakeExplainer()
-    summary = run_evaluation(explainer, dataset, results, methods=["tam", "raw", "random"], limit=4, faithfulness=FAITHFULNESS)
+    methods = ["tam", "raw", "random"]
+    summary = run_evaluation(explainer, dataset, results, methods=methods, limit=4, faithfulness=FAITHFULNESS)
     records = [json.loads(line) for line in lines(results)]
     scored = 0
     for record in records:
         faithful = record["faithfulness"]
         assert list(faithful["methods"]) == ["tam", "raw", "random-order"]  # no faithfulness for chance maps
-        nouns = [i for i, (kind, label) in enumerate(zip(record["kinds"], record["labels"])) if kind == "noun" and label]
-        assert len(faithful["tokens"]) == len(faithful["labels"]) <= len(nouns)
+        nouns = [kind == "noun" and label for kind, label in zip(record["kinds"], record["labels"], strict=True)]
+        assert len(faithful["tokens"]) == len(faithful["labels"]) <= sum(map(bool, nouns))
         assert all(label is not None for label in faithful["labels"])
         for figures in faithful["methods"].values():
             assert len(figures["deletion"]) == len(figures["hits"]) == len(faithful["tokens"])
@@ -443,7 +444,8 @@ def test_faithfulness_scores_the_nouns_of_each_record_and_pools_them(tmp_path):
 def test_faithfulness_of_all_tokens_points_only_where_a_token_names_an_object(tmp_path):
     dataset = load_dataset(FIXTURES / "coco2014_mini")
     options = FaithfulnessOptions(steps=2, tokens="all")
-    summary = run_evaluation(FakeExplainer(), dataset, tmp_path / "r.jsonl", methods=["tam"], limit=2, faithfulness=options)
+    results = tmp_path / "r.jsonl"
+    summary = run_evaluation(FakeExplainer(), dataset, results, methods=["tam"], limit=2, faithfulness=options)
     record = json.loads(lines(tmp_path / "r.jsonl")[0])
     answer_tokens = sum(1 for _ in record["faithfulness"]["tokens"])
     assert record["faithfulness"]["tokens"] == list(range(answer_tokens)) and answer_tokens >= len(record["words"])

@@ -400,7 +400,7 @@ def score_faithfulness(
         ]
     else:
         token_labels = {token: label for word, label in zip(words, labels, strict=True) for token in word.tokens}
-        scored = [(token, token_labels[token] if token_labels[token] in present else None) for token in sorted(token_labels)]
+        scored = [(token, label if label in present else None) for token, label in sorted(token_labels.items())]
     maps = {method: answer_token_maps(result, method) for method in methods if method != RANDOM_ORDER}
     figures = {method: {"deletion": [], "insertion": [], "hits": []} for method in methods}
     for token, label in scored:
@@ -435,6 +435,7 @@ def summarize_faithfulness(records: Sequence[dict], methods: Sequence[str]) -> d
             continue
         for method in methods:
             figures = record["faithfulness"]["methods"][method]
-            for deletion, insertion, hit in zip(figures["deletion"], figures["insertion"], figures["hits"], strict=True):
+            tokens = zip(figures["deletion"], figures["insertion"], figures["hits"], strict=True)
+            for deletion, insertion, hit in tokens:
                 pooled[method].update(deletion, insertion, hit)
     return {method: accumulator.summary() for method, accumulator in pooled.items()}
