@@ -200,25 +200,38 @@ class ModelAdapter(ABC):
         """Render the chat with the processor's own chat template and the generation prompt."""
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
-    def generate(self, prepared: PreparedInputs, max_new_tokens: int, **generate_kwargs):
-        """Greedy ``generate`` returning hidden states of every layer and the logits of each round.
+    def generate(self, prepared, max_new_tokens: int, *, layer: int | None = None, **generate_kwargs):
+        """Greedy ``generate`` returning hidden states and the logits of each round.
+
+        Parameters
+        ----------
+        prepared : PreparedInputs or transformers.BatchFeature
+            One chat's prepared inputs, or the collated inputs of several
+            (:func:`tam.models.batching.collate`).
+        max_new_tokens : int
+        layer : int, optional
+            Keep only this entry of each round's hidden states (the others are None);
+            every layer when None.
+        **generate_kwargs
+            More arguments for ``model.generate``.
 
         Returns
         -------
         transformers.generation.GenerateDecoderOnlyOutput
-            ``sequences`` of shape ``(1, L0 + N)``, ``hidden_states`` (per round a tuple of
-            ``n + 1`` tensors ``[1, L_r, d]``) and ``logits`` (per round ``[1, V]``).
+            ``sequences`` of shape ``(B, L0 + N)``, ``hidden_states`` (per round a tuple of
+            ``n + 1`` tensors ``[B, L_r, d]``) and ``logits`` (per round ``[B, V]``).
         """
         import torch
 
         options = {"do_sample": False, **generate_kwargs}
+        inputs = prepared.inputs if isinstance(prepared, PreparedInputs) else prepared
         # pixels in the model's dtype, as its vision tower expects (a bfloat16 model gets bfloat16 pixels)
-        inputs = prepared.inputs.to(device=self.model.device, dtype=self.model.dtype)
+        inputs = inputs.to(device=self.model.device, dtype=self.model.dtype)
         with torch.inference_mode():
             return self.model.generate(
                 **inputs,
                 max_new_tokens=max_new_tokens,
-                output_hidden_states=True,
+                output_hidden_states=True if layer is None else layer,
                 output_logits=True,
                 return_dict_in_generate=True,
                 **options,

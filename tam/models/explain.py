@@ -1,27 +1,38 @@
-"""``tam.explain``: generate an answer and explain every token of it, for any supported model."""
+"""``tam.explain``: generate an answer and explain every token of it, for any supported model.
+
+One chat or several: several chats are generated together in batches (left-padded, one
+``generate`` call per batch, :mod:`tam.models.batching`) and each row is then explained
+exactly as a batch of one, from its own ids and hidden states.
+"""
 
 from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
 
 import numpy as np
 
 from tam.errors import TAMError
-from tam.models.base import NoAnswerError
+from tam.models.base import ModelAdapter, NoAnswerError, PreparedInputs
 from tam.models.registry import adapter_for
 
-__all__ = ["explain"]
+__all__ = ["explain", "explain_chats"]
+
+logger = logging.getLogger(__name__)
 
 
 def explain(
     model,
     processor,
-    messages: list[dict],
+    messages: list[dict] | Sequence[list[dict]],
     *,
     max_new_tokens: int = 64,
     layer: int = -1,
     round0: str = "own",
     generate_kwargs: dict | None = None,
+    batch_size: int | None = None,
 ):
-    """Generate an answer to a chat and return the token activation maps of it.
+    """Generate an answer to a chat (or to each of several chats) and return the token activation maps of it.
 
     The model's adapter (see :mod:`tam.models`) prepares the inputs, finds the vision,
     prompt and answer spans and the vision grid; :func:`tam.explain_generation` does
@@ -33,41 +44,98 @@ def explain(
         One of the supported classes (:func:`tam.models.supported_classes`).
     processor : transformers.ProcessorMixin
         The model's processor.
-    messages : list of dict
+    messages : list of dict, or list of such lists
         The chat, as for ``processor.apply_chat_template``: content entries
         ``{"type": "image", "image": path or PIL.Image}``, ``{"type": "video", "video":
         list of frame paths or a video file}`` (Qwen-VL families) and ``{"type": "text",
-        "text": ...}``. The user's last text is explained as the prompt.
+        "text": ...}``. The user's last text is explained as the prompt. A list of chats
+        is generated in batches and gives one result per chat, each equal to the chat's
+        own (the same answer; maps within one grey level).
     max_new_tokens : int, default 64
         At most this many answer tokens (at least 1).
     layer : int, default -1
         Decoder layer whose hidden states are read: ``0`` is the embeddings, ``n`` (or
         ``-1``) the last layer; earlier layers go through the final norm (logit lens).
+        Only this layer's hidden states are kept during generation.
     round0 : {"own", "reference"}, default "own"
         See :data:`tam.ROUND0_MODES`.
     generate_kwargs : dict, optional
         More arguments for ``model.generate`` (greedy decoding is the default).
+    batch_size : int, optional
+        Chats per ``generate`` call when a list of chats is given (default: all of them);
+        a batch whose generation would not fit in memory is split.
 
     Returns
     -------
-    TokenActivationResult
-        Maps of the prompt tokens then the answer tokens, with the pictures behind the grids.
+    TokenActivationResult, or list of TokenActivationResult
+        Maps of the prompt tokens then the answer tokens, with the pictures behind the
+        grids; a list, in order, for a list of chats.
 
     Raises
     ------
     ValueError
-        If ``max_new_tokens`` < 1 or ``layer`` is out of range (checked before generating).
+        If ``max_new_tokens`` < 1, ``batch_size`` < 1 or ``layer`` is out of range
+        (checked before generating).
     UnsupportedModelError
         If the model's class has no adapter.
     UnsupportedInputError
-        If the chat has a video and the family takes images only.
+        If a chat has a video and the family takes images only.
     NoAnswerError
         If the model answered with end-of-turn or padding tokens only.
     """
-    from tam.pipeline import explain_generation
+    one_chat = bool(messages) and isinstance(messages[0], dict)
+    chats = [messages] if one_chat else list(messages)
+    outcomes = explain_chats(
+        model,
+        processor,
+        chats,
+        max_new_tokens=max_new_tokens,
+        layer=layer,
+        round0=round0,
+        generate_kwargs=generate_kwargs,
+        batch_size=max(len(chats), 1) if batch_size is None else batch_size,
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return outcomes[0] if one_chat else outcomes
 
+
+def explain_chats(
+    model,
+    processor,
+    chats: Sequence[list[dict]],
+    *,
+    max_new_tokens: int = 64,
+    layer: int = -1,
+    round0: str = "own",
+    generate_kwargs: dict | None = None,
+    batch_size: int = 1,
+) -> list:
+    """Explain several chats in batches; a chat that fails gives its exception instead of a result.
+
+    The arguments are those of :func:`explain`; ``batch_size`` chats share one
+    ``generate`` call (fewer where memory is short: a batch whose hidden states, logits
+    and cache would not fit in the free memory is split beforehand, and one that runs out
+    of accelerator memory is split and tried again). A chat whose inputs cannot be
+    prepared, or whose answer cannot be explained, fails alone (its ``OSError`` or
+    ``ValueError``, e.g. a :class:`~tam.errors.TAMError`); another ``RuntimeError`` of
+    ``generate`` fails every chat of its batch.
+
+    Returns
+    -------
+    list of (TokenActivationResult or Exception)
+        One per chat, in order.
+
+    Raises
+    ------
+    ValueError
+        Bad ``max_new_tokens``, ``batch_size`` or ``layer``, before anything is generated.
+    """
     if int(max_new_tokens) < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     adapter = adapter_for(model, processor)
     depth = adapter.num_layers + 1
     if not -depth <= layer < depth:
@@ -75,21 +143,108 @@ def explain(
             f"layer {layer} is out of range: {adapter.family} has {adapter.num_layers} decoder layers, "
             f"so layer must be between {-depth} and {depth - 1} (0 is the embeddings, -1 the last layer)"
         )
-    prepared = adapter.prepare(messages)
-    output = adapter.generate(prepared, int(max_new_tokens), **(generate_kwargs or {}))
-    tokens = output.sequences[0].detach().cpu().numpy().astype(np.int64)
-    _check_answer(tokens[len(prepared.input_ids) :], adapter.tokenizer)
+    outcomes: list = [None] * len(chats)
+    for start in range(0, len(chats), int(batch_size)):
+        indices = range(start, min(start + int(batch_size), len(chats)))
+        prepared = {}
+        for index in indices:
+            try:
+                prepared[index] = adapter.prepare(chats[index])
+            except (OSError, ValueError) as error:
+                outcomes[index] = error
+        ready = list(prepared)
+        for group in _fitting_groups(adapter, [prepared[index] for index in ready], int(max_new_tokens)):
+            group_indices = [ready[position] for position in group]
+            rows = _generate_rows(
+                adapter, [prepared[index] for index in group_indices], int(max_new_tokens), layer, generate_kwargs
+            )
+            for index, row in zip(group_indices, rows, strict=True):
+                outcomes[index] = row  # the generation's error, unless the row is explained below
+                if not isinstance(row, Exception):
+                    try:
+                        outcomes[index] = _explain_row(adapter, prepared[index], chats[index], row, layer, round0)
+                    except (OSError, ValueError) as error:
+                        outcomes[index] = error
+    return outcomes
+
+
+def _fitting_groups(adapter: ModelAdapter, prepared: list[PreparedInputs], max_new_tokens: int) -> list[list[int]]:
+    """Split a batch into consecutive groups whose generation fits in the device's free memory."""
+    from tam.models.batching import adapter_generation_bytes, fitting_batch_size, free_memory
+
+    if len(prepared) <= 1:
+        return [[0]] if prepared else []
+    longest = max(len(item.input_ids) for item in prepared)
+
+    def bytes_per_batch(count: int) -> int:
+        return adapter_generation_bytes(adapter, [longest] * count, max_new_tokens)
+
+    size = fitting_batch_size(bytes_per_batch, len(prepared), free_memory(adapter.model.device))
+    if size < len(prepared):
+        logger.warning(
+            "a batch of %d chats would keep %.2f GiB during generation, more than the free memory allows; "
+            "generating %d at a time (a batch size of %d fits)",
+            len(prepared),
+            bytes_per_batch(len(prepared)) / 2**30,
+            size,
+            size,
+        )
+    return [list(range(start, min(start + size, len(prepared)))) for start in range(0, len(prepared), size)]
+
+
+def _generate_rows(adapter: ModelAdapter, prepared: list[PreparedInputs], max_new_tokens: int, layer: int, options):
+    """One ``generate`` over the collated chats, keeping only ``layer``'s hidden states; the rows cut apart.
+
+    Returns one :class:`~tam.models.batching.GeneratedRow` per chat, or, when ``generate``
+    fails, its error for each chat; a batch that runs out of accelerator memory is split
+    in two and tried again.
+    """
+    import torch
+
+    from tam.models.batching import collate, split_rows
+
+    generation_config = adapter.model.generation_config
+    pad_token_id = adapter.tokenizer.pad_token_id
+    if pad_token_id is None:
+        pad_token_id = generation_config.pad_token_id
+    inputs, pads = collate(prepared, 0 if pad_token_id is None else int(pad_token_id))
+    depth = adapter.num_layers + 1
+    try:
+        # a negative index: transformers reads output_hidden_states=0 as "none"
+        output = adapter.generate(inputs, max_new_tokens, layer=layer % depth - depth, **(options or {}))
+    except torch.OutOfMemoryError as error:
+        if len(prepared) == 1:
+            return [error]
+        half = len(prepared) // 2
+        logger.warning("a batch of %d chats ran out of memory (%s); trying %d at a time", len(prepared), error, half)
+        del inputs
+        return [
+            *_generate_rows(adapter, prepared[:half], max_new_tokens, layer, options),
+            *_generate_rows(adapter, prepared[half:], max_new_tokens, layer, options),
+        ]
+    except RuntimeError as error:
+        return [error] * len(prepared)
+    eos = (options or {}).get("eos_token_id", generation_config.eos_token_id)
+    eos_ids = [] if eos is None else [int(token) for token in np.atleast_1d(eos)]
+    return split_rows(output, pads, eos_ids)
+
+
+def _explain_row(adapter: ModelAdapter, prepared: PreparedInputs, messages: list[dict], row, layer: int, round0: str):
+    """Explain one chat from its own ids, hidden states and logits (a batch of one or a row of a batch)."""
+    from tam.pipeline import explain_generation
+
+    _check_answer(row.tokens[len(prepared.input_ids) :], adapter.tokenizer)
+    depth = adapter.num_layers + 1
     last_layer = layer % depth == depth - 1
-    hidden_states = [states[-1] for states in output.hidden_states] if last_layer else output.hidden_states
     return explain_generation(
-        tokens,
-        hidden_states,
+        row.tokens,
+        row.hidden_states,
         adapter.lm_head,
-        adapter.find_spans(tokens, prepared, messages),
+        adapter.find_spans(row.tokens, prepared, messages),
         adapter.vision_shape(prepared),
-        layer=-1 if last_layer else layer,
+        layer=layer,
         final_norm=None if last_layer else _on_its_device(adapter.final_norm),
-        logits=output.logits,
+        logits=row.logits,
         tokenizer=adapter.tokenizer,
         images=prepared.pictures,
         round0=round0,
