@@ -158,7 +158,7 @@ def test_help_lists_the_options():
     done = eval_py("--help")
     assert done.returncode == 0
     options = ("--limit", "--max-new-tokens", "--methods", "--baselines", "--results", "--resume", "--layer")
-    options += ("--seed", "--round0")
+    options += ("--seed", "--round0", "--batch-size")
     assert all(option in done.stdout for option in options)
 
 

@@ -28,6 +28,9 @@ __all__ = ["build_parser", "default_results_path", "main", "process_state"]
 
 PROGRAM = "eval.py"
 
+DEFAULT_BATCH_SIZE = 8
+"""Samples per generate call, chosen by measurement (docs/benchmarks.md, "Evaluation throughput")."""
+
 
 def _methods(text: str) -> list[str]:
     methods = [name.strip() for name in text.split(",") if name.strip()]
@@ -58,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("vis_dir", type=Path, nargs="?", help="save each sample's maps (result.save) here")
     parser.add_argument("--limit", type=_positive, help="evaluate only the first N samples")
     parser.add_argument("--max-new-tokens", type=_positive, default=256, help="longest answer (default 256)")
+    parser.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"samples generated together in one call (default {DEFAULT_BATCH_SIZE}; the results are those of 1, "
+        "and a batch too large for the free memory is split)",
+    )
     parser.add_argument(
         "--methods",
         type=_methods,
@@ -163,6 +173,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 vis_dir=args.vis_dir,
                 progress=True,
                 state=state,
+                batch_size=args.batch_size,
             )
     except (DatasetError, EvaluationError, MissingNLTKDataError, ModelLoadError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)

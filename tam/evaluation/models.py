@@ -2,15 +2,18 @@
 
 The evaluation needs one callable per run, ``explainer(image_paths, prompt) ->
 Explanation``: generate the answer, explain it (``round0``, ``layer``), and decode the
-answer without special tokens. Everything else (data sets, metrics, results files,
+answer without special tokens; ``explainer.explain_batch(requests)`` does so for several
+samples in one ``generate`` call. Everything else (data sets, metrics, results files,
 processes) is model-free and tested with fake explainers.
 """
 
 from __future__ import annotations
 
-from tam.evaluation.scoring import Explainer, Explanation
+from collections.abc import Sequence
 
-__all__ = ["ModelLoadError", "load_explainer"]
+from tam.evaluation.scoring import Explanation
+
+__all__ = ["ModelExplainer", "ModelLoadError", "load_explainer"]
 
 
 class ModelLoadError(RuntimeError):
@@ -25,8 +28,8 @@ def load_explainer(
     round0: str = "own",
     max_new_tokens: int = 256,
     seed: int = 0,
-) -> Explainer:
-    """Load ``model_name`` and return the explainer that runs it on one sample.
+) -> ModelExplainer:
+    """Load ``model_name`` and return the explainer that runs it on one sample or a batch of them.
 
     Parameters
     ----------
@@ -46,9 +49,7 @@ def load_explainer(
 
     Returns
     -------
-    Explainer
-        ``explainer(image_paths, prompt) -> Explanation``; greedy generation, one image
-        per sample, the answer decoded with ``skip_special_tokens=True``.
+    ModelExplainer
 
     Raises
     ------
@@ -59,7 +60,6 @@ def load_explainer(
 
     from tam.errors import TAMError
     from tam.models import load_model
-    from tam.models.explain import explain
     from tam.models.registry import adapter_for
 
     torch.manual_seed(seed)
@@ -70,13 +70,50 @@ def load_explainer(
         raise ModelLoadError(str(error)) from None
     if not -depth <= layer < depth:
         raise ModelLoadError(f"--layer {layer} is out of range: {model_name} has layers {-depth} to {depth - 1}")
-    tokenizer = processor.tokenizer
+    return ModelExplainer(model, processor, layer=layer, round0=round0, max_new_tokens=max_new_tokens)
 
-    def explainer(image_paths, prompt: str) -> Explanation:
-        content = [{"type": "image", "image": str(path)} for path in image_paths]
-        messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
-        result = explain(model, processor, messages, max_new_tokens=max_new_tokens, layer=layer, round0=round0)
+
+class ModelExplainer:
+    """Generate and explain answers with a loaded model: one sample, or a batch in one ``generate`` call.
+
+    Greedy generation, one image per sample, the answer decoded with
+    ``skip_special_tokens=True``. The arguments are those of :func:`load_explainer`.
+    """
+
+    def __init__(self, model, processor, *, layer: int, round0: str, max_new_tokens: int) -> None:
+        self.model = model
+        self.processor = processor
+        self.options = {"layer": layer, "round0": round0, "max_new_tokens": max_new_tokens}
+
+    def __call__(self, image_paths: Sequence[str], prompt: str) -> Explanation:
+        """Explain the answer to ``prompt`` about the images at ``image_paths``; a failure is raised."""
+        (outcome,) = self.explain_batch([(image_paths, prompt)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def explain_batch(self, requests: Sequence[tuple[Sequence[str], str]]) -> list:
+        """Explain several ``(image_paths, prompt)`` requests, generated together.
+
+        Returns
+        -------
+        list of (Explanation or Exception)
+            One per request, in order; a request that failed gives its error (an
+            ``OSError``, ``ValueError`` or ``RuntimeError``) and the others are unaffected.
+        """
+        from tam.models.explain import explain_chats
+
+        chats = [
+            [{"role": "user", "content": [*map(_image_entry, paths), {"type": "text", "text": prompt}]}]
+            for paths, prompt in requests
+        ]
+        outcomes = explain_chats(self.model, self.processor, chats, batch_size=max(len(chats), 1), **self.options)
+        return [outcome if isinstance(outcome, Exception) else self._explanation(outcome) for outcome in outcomes]
+
+    def _explanation(self, result) -> Explanation:
         answer_ids = result.token_ids[result.answer_slice].tolist()
-        return Explanation(result, tokenizer.decode(answer_ids, skip_special_tokens=True))
+        return Explanation(result, self.processor.tokenizer.decode(answer_ids, skip_special_tokens=True))
 
-    return explainer
+
+def _image_entry(path) -> dict:
+    return {"type": "image", "image": str(path)}

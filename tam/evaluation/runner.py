@@ -36,6 +36,7 @@ from tam.result import METHODS
 __all__ = [
     "SAMPLE_ERRORS",
     "EvaluationError",
+    "evaluate_batch",
     "evaluate_one",
     "format_table",
     "run_evaluation",
@@ -87,16 +88,68 @@ def evaluate_one(
         The scored record (:func:`tam.evaluation.scoring.score_sample`), or ``{"index",
         "id", "error"}`` when the sample fails with one of :data:`SAMPLE_ERRORS`.
     """
-    try:
-        mask = read_mask(sample.mask)
-        explanation = explainer([str(sample.image)], sample.prompt)
-        record = score_sample(sample, explanation, mask, methods, category_rule=category_rule)
-        if vis_dir is not None:
-            explanation.result.save(Path(vis_dir) / f"{sample.index:05d}_{sample.id}", overwrite=True)
-        return record
-    except SAMPLE_ERRORS as error:
-        logger.warning("sample %s (%s) failed: %s", sample.index, sample.id, error)
-        return {"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"}
+    (record,) = evaluate_batch(explainer, [sample], methods, category_rule=category_rule, vis_dir=vis_dir)
+    return record
+
+
+def evaluate_batch(
+    explainer: Explainer,
+    samples: Sequence[Sample],
+    methods: Sequence[str],
+    *,
+    category_rule: str = "whole-name",
+    vis_dir: Path | None = None,
+) -> list[dict]:
+    """Explain several samples together and score each; a failure becomes that sample's record with its reason.
+
+    An explainer with ``explain_batch`` generates the samples whose masks could be read
+    in one call; any other explainer is called once per sample. Either way each record
+    is the one :func:`evaluate_one` gives for the sample alone.
+
+    Returns
+    -------
+    list of dict
+        One record per sample, in order.
+    """
+    masks, outcomes = {}, {}
+    for sample in samples:
+        try:
+            masks[sample.index] = read_mask(sample.mask)
+        except SAMPLE_ERRORS as error:
+            outcomes[sample.index] = error
+    ready = [sample for sample in samples if sample.index in masks]
+    outcomes.update(zip((sample.index for sample in ready), _explain(explainer, ready), strict=True))
+    records = []
+    for sample in samples:
+        try:
+            if isinstance(outcomes[sample.index], Exception):
+                raise outcomes[sample.index]
+            explanation = outcomes[sample.index]
+            records.append(
+                score_sample(sample, explanation, masks[sample.index], methods, category_rule=category_rule)
+            )
+            if vis_dir is not None:
+                explanation.result.save(Path(vis_dir) / f"{sample.index:05d}_{sample.id}", overwrite=True)
+        except SAMPLE_ERRORS as error:
+            logger.warning("sample %s (%s) failed: %s", sample.index, sample.id, error)
+            records.append({"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"})
+    return records
+
+
+def _explain(explainer: Explainer, samples: Sequence[Sample]) -> list:
+    """Each sample's Explanation or the error it failed with: in one batch when the explainer can."""
+    if not samples:
+        return []
+    requests = [([str(sample.image)], sample.prompt) for sample in samples]
+    if hasattr(explainer, "explain_batch"):
+        return explainer.explain_batch(requests)
+    outcomes = []
+    for paths, prompt in requests:
+        try:
+            outcomes.append(explainer(paths, prompt))
+        except SAMPLE_ERRORS as error:
+            outcomes.append(error)
+    return outcomes
 
 
 class _OneProcess:
@@ -121,6 +174,7 @@ def run_evaluation(
     vis_dir: str | Path | None = None,
     progress: bool = False,
     state=None,
+    batch_size: int = 1,
 ) -> dict | None:
     """Evaluate the first ``limit`` samples of ``dataset`` and write results and summary.
 
@@ -151,6 +205,10 @@ def run_evaluation(
         Show a tqdm progress bar per process.
     state : accelerate.PartialState, optional
         The process group under ``accelerate launch``; one process when None.
+    batch_size : int, default 1
+        Samples explained together (one ``generate`` call when the explainer has
+        ``explain_batch``), taken in order from this process's own samples, so a batch
+        never spans two processes' shares; the results are those of batch size 1.
 
     Returns
     -------
@@ -168,6 +226,8 @@ def run_evaluation(
         raise EvaluationError(f"methods must be distinct names among {SCORED_MAPS}, got {methods}")
     if limit is not None and limit < 1:
         raise EvaluationError(f"limit must be at least 1, got {limit}")
+    if batch_size < 1:
+        raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
     state = _OneProcess() if state is None else state
     results = Path(results)
     if category_rule not in CATEGORY_RULES:
@@ -198,15 +258,18 @@ def run_evaluation(
 
     with open_for_append(part_path(results, state.process_index, state.num_processes)) as handle:
         bar = tqdm(
-            mine,
+            total=len(mine),
             disable=not progress,
             unit="sample",
             desc=f"process {state.process_index}" if state.num_processes > 1 else "evaluating",
             position=state.process_index,
         )
-        for sample in bar:
-            record = evaluate_one(explainer, sample, methods, category_rule=category_rule, vis_dir=vis_dir)
-            append_record(handle, record)
+        for start in range(0, len(mine), batch_size):
+            batch = mine[start : start + batch_size]
+            for record in evaluate_batch(explainer, batch, methods, category_rule=category_rule, vis_dir=vis_dir):
+                append_record(handle, record)
+            bar.update(len(batch))
+        bar.close()
 
     if not state.is_main_process:
         _finished_markers(results, state.num_processes)[state.process_index - 1].touch()
