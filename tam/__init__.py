@@ -24,6 +24,8 @@ _EXPORTS = {
     "TokenActivationResult": "tam.result",
     "Candidates": "tam.result",
     "METHODS": "tam.result",
+    "get_method": "tam.methods",
+    "method_names": "tam.methods",
     "rank_gaussian_filter": "tam.filters",
     "estimated_causal_inference": "tam.causal",
     "normalize_jointly": "tam.normalize",

@@ -28,7 +28,8 @@ import torch
 
 from tam.causal import estimated_causal_inference
 from tam.layout import VisionLayout
-from tam.result import postprocess, to_uint8
+from tam.methods import postprocess
+from tam.result import to_uint8
 from tam.spans import locate_spans
 
 __all__ = ["TAM"]

@@ -2,7 +2,9 @@
 
 One object serves the demo, the visuals and the evaluation. It keeps the raw vision
 maps, the maps after ECI and the context scores, so the ablations (``raw``, ``eci``,
-``rgf``, ``tam``) all come from it without running the model or the scores again.
+``rgf``, ``tam``) all come from it without running the model or the scores again, and
+the maps of any method computed from the model (:mod:`tam.methods`: ``attention``,
+``gradcam``, ``lens@L``, ...) when explaining.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ from pathlib import Path
 import numpy as np
 
 from tam._threads import single_threaded
-from tam.filters import rank_gaussian_filter
 from tam.layout import VisionLayout
-from tam.normalize import normalize_jointly
+from tam.methods import ABLATIONS, MaskMethod, MethodMaps, ResultMethod, UnavailableMethodError, get_method
 
-__all__ = ["METHODS", "Candidates", "TokenActivationResult", "postprocess"]
+__all__ = ["METHODS", "Candidates", "TokenActivationResult"]
 
-METHODS = ("tam", "raw", "eci", "rgf")
-"""The map variants: full TAM, raw activations, ECI only, rank Gaussian filter only."""
+METHODS = ABLATIONS
+"""The map methods every result gives: full TAM, raw activations, ECI only, rank Gaussian filter only."""
 
 _ARRAYS = ("token_ids", "class_ids", "positions", "raw_maps", "eci_maps", "context_scores", "context_mask")
+# Model methods' maps are saved as ``method_maps/<name>`` (T, M) and ``method_text/<name>`` (T, T).
 
 
 @dataclass(frozen=True)
@@ -44,38 +46,6 @@ class Candidates:
 
     ids: np.ndarray
     probabilities: np.ndarray
-
-
-def postprocess(
-    vision: np.ndarray,
-    text: np.ndarray,
-    text_mask: np.ndarray,
-    layout: VisionLayout,
-    *,
-    filtered: bool,
-    filter_size: int = 3,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Normalise vision and text together, then optionally filter each grid (spec 5-6).
-
-    Parameters
-    ----------
-    vision : ndarray of shape (T, M)
-    text : ndarray of shape (T, S)
-    text_mask : ndarray of shape (T, S), bool
-    layout : VisionLayout
-    filtered : bool
-        Apply the rank Gaussian filter to each grid.
-    filter_size : int
-
-    Returns
-    -------
-    vision : ndarray of shape (T, M), float64, in [0, 1]
-    text : ndarray of shape (T, S), float64, in [0, 1]
-    """
-    vision01, text01 = normalize_jointly(vision, text, text_mask)
-    if filtered:
-        vision01 = layout.join([rank_gaussian_filter(grid, filter_size) for grid in layout.split(vision01)])
-    return vision01, text01
 
 
 def to_uint8(maps: np.ndarray) -> np.ndarray:
@@ -124,6 +94,9 @@ class TokenActivationResult:
         slice of a video), for visuals; not used by the method.
     options : dict
         The settings that made the result (layer, round-0 mode, filter size, versions).
+    method_maps : dict of str to MethodMaps
+        Maps of the methods computed from the model when explaining (``attention``,
+        ``gradcam``, ``lens@L``, ...), by method name, in [0, 1].
     """
 
     token_ids: np.ndarray
@@ -139,6 +112,7 @@ class TokenActivationResult:
     pieces: list[str] | None = None
     images: list[np.ndarray] | None = None
     options: dict = field(default_factory=dict)
+    method_maps: dict[str, MethodMaps] = field(default_factory=dict)
     candidate_source: Callable[[], Candidates] | None = field(default=None, repr=False)
     _candidates: Candidates | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
@@ -151,20 +125,42 @@ class TokenActivationResult:
         """Indices of the answer tokens among the explained tokens."""
         return slice(self.num_prompt_tokens, len(self))
 
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """Names of the map methods this result gives maps for: the ablations, then those computed from the model."""
+        return (*METHODS, *self.method_maps)
+
     @single_threaded
-    def _processed(self, method: str) -> tuple[np.ndarray, np.ndarray]:
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if method not in self._cache:
-            source = self.eci_maps if method in ("tam", "eci") else self.raw_maps
-            self._cache[method] = postprocess(
-                source,
-                self.context_scores,
-                self.context_mask,
-                self.layout,
-                filtered=method in ("tam", "rgf"),
-                filter_size=self.options.get("filter_size", 3),
+    def processed(self, method: str = "tam") -> MethodMaps:
+        """Vision maps and text relevances of every explained token by ``method``.
+
+        Returns
+        -------
+        MethodMaps
+            ``vision`` (T, M) and ``text`` (T, T), in [0, 1].
+
+        Raises
+        ------
+        UnknownMethodError
+            If no method has the name.
+        UnavailableMethodError
+            If the method needs the model and was not computed for this result.
+        """
+        if method in self.method_maps:
+            return self.method_maps[method]
+        entry = get_method(method)
+        if isinstance(entry, MaskMethod):
+            raise UnavailableMethodError(
+                f"{method!r} maps are made from a segmentation mask by the evaluation (eval.py --baselines); "
+                f"this result has {', '.join(self.methods)}"
             )
+        if not isinstance(entry, ResultMethod):
+            raise UnavailableMethodError(
+                f"this result has no {method!r} maps (it has {', '.join(self.methods)}); "
+                f"explain with methods=[{method!r}] to compute them"
+            )
+        if method not in self._cache:
+            self._cache[method] = entry.maps(self)
         return self._cache[method]
 
     def maps(self, method: str = "tam") -> np.ndarray:
@@ -172,15 +168,17 @@ class TokenActivationResult:
 
         Parameters
         ----------
-        method : {"tam", "raw", "eci", "rgf"}
-            Full TAM, raw activations, ECI without filter, filter without ECI. All are
-            jointly normalised with the text relevances.
+        method : str
+            One of :attr:`methods`: ``"tam"`` full TAM, ``"raw"`` raw activations,
+            ``"eci"`` ECI without filter, ``"rgf"`` filter without ECI (these four are
+            jointly normalised with the text relevances), or a method computed from the
+            model (:mod:`tam.methods`).
 
         Returns
         -------
-        ndarray of shape (T, M), float64, in [0, 1]
+        ndarray of shape (T, M), float, in [0, 1]
         """
-        return self._processed(method)[0]
+        return self.processed(method).vision
 
     def maps_uint8(self, method: str = "tam") -> np.ndarray:
         """:meth:`maps` scaled by 255 and truncated to uint8, shape (T, M)."""
@@ -198,7 +196,7 @@ class TokenActivationResult:
         ndarray of shape (index,), float64
             On the same scale as that token's vision map.
         """
-        return self._processed(method)[1][index, :index]
+        return self.processed(method).text[index, :index]
 
     @property
     def candidates(self) -> Candidates | None:
@@ -246,6 +244,8 @@ class TokenActivationResult:
                 arrays["candidate_probabilities"] = candidates.probabilities
             for index, image in enumerate(self.images or []):
                 arrays[f"image_{index}"] = image
+            for name, (vision, text) in self.method_maps.items():
+                arrays[f"method_maps/{name}"], arrays[f"method_text/{name}"] = vision, text
             np.savez_compressed(staging / "arrays.npz", **arrays)
             meta = {
                 "num_prompt_tokens": self.num_prompt_tokens,
@@ -276,6 +276,10 @@ class TokenActivationResult:
         candidates = None
         if "candidate_ids" in arrays:
             candidates = Candidates(arrays.pop("candidate_ids"), arrays.pop("candidate_probabilities"))
+        names = [key.removeprefix("method_maps/") for key in arrays if key.startswith("method_maps/")]
+        method_maps = {
+            name: MethodMaps(arrays.pop(f"method_maps/{name}"), arrays.pop(f"method_text/{name}")) for name in names
+        }
         shape = meta["vision_shape"]
         layout = VisionLayout.from_shape([tuple(g) for g in shape] if meta["layout_kind"] == "images" else tuple(shape))
         return cls(
@@ -285,6 +289,7 @@ class TokenActivationResult:
             pieces=meta["pieces"],
             images=images,
             options=meta["options"],
+            method_maps=method_maps,
             _candidates=candidates,
             **arrays,
         )

@@ -9,6 +9,7 @@ ids exactly, as the reference's ``TAM()`` needs.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 import sys
@@ -19,7 +20,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["SyntheticGeneration", "SyntheticProcessor", "load_reference_module", "make_generation"]
+__all__ = [
+    "WORD_VOCABULARY",
+    "SyntheticGeneration",
+    "SyntheticProcessor",
+    "WordProcessor",
+    "blob_maps",
+    "generation_digest",
+    "load_reference_module",
+    "make_generation",
+]
+
+WORD_VOCABULARY = (
+    "A", " man", " person", " dog", "s", " and", " the", " frisbee", " on", " grass", ".", " a", " white",
+    " horse", " cat", " bed", " it", " sits", " ball", " banana", " his", " tie",
+)  # fmt: skip
+"""Token texts of the synthetic answers scored against the COCO fixture: id ``i`` is ``WORD_VOCABULARY[i]``."""
 
 
 class SyntheticProcessor:
@@ -47,6 +63,35 @@ class SyntheticProcessor:
     def tokenize(self, text: str) -> list[str]:
         """Split decoded text back into one ``<id>`` piece per id."""
         return self._PIECE.findall(text)
+
+
+class WordProcessor:
+    """Decodes ids to :data:`WORD_VOCABULARY`; its tokenizer splits the decoded text back into the same pieces.
+
+    What the reference's ``evaluate()`` needs of a processor, for answers made of those words.
+    """
+
+    @property
+    def tokenizer(self) -> WordProcessor:
+        """Itself: it tokenises too, like a processor's tokenizer."""
+        return self
+
+    def batch_decode(self, sequences, skip_special_tokens=False, **_) -> list[str]:
+        """Decode each id sequence; pieces are joined by NUL so that :meth:`tokenize` can split them again."""
+        joiner = "" if skip_special_tokens else "\x00"
+        return [joiner.join(WORD_VOCABULARY[int(i)] for i in ids) for ids in sequences]
+
+    def tokenize(self, text: str) -> list[str]:
+        """Split text decoded with special tokens back into its pieces."""
+        return text.split("\x00")
+
+    def convert_tokens_to_ids(self, piece: str) -> int:
+        """Return the id of one piece."""
+        return WORD_VOCABULARY.index(piece)
+
+    def decode(self, token_id) -> str:
+        """Return the text of one id."""
+        return WORD_VOCABULARY[int(token_id)]
 
 
 @dataclass
@@ -142,6 +187,36 @@ def make_generation(
         "answer_id": [[newline, im_start, assistant, newline], -1],
     }
     return SyntheticGeneration(tokens, rounds, lm_head, special_ids, vision_shape, SyntheticProcessor())
+
+
+def generation_digest(generation: SyntheticGeneration) -> str:
+    """SHA-256 of a generation's inputs (ids, hidden states, ``lm_head`` weights), in hex.
+
+    Golden outputs stored for a generation hold this digest, so a test can tell a change
+    of its inputs (the random streams of torch or numpy) from a change of the method.
+    """
+    digest = hashlib.sha256(np.asarray(generation.tokens, dtype=np.int64).tobytes())
+    for states in generation.hidden_states:
+        digest.update(states.detach().to(torch.float32).numpy().tobytes())
+    digest.update(generation.lm_head.weight.detach().to(torch.float32).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def blob_maps(rng: np.random.Generator, count: int, shape: tuple[int, int] = (12, 16)) -> np.ndarray:
+    """``count`` uint8 token maps of ``shape``: each a Gaussian blob at a random place, plus noise.
+
+    Returns
+    -------
+    ndarray of shape (count, h, w), uint8
+    """
+    rows, cols = np.mgrid[: shape[0], : shape[1]]
+    maps = []
+    for _ in range(count):
+        center = rng.uniform((0, 0), shape)
+        width = rng.uniform(1.5, 5.0)
+        blob = np.exp(-((rows - center[0]) ** 2 + (cols - center[1]) ** 2) / (2 * width**2))
+        maps.append(np.clip((blob + 0.2 * rng.random(shape)) / 1.2 * 255, 0, 255).astype(np.uint8))
+    return np.stack(maps)
 
 
 def load_reference_module(folder, name: str = "tam"):

@@ -45,6 +45,15 @@ maps = st.integers(2, 12).flatmap(
         arrays(bool, (4,)),
     )
 )
+# contexts whose interference is far from zero: the first slot is always in, with a positive score and map
+maps_with_interference = st.integers(2, 12).flatmap(
+    lambda m: st.tuples(
+        arrays(np.float64, (m,), elements=st.floats(0, 10, width=32)),
+        arrays(np.float64, (4, m), elements=st.floats(0.125, 10, width=32)),
+        arrays(np.float64, (4,), elements=st.floats(0.125, 10, width=32)),
+        arrays(bool, (4,)).map(lambda include: np.concatenate([[True], include[1:]])),
+    )
+)
 
 
 @settings(max_examples=200, deadline=None)
@@ -53,14 +62,19 @@ def test_properties(case):
     current, history, scores, include = case
     cleaned, scale = estimated_causal_inference(current[None], history, scores[None], include[None])
     assert np.all(np.isfinite(cleaned)) and np.all(cleaned >= 0)
-    # never adds activation where the interference is non-negative and a >= 0
-    if scale[0] >= 0:
-        assert np.all(cleaned[0] <= current + 1e-9)
-    # the closed form is the least-squares minimiser the reference finds numerically
+    # maps and scores are non-negative, so I >= 0 and a = <m, I> / <I, I> >= 0: ECI only removes activation
+    assert scale[0] >= 0
+    assert np.all(cleaned[0] <= current + 1e-9)
+
+
+@settings(max_examples=200, deadline=None)
+@given(maps_with_interference)
+def test_the_scale_is_the_least_squares_minimiser_the_reference_finds_numerically(case):
+    current, history, scores, include = case
+    _, scale = estimated_causal_inference(current[None], history, scores[None], include[None])
     interference = context_weights(scores[None], include[None])[0] @ history
-    if interference @ interference > 1e-6:
-        numeric = minimize_scalar(lambda a: np.sum((current - a * interference) ** 2)).x
-        assert np.isclose(scale[0], numeric, rtol=1e-5, atol=1e-6)
+    numeric = minimize_scalar(lambda a: np.sum((current - a * interference) ** 2)).x
+    assert np.isclose(scale[0], numeric, rtol=1e-5, atol=1e-6)
 
 
 @settings(max_examples=100, deadline=None)

@@ -8,6 +8,7 @@ import pytest
 
 from tam.evaluation import load_dataset
 from tam.evaluation.cli import default_results_path, main
+from tam.metrics import rouge_l
 from tam.result import METHODS
 from tests.evaluation_fakes import fake_loader
 
@@ -57,7 +58,7 @@ def test_limit_then_resume_through_the_command_line(folder, tmp_path, capsys):
     assert summary["settings"]["model"] == "tiny-model"
     assert calls[0] == (
         "tiny-model",
-        {"device": "cpu", "layer": -1, "round0": "own", "max_new_tokens": 256, "seed": 0},
+        {"device": "cpu", "layer": -1, "round0": "own", "max_new_tokens": 256, "seed": 0, "methods": []},
     )
 
 
@@ -66,9 +67,11 @@ def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
     results = tmp_path / "r.jsonl"
     argv = ["m", str(FIXTURES / "GranDf_mini"), str(tmp_path / "vis"), "--results", str(results)]
     argv += ["--methods", "tam,raw", "--round0", "reference", "--layer", "-2", "--seed", "3", "--max-new-tokens", "16"]
-    argv += ["--category-match", "reference", "--limit", "1"]
+    argv += ["--category-match", "reference", "--rouge-l", "rouge", "--limit", "1"]
     assert main(argv, load=fake_loader(calls)) == 0
-    assert calls == [("m", {"device": "cpu", "layer": -2, "round0": "reference", "max_new_tokens": 16, "seed": 3})]
+    assert calls == [
+        ("m", {"device": "cpu", "layer": -2, "round0": "reference", "max_new_tokens": 16, "seed": 3, "methods": []})
+    ]
     table = capsys.readouterr().out
     assert [line.split()[0] for line in table.splitlines()[1:3]] == ["tam", "raw"]
     settings = json.loads(Path(f"{results}.settings.json").read_text())
@@ -76,6 +79,7 @@ def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
         "dataset_format": "grandf",
         "methods": ["tam", "raw"],
         "category_rule": "reference",
+        "rouge_l_package": "rouge",
         "model": "m",
         "layer": -2,
         "round0": "reference",
@@ -83,6 +87,10 @@ def test_options_reach_the_loader_and_the_settings(tmp_path, capsys):
         "seed": 3,
     }
     assert len(list((tmp_path / "vis").iterdir())) == 1
+    record = json.loads(results.read_text().splitlines()[0])
+    references = load_dataset(FIXTURES / "GranDf_mini").samples[0].references
+    assert record["rouge_l"] == rouge_l(record["answer"], references, "rouge")
+    assert record["rouge_l"] != rouge_l(record["answer"], references)
 
 
 def test_baselines_add_chance_and_ceiling_rows(tmp_path, capsys):
@@ -147,18 +155,20 @@ def test_missing_nltk_data_names_the_download_command(tmp_path):
 
 def test_bad_methods_are_an_argument_error(capsys):
     with pytest.raises(SystemExit) as stop:
-        main(["m", str(FIXTURES / "GranDf_mini"), "--methods", "tam,gradcam"])
+        main(["m", str(FIXTURES / "GranDf_mini"), "--methods", "tam,gradkam"])
     assert stop.value.code == 2
-    message = "argument --methods: expected distinct names among tam,raw,eci,rgf,uniform,random,perfect,perfect+rgf, "
-    message += "got 'tam,gradcam'"
+    message = "argument --methods: unknown map method 'gradkam'; known methods: tam, raw, eci, rgf, attention[@L], "
     assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["m", str(FIXTURES / "GranDf_mini"), "--methods", "tam,tam"])
+    assert "expected distinct method names, comma-separated, got 'tam,tam'" in capsys.readouterr().err
 
 
 def test_help_lists_the_options():
     done = eval_py("--help")
     assert done.returncode == 0
     options = ("--limit", "--max-new-tokens", "--methods", "--baselines", "--results", "--resume", "--layer")
-    options += ("--seed", "--round0", "--batch-size")
+    options += ("--seed", "--round0", "--category-match", "--rouge-l", "--batch-size")
     assert all(option in done.stdout for option in options)
 
 

@@ -207,8 +207,9 @@ def test_results_of_another_data_set_are_refused(tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"methods": ["tam", "gradcam"]}, "methods must be distinct names among"),
-        ({"methods": []}, "methods must be distinct names among"),
+        ({"methods": ["tam", "gradkam"]}, "unknown map method 'gradkam'; known methods: tam, raw"),
+        ({"methods": []}, "methods must be distinct registered method names, got"),
+        ({"methods": ["tam", "tam"]}, "methods must be distinct registered method names, got"),
         ({"limit": 0}, "limit must be at least 1"),
         ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
         ({"category_rule": "first"}, "category_rule must be one of"),

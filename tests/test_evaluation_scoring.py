@@ -7,8 +7,9 @@ import pytest
 
 from tam.evaluation import SampleError, answer_token_maps, load_dataset, score_sample
 from tam.evaluation.runner import evaluate_one
-from tam.evaluation.scoring import SCORED_MAPS, read_mask
-from tam.metrics import BASELINES
+from tam.evaluation.scoring import read_mask
+from tam.methods import MaskMethod, method_names
+from tam.metrics import group_words, score_answer
 from tam.result import METHODS
 from tests.evaluation_fakes import FakeExplainer
 
@@ -43,28 +44,28 @@ def test_reference_round0_scores_the_first_answer_token_with_the_first_prompt_ma
 
 def test_score_sample_groups_tags_matches_and_scores_every_method(coco):
     sample = coco.samples[0]  # person, dog and frisbee in its mask
-    explanation = explain(sample)
-    record = score_sample(sample, explanation, read_mask(sample.mask), METHODS)
+    explanation, mask = explain(sample), read_mask(sample.mask)
+    record = score_sample(sample, explanation, mask, METHODS)
     assert record["index"] == 0 and record["id"] == sample.id and record["answer"] == explanation.answer
     assert "".join(record["words"]) == explanation.answer.replace(" ", "")
-    assert len(record["words"]) == len(record["kinds"]) == len(record["labels"])
-    for word, kind, label in zip(record["words"], record["kinds"], record["labels"], strict=True):
-        if word in ("dog", "dogs"):
-            assert (kind, label) == ("noun", 18)
-        if word in ("the", "a", "A", "and"):
-            assert (kind, label) == ("function", None)
-        if kind != "noun":
-            assert label is None
+    assert record["words"] == ["cat", "sheep", "the", "frisbee", "on", "ons", "dog", "sheep", "on", "cat"]
+    assert record["kinds"] == ["noun", "noun", "function", "noun", "other", "noun", "noun", "noun", "other", "noun"]
+    assert record["labels"] == [17, 20, None, 34, None, None, 18, 20, None, 17]  # cat, sheep, frisbee, dog
     assert record["rouge_l"] is None and record["meteor"] is None  # no captions in the fixture
     assert set(record["methods"]) == set(METHODS)
     for scores in record["methods"].values():
-        present = {int(v) for v in np.unique(read_mask(sample.mask))}
-        assert all(o["label"] in present and 0.0 <= o["iou"] <= 1.0 for o in scores["objects"])
-        assert all(0.0 <= f["score"] <= 1.0 for f in scores["functions"])
-        if scores["objects"]:
-            assert scores["obj_iou"] == pytest.approx(np.mean([o["iou"] for o in scores["objects"]]))
-    # one generation serves every method: the raw and TAM maps of the same tokens differ
-    assert record["methods"]["raw"] != record["methods"]["tam"]
+        # of the named categories only frisbee and dog are in the mask (with person); "the" is the function word
+        assert [(o["word"], o["label"]) for o in scores["objects"]] == [(3, 34), (6, 18)]
+        assert all(0.0 <= o["iou"] <= 1.0 for o in scores["objects"])
+        assert [f["word"] for f in scores["functions"]] == [2]
+        assert 0.0 <= scores["functions"][0]["score"] <= 1.0
+        assert scores["obj_iou"] == pytest.approx(np.mean([o["iou"] for o in scores["objects"]]))
+    # one generation serves every method, each scored on its own maps of the same tokens
+    result, span = explanation.result, explanation.result.answer_slice
+    words = group_words(result.texts[span], result.pieces[span])
+    for method in METHODS:
+        own = score_answer(words, record["kinds"], record["labels"], answer_token_maps(result, method), mask)
+        assert record["methods"][method] == own.to_dict()
 
 
 def test_references_give_rouge_and_meteor():
@@ -77,9 +78,10 @@ def test_references_give_rouge_and_meteor():
 def test_baselines_are_scored_on_the_same_words_as_the_methods(coco):
     sample = coco.samples[0]
     explanation, mask = explain(sample), read_mask(sample.mask)
-    record = score_sample(sample, explanation, mask, SCORED_MAPS)
-    assert list(record["methods"]) == [*METHODS, *BASELINES]
-    scored = {method: record["methods"][method] for method in SCORED_MAPS}
+    baselines = method_names(MaskMethod)
+    record = score_sample(sample, explanation, mask, [*METHODS, *baselines])
+    assert list(record["methods"]) == [*METHODS, *baselines]
+    scored = record["methods"]
     labels = {method: [o["label"] for o in scores["objects"]] for method, scores in scored.items()}
     assert labels["tam"] and all(found == labels["tam"] for found in labels.values())
     assert scored["perfect"]["obj_iou"] > scored["uniform"]["obj_iou"]

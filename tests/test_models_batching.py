@@ -238,3 +238,15 @@ def test_toy_scenes_of_different_caption_lengths_in_one_batch():
     assert all(result.pieces[-1] == processor.tokenizer.eos_token for result in alone)
     for ours, theirs in zip(tam.explain(model, processor, messages, max_new_tokens=24), alone, strict=True):
         assert_same_result(ours, theirs)
+
+
+def test_model_methods_in_a_batch_equal_those_of_one_chat():
+    model, processor = load_model("tiny-qwen2.5-vl")
+    methods = ["lens@1", "attention"]
+    alone = [tam.explain(model, processor, messages, max_new_tokens=4, methods=methods) for messages in chats()]
+    batched = tam.explain(model, processor, chats(), max_new_tokens=4, methods=methods)
+    for ours, theirs in zip(batched, alone, strict=True):
+        assert_same_result(ours, theirs)
+        for method in methods:
+            difference = np.abs(ours.maps_uint8(method).astype(int) - theirs.maps_uint8(method).astype(int))
+            assert difference.max() <= 1 and np.mean(difference == 0) >= 0.999, method

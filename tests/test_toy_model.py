@@ -1,7 +1,10 @@
 """Plumbing tests on the shipped toy-shapes checkpoint: its shape words must light up their shapes.
 
-Each broken variant is run too and must score far lower, so these tests are shown to
-catch those errors: a transposed grid or a mask flipped upside down falls to chance
+The maps are folded by the library (``tam.evaluation.scoring.answer_token_maps``, through
+``tam/layout.py``) and the masks read back by it (``read_mask``, from the PNG files that
+eval.py's data sets hold), so an error in either fails the working-pipeline tests. Each
+broken variant breaks the library, not the test, and must score far lower: a layout that
+folds each grid transposed, or a mask reader that flips it upside down, falls to chance
 level; a vision span read one token late moves every map by one cell (14 pixels), which
 on shapes three to six cells wide keeps much of the overlap (a perfect map moved so still
 scores about 0.4), so that test measures the move itself: the foregrounds' mean offset
@@ -24,7 +27,9 @@ from PIL import Image
 
 import tam
 from tam.errors import ShapeError
-from tam.metrics.baselines import chance_maps
+from tam.evaluation import scoring
+from tam.layout import VisionLayout
+from tam.methods import chance_maps
 from tam.models import load_model
 from tam.models.qwen_vl import QwenVLAdapter
 from tam.toy.check import foreground_offsets, score_maps
@@ -70,6 +75,31 @@ def explained(toy):
 
 
 @pytest.fixture(scope="module")
+def mask_files(tmp_path_factory):
+    """The fixed scenes' label images as PNG files, as eval.py's data sets hold them."""
+    folder = tmp_path_factory.mktemp("toy-masks")
+    for index, shapes in enumerate(SCENES):
+        Image.fromarray(compose_scene(shapes).labels).save(folder / f"{index}.png")
+    return [folder / f"{index}.png" for index in range(len(SCENES))]
+
+
+def fold_transposed(patch):
+    """Break ``tam/layout.py``: each grid is folded column by column (and flattened back the same way)."""
+    split, join = VisionLayout.split, VisionLayout.join
+    patch.setattr(VisionLayout, "split", lambda self, flat: [grid.swapaxes(-1, -2) for grid in split(self, flat)])
+    patch.setattr(VisionLayout, "join", lambda self, grids: join(self, [grid.swapaxes(-1, -2) for grid in grids]))
+
+
+@pytest.fixture(scope="module")
+def transposed_layout_scores(toy, mask_files):
+    """Mean Obj-IoU of raw and TAM maps with the whole pipeline run on a transposed layout."""
+    with pytest.MonkeyPatch.context() as patch:
+        fold_transposed(patch)
+        explained = explain_scenes(*toy)
+        return {method: mean_object_iou(explained, mask_files, method) for method in ("raw", "tam")}
+
+
+@pytest.fixture(scope="module")
 def explained_with_shifted_span(toy):
     """The same scenes with the vision span read one token too late (a plumbing error)."""
     find_spans = QwenVLAdapter.find_spans
@@ -83,32 +113,30 @@ def explained_with_shifted_span(toy):
         return explain_scenes(*toy)
 
 
-def shape_word_maps(explained, method):
-    """(scene, maps of shape (N, h, w), words) of every fixed scene's answer."""
-    for scene, result in explained:
-        grid = result.layout.grids[0]
+def shape_word_maps(explained, mask_files, method):
+    """(labels, maps of shape (N, h, w), words) of every fixed scene's answer, folded and read by the library."""
+    for (_, result), mask_file in zip(explained, mask_files, strict=True):
         if method in ("uniform", "random"):
+            grid = result.layout.grids[0]
             maps = chance_maps(method, len(result) - result.num_prompt_tokens, grid, np.random.default_rng(0))
         else:
-            maps = result.maps_uint8(method)[result.answer_slice].reshape(-1, *grid)
-        yield scene, maps, result.texts[result.answer_slice]
+            maps = scoring.answer_token_maps(result, method)
+        yield scoring.read_mask(mask_file), maps, result.texts[result.answer_slice]
 
 
-def mean_object_iou(explained, method="raw", transpose=False, flip_mask=False):
+def mean_object_iou(explained, mask_files, method="raw"):
     ious = []
-    for scene, maps, words in shape_word_maps(explained, method):
-        maps = maps.transpose(0, 2, 1) if transpose else maps
-        labels = scene.labels[::-1] if flip_mask else scene.labels
+    for labels, maps, words in shape_word_maps(explained, mask_files, method):
         ious += score_maps(maps, words, labels, CATEGORIES)[0]
     assert len(ious) >= 6, f"the answers name only {len(ious)} of the scenes' 8 shapes"
     return float(np.mean(ious))
 
 
-def mean_horizontal_offset(explained, method):
+def mean_horizontal_offset(explained, mask_files, method):
     offsets = np.concatenate(
         [
-            foreground_offsets(maps, words, scene.labels, CATEGORIES)
-            for scene, maps, words in shape_word_maps(explained, method)
+            foreground_offsets(maps, words, labels, CATEGORIES)
+            for labels, maps, words in shape_word_maps(explained, mask_files, method)
         ]
     )
     assert len(offsets) >= 6, f"only {len(offsets)} of the scenes' 8 shapes have a map"
@@ -123,29 +151,35 @@ def test_the_toy_model_captions_the_fixed_scenes(explained, toy):
 
 
 @pytest.mark.parametrize("method", ["raw", "tam"])
-def test_shape_words_light_up_their_shapes(explained, method):
-    chance = mean_object_iou(explained, "uniform")
-    assert chance < 0.05
-    assert mean_object_iou(explained, method) >= GOOD
+def test_shape_words_light_up_their_shapes(explained, mask_files, method):
+    assert mean_object_iou(explained, mask_files, "uniform") < 0.05
+    assert mean_object_iou(explained, mask_files, method) >= GOOD
 
 
 @pytest.mark.parametrize("method", ["raw", "tam"])
-def test_transposed_grid_drops_to_chance(explained, method):
-    assert mean_object_iou(explained, method) >= GOOD
-    assert mean_object_iou(explained, method, transpose=True) <= CHANCE
+def test_a_transposed_layout_drops_to_chance(explained, mask_files, transposed_layout_scores, method):
+    assert mean_object_iou(explained, mask_files, method) >= GOOD
+    assert transposed_layout_scores[method] <= CHANCE
 
 
 @pytest.mark.parametrize("method", ["raw", "tam"])
-def test_flipped_mask_drops_to_chance(explained, method):
-    assert mean_object_iou(explained, method) >= GOOD
-    assert mean_object_iou(explained, method, flip_mask=True) <= CHANCE
+def test_a_flipped_mask_reader_drops_to_chance(explained, mask_files, method):
+    assert mean_object_iou(explained, mask_files, method) >= GOOD
+    read_mask = scoring.read_mask
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(scoring, "read_mask", lambda path: read_mask(path)[::-1])
+        assert mean_object_iou(explained, mask_files, method) <= CHANCE
 
 
 @pytest.mark.parametrize("method", ["raw", "tam"])
-def test_vision_span_shifted_by_one_token_moves_every_map_one_cell(explained, explained_with_shifted_span, method):
-    assert abs(mean_horizontal_offset(explained, method)) <= CENTRED
-    assert mean_horizontal_offset(explained_with_shifted_span, method) <= -CELL + CENTRED
-    assert mean_object_iou(explained_with_shifted_span, method) < mean_object_iou(explained, method)
+def test_vision_span_shifted_by_one_token_moves_every_map_one_cell(
+    explained, explained_with_shifted_span, mask_files, method
+):
+    assert abs(mean_horizontal_offset(explained, mask_files, method)) <= CENTRED
+    assert mean_horizontal_offset(explained_with_shifted_span, mask_files, method) <= -CELL + CENTRED
+    assert mean_object_iou(explained_with_shifted_span, mask_files, method) < mean_object_iou(
+        explained, mask_files, method
+    )
 
 
 @pytest.mark.parametrize("wrong_merge", [1, 4])

@@ -19,10 +19,9 @@ from pathlib import Path
 from tam.evaluation.datasets import FORMATS, DatasetError, load_dataset
 from tam.evaluation.models import ModelLoadError, load_explainer
 from tam.evaluation.runner import EvaluationError, format_table, run_evaluation, summary_path
-from tam.evaluation.scoring import SCORED_MAPS
-from tam.metrics.baselines import BASELINES
+from tam.methods import ABLATIONS, MaskMethod, ModelMethod, UnknownMethodError, get_method, method_names
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
-from tam.result import METHODS
+from tam.metrics.text import ROUGE_L_PACKAGES
 
 __all__ = ["build_parser", "default_results_path", "main", "process_state"]
 
@@ -34,9 +33,13 @@ DEFAULT_BATCH_SIZE = 8
 
 def _methods(text: str) -> list[str]:
     methods = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in methods if name not in SCORED_MAPS]
-    if not methods or unknown or len(set(methods)) != len(methods):
-        raise argparse.ArgumentTypeError(f"expected distinct names among {','.join(SCORED_MAPS)}, got {text!r}")
+    if not methods or len(set(methods)) != len(methods):
+        raise argparse.ArgumentTypeError(f"expected distinct method names, comma-separated, got {text!r}")
+    for name in methods:
+        try:
+            get_method(name)
+        except UnknownMethodError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
     return methods
 
 
@@ -71,9 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--methods",
         type=_methods,
-        default=list(METHODS),
-        help=f"map methods scored from each generation, comma-separated (default {','.join(METHODS)}; "
-        f"baselines {','.join(BASELINES)} may be named too)",
+        default=list(ABLATIONS),
+        help=f"map methods scored from each generation, comma-separated (default {','.join(ABLATIONS)}; "
+        f"from the model: {','.join(method_names(ModelMethod))}, a layer after @ as in attention@-2 or lens@4; "
+        f"from the mask: {','.join(method_names(MaskMethod))}; see docs/methods.md)",
     )
     parser.add_argument(
         "--baselines",
@@ -98,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="whole-name",
         help="a noun naming several categories: a category named by the word alone first ('whole-name', "
         "default), or the last match as the reference did, which the paper's table used ('reference')",
+    )
+    parser.add_argument(
+        "--rouge-l",
+        choices=ROUGE_L_PACKAGES,
+        default="rouge-score",
+        help="ROUGE-L of rouge-score, the original script's measure ('rouge-score', default), or of the rouge "
+        "package as the reference computed it, which the paper's table used ('rouge')",
     )
     parser.add_argument("--dataset-format", choices=FORMATS, help="skip detection from the folder")
     return parser
@@ -129,7 +140,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
     argv : sequence of str, optional
         Arguments after the program name; ``sys.argv[1:]`` when None.
     load : callable
-        ``load(model, device=, layer=, round0=, max_new_tokens=, seed=) -> Explainer``;
+        ``load(model, device=, layer=, round0=, max_new_tokens=, seed=, methods=) -> Explainer``;
         :func:`~tam.evaluation.models.load_explainer` unless a caller supplies its own.
 
     Returns
@@ -151,6 +162,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
             round0=args.round0,
             max_new_tokens=args.max_new_tokens,
             seed=args.seed,
+            methods=[name for name in args.methods if isinstance(get_method(name), ModelMethod)],
         )
         from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -159,10 +171,12 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 explainer,
                 dataset,
                 results,
-                methods=args.methods + [kind for kind in BASELINES if args.baselines and kind not in args.methods],
+                methods=args.methods
+                + [kind for kind in method_names(MaskMethod) if args.baselines and kind not in args.methods],
                 limit=args.limit,
                 resume=args.resume,
                 category_rule=args.category_match,
+                rouge_l_package=args.rouge_l,
                 settings={
                     "model": args.model,
                     "layer": args.layer,

@@ -28,6 +28,7 @@ def load_explainer(
     round0: str = "own",
     max_new_tokens: int = 256,
     seed: int = 0,
+    methods: Sequence[str] = (),
 ) -> ModelExplainer:
     """Load ``model_name`` and return the explainer that runs it on one sample or a batch of them.
 
@@ -46,6 +47,9 @@ def load_explainer(
         Longest answer generated.
     seed : int
         Seed of the model's random state (sampling, random-weight twins).
+    methods : sequence of str
+        Map methods computed from the model for every sample (``attention``, ``gradcam``,
+        ``lens@L``, ...; :mod:`tam.methods`), beside TAM and its ablations.
 
     Returns
     -------
@@ -54,23 +58,27 @@ def load_explainer(
     Raises
     ------
     ModelLoadError
-        If the model cannot be loaded, has no adapter, or has no layer ``layer``.
+        If the model cannot be loaded, has no adapter, has no layer ``layer``, or cannot
+        give one of ``methods``.
     """
     import torch
 
     from tam.errors import TAMError
     from tam.models import load_model
+    from tam.models.explain import model_methods
     from tam.models.registry import adapter_for
 
     torch.manual_seed(seed)
     try:
         model, processor = load_model(model_name, device=device)
-        depth = adapter_for(model, processor).num_layers + 1
+        adapter = adapter_for(model, processor)
+        depth = adapter.num_layers + 1
+        model_methods(methods, adapter)
     except TAMError as error:
         raise ModelLoadError(str(error)) from None
     if not -depth <= layer < depth:
         raise ModelLoadError(f"--layer {layer} is out of range: {model_name} has layers {-depth} to {depth - 1}")
-    return ModelExplainer(model, processor, layer=layer, round0=round0, max_new_tokens=max_new_tokens)
+    return ModelExplainer(model, processor, layer=layer, round0=round0, max_new_tokens=max_new_tokens, methods=methods)
 
 
 class ModelExplainer:
@@ -80,10 +88,12 @@ class ModelExplainer:
     ``skip_special_tokens=True``. The arguments are those of :func:`load_explainer`.
     """
 
-    def __init__(self, model, processor, *, layer: int, round0: str, max_new_tokens: int) -> None:
+    def __init__(
+        self, model, processor, *, layer: int, round0: str, max_new_tokens: int, methods: Sequence[str] = ()
+    ) -> None:
         self.model = model
         self.processor = processor
-        self.options = {"layer": layer, "round0": round0, "max_new_tokens": max_new_tokens}
+        self.options = {"layer": layer, "round0": round0, "max_new_tokens": max_new_tokens, "methods": methods}
 
     def __call__(self, image_paths: Sequence[str], prompt: str) -> Explanation:
         """Explain the answer to ``prompt`` about the images at ``image_paths``; a failure is raised."""

@@ -28,10 +28,11 @@ from tam.evaluation.results import (
     read_records,
     write_json_atomic,
 )
-from tam.evaluation.scoring import SCORED_MAPS, Explainer, read_mask, score_sample
+from tam.evaluation.scoring import Explainer, read_mask, score_sample
+from tam.methods import ABLATIONS, UnknownMethodError, get_method
 from tam.metrics.language import CATEGORY_RULES
 from tam.metrics.scoring import AnswerScores, MeanAccumulator, PooledIoU
-from tam.result import METHODS
+from tam.metrics.text import ROUGE_L_PACKAGES
 
 __all__ = [
     "SAMPLE_ERRORS",
@@ -76,11 +77,12 @@ def evaluate_one(
     methods: Sequence[str],
     *,
     category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
     vis_dir: Path | None = None,
 ) -> dict:
     """Explain and score one sample; a failure becomes a record with its reason.
 
-    ``category_rule`` and ``vis_dir`` are those of :func:`run_evaluation`.
+    ``category_rule``, ``rouge_l_package`` and ``vis_dir`` are those of :func:`run_evaluation`.
 
     Returns
     -------
@@ -88,7 +90,9 @@ def evaluate_one(
         The scored record (:func:`tam.evaluation.scoring.score_sample`), or ``{"index",
         "id", "error"}`` when the sample fails with one of :data:`SAMPLE_ERRORS`.
     """
-    (record,) = evaluate_batch(explainer, [sample], methods, category_rule=category_rule, vis_dir=vis_dir)
+    (record,) = evaluate_batch(
+        explainer, [sample], methods, category_rule=category_rule, rouge_l_package=rouge_l_package, vis_dir=vis_dir
+    )
     return record
 
 
@@ -98,13 +102,15 @@ def evaluate_batch(
     methods: Sequence[str],
     *,
     category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
     vis_dir: Path | None = None,
 ) -> list[dict]:
     """Explain several samples together and score each; a failure becomes that sample's record with its reason.
 
     An explainer with ``explain_batch`` generates the samples whose masks could be read
     in one call; any other explainer is called once per sample. Either way each record
-    is the one :func:`evaluate_one` gives for the sample alone.
+    is the one :func:`evaluate_one` gives for the sample alone. The options are those of
+    :func:`run_evaluation`.
 
     Returns
     -------
@@ -125,9 +131,8 @@ def evaluate_batch(
             if isinstance(outcomes[sample.index], Exception):
                 raise outcomes[sample.index]
             explanation = outcomes[sample.index]
-            records.append(
-                score_sample(sample, explanation, masks[sample.index], methods, category_rule=category_rule)
-            )
+            scoring = {"category_rule": category_rule, "rouge_l_package": rouge_l_package}
+            records.append(score_sample(sample, explanation, masks[sample.index], methods, **scoring))
             if vis_dir is not None:
                 explanation.result.save(Path(vis_dir) / f"{sample.index:05d}_{sample.id}", overwrite=True)
         except SAMPLE_ERRORS as error:
@@ -166,10 +171,11 @@ def run_evaluation(
     dataset: Dataset,
     results: str | Path,
     *,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = ABLATIONS,
     limit: int | None = None,
     resume: bool = False,
     category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
     settings: Mapping | None = None,
     vis_dir: str | Path | None = None,
     progress: bool = False,
@@ -186,13 +192,15 @@ def run_evaluation(
     results : str or Path
         The JSON lines file; the summary goes to ``<results>.summary.json``.
     methods : sequence of str
-        Map methods scored from each generation, and baseline maps scored beside them
-        (:data:`~tam.evaluation.scoring.SCORED_MAPS`).
+        Registered map methods (:mod:`tam.methods`) scored from each generation, and maps
+        made from the mask (chance and ceiling) scored beside them.
     limit : int, optional
         Evaluate only the first ``limit`` samples.
     category_rule : {"whole-name", "reference"}
         How a noun naming several categories picks one (:func:`tam.metrics.match_category`);
         ``"reference"`` reproduces the paper.
+    rouge_l_package : {"rouge-score", "rouge"}
+        Which package computes ROUGE-L (:func:`tam.metrics.rouge_l`); ``"rouge"`` reproduces the paper.
     resume : bool
         Continue an existing results file: its samples are not computed again. Without
         it an existing results file is an error.
@@ -222,8 +230,13 @@ def run_evaluation(
         resumed file made with other settings or from another data set.
     """
     methods = list(methods)
-    if not methods or any(method not in SCORED_MAPS for method in methods) or len(set(methods)) != len(methods):
-        raise EvaluationError(f"methods must be distinct names among {SCORED_MAPS}, got {methods}")
+    if not methods or len(set(methods)) != len(methods):
+        raise EvaluationError(f"methods must be distinct registered method names, got {methods}")
+    for method in methods:
+        try:
+            get_method(method)
+        except UnknownMethodError as error:
+            raise EvaluationError(str(error)) from None
     if limit is not None and limit < 1:
         raise EvaluationError(f"limit must be at least 1, got {limit}")
     if batch_size < 1:
@@ -232,10 +245,13 @@ def run_evaluation(
     results = Path(results)
     if category_rule not in CATEGORY_RULES:
         raise EvaluationError(f"category_rule must be one of {CATEGORY_RULES}, got {category_rule!r}")
+    if rouge_l_package not in ROUGE_L_PACKAGES:
+        raise EvaluationError(f"rouge_l_package must be one of {ROUGE_L_PACKAGES}, got {rouge_l_package!r}")
     run_settings = {
         "dataset_format": dataset.format,
         "methods": methods,
         "category_rule": category_rule,
+        "rouge_l_package": rouge_l_package,
         **dict(settings or {}),
     }
     done = _check_existing(results, dataset, run_settings, resume)
@@ -266,7 +282,14 @@ def run_evaluation(
         )
         for start in range(0, len(mine), batch_size):
             batch = mine[start : start + batch_size]
-            for record in evaluate_batch(explainer, batch, methods, category_rule=category_rule, vis_dir=vis_dir):
+            for record in evaluate_batch(
+                explainer,
+                batch,
+                methods,
+                category_rule=category_rule,
+                rouge_l_package=rouge_l_package,
+                vis_dir=vis_dir,
+            ):
                 append_record(handle, record)
             bar.update(len(batch))
         bar.close()

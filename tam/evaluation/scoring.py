@@ -3,8 +3,8 @@
 The answer's tokens are grouped into words, each word sorted into noun, function word or
 other and each noun matched to the sample's categories, once; then every map method's
 answer maps are scored against the mask (:func:`tam.metrics.score_answer`), beside any
-baseline maps asked for (chance and the grid's ceiling, :mod:`tam.metrics.baselines`), and
-the answer text against the references (exact match, ROUGE-L, METEOR).
+maps made from the mask asked for (chance and the grid's ceiling, :class:`tam.methods.MaskMethod`),
+and the answer text against the references (exact match, ROUGE-L, METEOR).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from tam.evaluation.datasets import Sample
-from tam.metrics import BASELINES, baseline_maps, group_words, match_category, meteor, rouge_l, score_answer, word_kind
-from tam.result import METHODS, TokenActivationResult
+from tam.methods import MaskMethod, get_method
+from tam.metrics import group_words, match_category, meteor, rouge_l, score_answer, word_kind
+from tam.result import TokenActivationResult
 
 __all__ = [
-    "SCORED_MAPS",
     "Explainer",
     "Explanation",
     "SampleError",
@@ -27,9 +27,6 @@ __all__ = [
     "read_mask",
     "score_sample",
 ]
-
-SCORED_MAPS = (*METHODS, *BASELINES)
-"""What can be scored: the map methods of a result, then the baseline maps."""
 
 
 class SampleError(ValueError):
@@ -74,7 +71,8 @@ def answer_token_maps(result: TokenActivationResult, method: str) -> np.ndarray:
     ----------
     result : TokenActivationResult
         Of a single-image generation.
-    method : {"tam", "raw", "eci", "rgf"}
+    method : str
+        One of ``result.methods``.
 
     Returns
     -------
@@ -120,6 +118,7 @@ def score_sample(
     methods: Sequence[str],
     *,
     category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
 ) -> dict:
     """Score one explained answer with every map method.
 
@@ -130,10 +129,12 @@ def score_sample(
     mask : ndarray of shape (H, W), uint8
         The sample's segmentation labels.
     methods : sequence of str
-        Among :data:`SCORED_MAPS`: the result's map methods and the baselines
-        (:data:`tam.metrics.BASELINES`; random maps are seeded by the sample's index).
+        Registered map methods (:mod:`tam.methods`): the result's, and those made from
+        the mask (chance and ceiling; random maps are seeded by the sample's index).
     category_rule : {"whole-name", "reference"}
         How a noun naming several categories picks one (:func:`tam.metrics.match_category`).
+    rouge_l_package : {"rouge-score", "rouge"}
+        Which package computes ROUGE-L (:func:`tam.metrics.rouge_l`).
 
     Returns
     -------
@@ -161,10 +162,11 @@ def score_sample(
             token_labels[token] = label
 
     def token_maps(method: str) -> np.ndarray:
-        if method in METHODS:
+        entry = get_method(method)
+        if not isinstance(entry, MaskMethod):
             return answer_token_maps(result, method)
         grid, filter_size = _single_grid(result), result.options.get("filter_size", 3)
-        return baseline_maps(method, token_labels, mask, grid, seed=sample.index, filter_size=filter_size)
+        return entry.answer_maps(token_labels, mask, grid, seed=sample.index, filter_size=filter_size)
 
     scores = {method: score_answer(words, kinds, labels, token_maps(method), mask).to_dict() for method in methods}
     references = [reference.strip() for reference in sample.references]
@@ -176,7 +178,7 @@ def score_sample(
         "kinds": kinds,
         "labels": labels,
         "exact": answer.strip() in references if references else None,
-        "rouge_l": rouge_l(answer, sample.references) if sample.references else None,
+        "rouge_l": rouge_l(answer, sample.references, rouge_l_package) if sample.references else None,
         "meteor": meteor(answer, sample.references) if sample.references else None,
         "methods": scores,
     }

@@ -4,13 +4,14 @@
 - :mod:`tam.metrics.language`: POS kinds and WordNet category matching (NLTK, offline data);
 - :mod:`tam.metrics.overlap`: Otsu thresholds and map-versus-mask overlaps;
 - :mod:`tam.metrics.scoring`: Obj-IoU, Func-IoU and F1-IoU of one answer, pooled over a data set;
-- :mod:`tam.metrics.text`: ROUGE-L and METEOR of an answer against its references;
-- :mod:`tam.metrics.baselines`: chance maps and the best maps a grid can hold, scored beside a method's.
+- :mod:`tam.metrics.text`: ROUGE-L and METEOR of an answer against its references.
 
-NLTK, OpenCV and rouge-score are imported only when a function needs them.
+Chance maps and the best maps a grid can hold, scored beside a method's, are map methods
+made from the mask: :mod:`tam.methods.chance` and :mod:`tam.methods.perfect`.
+
+NLTK, OpenCV, rouge-score and rouge are imported only when a function needs them.
 """
 
-from tam.metrics.baselines import BASELINES, baseline_maps, chance_maps, perfect_maps
 from tam.metrics.language import (
     CATEGORY_RULES,
     FUNCTION_TAGS,
@@ -40,11 +41,10 @@ from tam.metrics.scoring import (
     f1_iou,
     score_answer,
 )
-from tam.metrics.text import meteor, rouge_l
+from tam.metrics.text import ROUGE_L_PACKAGES, meteor, rouge_l
 from tam.metrics.words import Word, group_words, is_punctuation, starts_word
 
 __all__ = [
-    "BASELINES",
     "CATEGORY_RULES",
     "FUNCTION_TAGS",
     "NLTK_DOWNLOAD_COMMAND",
@@ -55,11 +55,10 @@ __all__ = [
     "MissingNLTKDataError",
     "ObjectScore",
     "PooledIoU",
+    "ROUGE_L_PACKAGES",
     "Word",
     "background_fraction",
-    "baseline_maps",
     "best_token_overlap",
-    "chance_maps",
     "f1_iou",
     "group_words",
     "is_punctuation",
@@ -68,7 +67,6 @@ __all__ = [
     "meteor",
     "otsu_threshold",
     "overlap",
-    "perfect_maps",
     "pos_tag",
     "require_nltk_data",
     "resize_map",

@@ -1,7 +1,14 @@
 """ROUGE-L and METEOR of a generated answer against its reference texts (spec section 8).
 
-ROUGE-L is rouge-score's sentence-level LCS F-measure (lower-cased, punctuation dropped,
-no stemming), the best over the references. METEOR is NLTK's, on lower-cased
+ROUGE-L is the best over the references of one of two LCS F-measures:
+
+- ``"rouge-score"`` (default): Google's ``rouge-score``, sentence-level LCS, lower-cased,
+  punctuation dropped, no stemming, F1: the measure of the original ROUGE-1.5.5 script.
+- ``"rouge"``: the ``rouge`` package (pltrdy, 1.0.1) as the reference release calls it,
+  ``Rouge().get_scores(answer, reference)[0]["rouge-l"]["f"]``: summary-level union LCS
+  over sentences, with its own F weighting. The paper's table was computed with it.
+
+METEOR is NLTK's, on lower-cased
 whitespace-split words against all references at once, as the reference computes it.
 """
 
@@ -10,7 +17,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
-__all__ = ["meteor", "rouge_l"]
+__all__ = ["ROUGE_L_PACKAGES", "meteor", "rouge_l"]
+
+ROUGE_L_PACKAGES = ("rouge-score", "rouge")
+"""Which package computes ROUGE-L: rouge-score (default) or rouge, as the reference release did."""
 
 
 def _check(references: Sequence[str]) -> None:
@@ -27,13 +37,38 @@ def _rouge_l_scorer():
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
 
-def rouge_l(answer: str, references: Sequence[str]) -> float:
+def _rouge_package_l(answer: str, reference: str) -> float:
+    try:
+        from rouge import Rouge
+    except ImportError:
+        raise ImportError("ROUGE-L as the reference computes it needs rouge: pip install rouge==1.0.1") from None
+    try:
+        return float(Rouge().get_scores(answer, reference)[0]["rouge-l"]["f"])
+    except ValueError:  # "Hypothesis is empty." / "Reference is empty.": no word in common
+        return 0.0
+
+
+def rouge_l(answer: str, references: Sequence[str], package: str = "rouge-score") -> float:
     """Best ROUGE-L F-measure of ``answer`` over ``references``.
+
+    Parameters
+    ----------
+    answer : str
+    references : sequence of str
+    package : {"rouge-score", "rouge"}
+        ``"rouge"`` computes it as the reference release did (see the module docstring); an
+        answer or reference that it finds empty (it raises) scores 0.
 
     >>> rouge_l("A dog on a mat.", ["a dog sits on the mat", "a cat"])
     0.7272727272727272
+    >>> round(rouge_l("A dog on a mat.", ["a dog sits on the mat", "a cat"], package="rouge"), 6)
+    0.545455
     """
     _check(references)
+    if package == "rouge":
+        return max(_rouge_package_l(answer, reference) for reference in references)
+    if package != "rouge-score":
+        raise ValueError(f"package must be one of {ROUGE_L_PACKAGES}, got {package!r}")
     scorer = _rouge_l_scorer()
     return max(scorer.score(reference, answer)["rougeL"].fmeasure for reference in references)
 

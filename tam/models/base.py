@@ -189,6 +189,11 @@ class ModelAdapter(ABC):
         language_model = self.model.model.language_model
         return language_model.norm
 
+    @property
+    def decoder_layers(self):
+        """The language model's decoder layers (``nn.ModuleList`` of :attr:`num_layers`), for hooks."""
+        return self.model.model.language_model.layers
+
     def check_video(self, messages: list[dict]) -> None:
         """Raise :class:`UnsupportedInputError` when the chat has a video and the family takes none."""
         if not self.supports_video and any(item_kind(item) == "video" for item in vision_items(messages)):

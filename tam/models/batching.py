@@ -197,8 +197,10 @@ def generation_bytes(
     return hidden + cache + logits
 
 
-def adapter_generation_bytes(adapter, input_lengths: Sequence[int], max_new_tokens: int) -> int:
-    """:func:`generation_bytes` of a batch of an adapter's model, keeping one layer's hidden states."""
+def adapter_generation_bytes(
+    adapter, input_lengths: Sequence[int], max_new_tokens: int, *, kept_layers: int = 1
+) -> int:
+    """:func:`generation_bytes` of a batch of an adapter's model, keeping ``kept_layers`` layers' hidden states."""
     config = adapter.text_config
     heads = int(config.num_attention_heads)
     head_dim = int(getattr(config, "head_dim", None) or int(config.hidden_size) // heads)
@@ -206,7 +208,7 @@ def adapter_generation_bytes(adapter, input_lengths: Sequence[int], max_new_toke
         input_lengths,
         max_new_tokens,
         hidden_size=int(config.hidden_size),
-        kept_layers=1,
+        kept_layers=kept_layers,
         num_layers=adapter.num_layers,
         kv_size=int(getattr(config, "num_key_value_heads", None) or heads) * head_dim,
         vocab_size=int(config.vocab_size),

@@ -29,6 +29,7 @@ def explain(
     max_new_tokens: int = 64,
     layer: int = -1,
     round0: str = "own",
+    methods: Sequence[str] = (),
     generate_kwargs: dict | None = None,
     batch_size: int | None = None,
 ):
@@ -59,6 +60,10 @@ def explain(
         Only this layer's hidden states are kept during generation.
     round0 : {"own", "reference"}, default "own"
         See :data:`tam.ROUND0_MODES`.
+    methods : sequence of str, optional
+        Map methods computed from the model beside TAM and its ablations, e.g.
+        ``["attention", "gradcam", "lens@4"]`` (:mod:`tam.methods`, docs/methods.md);
+        their maps are in ``result.maps(name)`` and saved with the result.
     generate_kwargs : dict, optional
         More arguments for ``model.generate`` (greedy decoding is the default).
     batch_size : int, optional
@@ -76,6 +81,9 @@ def explain(
     ValueError
         If ``max_new_tokens`` < 1, ``batch_size`` < 1 or ``layer`` is out of range
         (checked before generating).
+    UnknownMethodError, UnavailableMethodError
+        If a name in ``methods`` is not a registered method, not one computed from the
+        model, or one this model cannot give (checked before generating where possible).
     UnsupportedModelError
         If the model's class has no adapter.
     UnsupportedInputError
@@ -92,6 +100,7 @@ def explain(
         max_new_tokens=max_new_tokens,
         layer=layer,
         round0=round0,
+        methods=methods,
         generate_kwargs=generate_kwargs,
         batch_size=max(len(chats), 1) if batch_size is None else batch_size,
     )
@@ -109,6 +118,7 @@ def explain_chats(
     max_new_tokens: int = 64,
     layer: int = -1,
     round0: str = "own",
+    methods: Sequence[str] = (),
     generate_kwargs: dict | None = None,
     batch_size: int = 1,
 ) -> list:
@@ -130,7 +140,7 @@ def explain_chats(
     Raises
     ------
     ValueError
-        Bad ``max_new_tokens``, ``batch_size`` or ``layer``, before anything is generated.
+        Bad ``max_new_tokens``, ``batch_size``, ``layer`` or ``methods``, before anything is generated.
     """
     if int(max_new_tokens) < 1:
         raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
@@ -143,6 +153,9 @@ def explain_chats(
             f"layer {layer} is out of range: {adapter.family} has {adapter.num_layers} decoder layers, "
             f"so layer must be between {-depth} and {depth - 1} (0 is the embeddings, -1 the last layer)"
         )
+    extra = model_methods(methods, adapter)
+    # only the layer read is kept, unless a method reads others (the logit lens)
+    kept_layer = None if any("hidden_states" in method.needs for method in extra) else layer % depth - depth
     outcomes: list = [None] * len(chats)
     for start in range(0, len(chats), int(batch_size)):
         indices = range(start, min(start + int(batch_size), len(chats)))
@@ -153,22 +166,27 @@ def explain_chats(
             except (OSError, ValueError) as error:
                 outcomes[index] = error
         ready = list(prepared)
-        for group in _fitting_groups(adapter, [prepared[index] for index in ready], int(max_new_tokens)):
+        groups = _fitting_groups(adapter, [prepared[index] for index in ready], int(max_new_tokens), kept_layer)
+        for group in groups:
             group_indices = [ready[position] for position in group]
             rows = _generate_rows(
-                adapter, [prepared[index] for index in group_indices], int(max_new_tokens), layer, generate_kwargs
+                adapter, [prepared[index] for index in group_indices], int(max_new_tokens), kept_layer, generate_kwargs
             )
             for index, row in zip(group_indices, rows, strict=True):
                 outcomes[index] = row  # the generation's error, unless the row is explained below
                 if not isinstance(row, Exception):
                     try:
-                        outcomes[index] = _explain_row(adapter, prepared[index], chats[index], row, layer, round0)
+                        outcomes[index] = _explain_row(
+                            adapter, prepared[index], chats[index], row, layer=layer, round0=round0, extra=extra
+                        )
                     except (OSError, ValueError) as error:
                         outcomes[index] = error
     return outcomes
 
 
-def _fitting_groups(adapter: ModelAdapter, prepared: list[PreparedInputs], max_new_tokens: int) -> list[list[int]]:
+def _fitting_groups(
+    adapter: ModelAdapter, prepared: list[PreparedInputs], max_new_tokens: int, kept_layer: int | None
+) -> list[list[int]]:
     """Split a batch into consecutive groups whose generation fits in the device's free memory."""
     from tam.models.batching import adapter_generation_bytes, fitting_batch_size, free_memory
 
@@ -177,7 +195,8 @@ def _fitting_groups(adapter: ModelAdapter, prepared: list[PreparedInputs], max_n
     longest = max(len(item.input_ids) for item in prepared)
 
     def bytes_per_batch(count: int) -> int:
-        return adapter_generation_bytes(adapter, [longest] * count, max_new_tokens)
+        kept_layers = 1 if kept_layer is not None else adapter.num_layers + 1
+        return adapter_generation_bytes(adapter, [longest] * count, max_new_tokens, kept_layers=kept_layers)
 
     size = fitting_batch_size(bytes_per_batch, len(prepared), free_memory(adapter.model.device))
     if size < len(prepared):
@@ -192,8 +211,10 @@ def _fitting_groups(adapter: ModelAdapter, prepared: list[PreparedInputs], max_n
     return [list(range(start, min(start + size, len(prepared)))) for start in range(0, len(prepared), size)]
 
 
-def _generate_rows(adapter: ModelAdapter, prepared: list[PreparedInputs], max_new_tokens: int, layer: int, options):
-    """One ``generate`` over the collated chats, keeping only ``layer``'s hidden states; the rows cut apart.
+def _generate_rows(
+    adapter: ModelAdapter, prepared: list[PreparedInputs], max_new_tokens: int, kept_layer: int | None, options
+):
+    """One ``generate`` over the collated chats, keeping ``kept_layer``'s hidden states (all if None), cut in rows.
 
     Returns one :class:`~tam.models.batching.GeneratedRow` per chat, or, when ``generate``
     fails, its error for each chat; a batch that runs out of accelerator memory is split
@@ -208,10 +229,8 @@ def _generate_rows(adapter: ModelAdapter, prepared: list[PreparedInputs], max_ne
     if pad_token_id is None:
         pad_token_id = generation_config.pad_token_id
     inputs, pads = collate(prepared, 0 if pad_token_id is None else int(pad_token_id))
-    depth = adapter.num_layers + 1
     try:
-        # a negative index: transformers reads output_hidden_states=0 as "none"
-        output = adapter.generate(inputs, max_new_tokens, layer=layer % depth - depth, **(options or {}))
+        output = adapter.generate(inputs, max_new_tokens, layer=kept_layer, **(options or {}))
     except torch.OutOfMemoryError as error:
         if len(prepared) == 1:
             return [error]
@@ -219,8 +238,8 @@ def _generate_rows(adapter: ModelAdapter, prepared: list[PreparedInputs], max_ne
         logger.warning("a batch of %d chats ran out of memory (%s); trying %d at a time", len(prepared), error, half)
         del inputs
         return [
-            *_generate_rows(adapter, prepared[:half], max_new_tokens, layer, options),
-            *_generate_rows(adapter, prepared[half:], max_new_tokens, layer, options),
+            *_generate_rows(adapter, prepared[:half], max_new_tokens, kept_layer, options),
+            *_generate_rows(adapter, prepared[half:], max_new_tokens, kept_layer, options),
         ]
     except RuntimeError as error:
         return [error] * len(prepared)
@@ -229,26 +248,77 @@ def _generate_rows(adapter: ModelAdapter, prepared: list[PreparedInputs], max_ne
     return split_rows(output, pads, eos_ids)
 
 
-def _explain_row(adapter: ModelAdapter, prepared: PreparedInputs, messages: list[dict], row, layer: int, round0: str):
+def _explain_row(
+    adapter: ModelAdapter, prepared: PreparedInputs, messages: list[dict], row, *, layer: int, round0: str, extra
+):
     """Explain one chat from its own ids, hidden states and logits (a batch of one or a row of a batch)."""
     from tam.pipeline import explain_generation
 
-    _check_answer(row.tokens[len(prepared.input_ids) :], adapter.tokenizer)
+    tokens = row.tokens
+    _check_answer(tokens[len(prepared.input_ids) :], adapter.tokenizer)
+    spans = adapter.find_spans(tokens, prepared, messages)
     depth = adapter.num_layers + 1
-    last_layer = layer % depth == depth - 1
-    return explain_generation(
-        row.tokens,
-        row.hidden_states,
-        adapter.lm_head,
-        adapter.find_spans(row.tokens, prepared, messages),
-        adapter.vision_shape(prepared),
-        layer=layer,
-        final_norm=None if last_layer else _on_its_device(adapter.final_norm),
-        logits=row.logits,
-        tokenizer=adapter.tokenizer,
-        images=prepared.pictures,
-        round0=round0,
-    )
+
+    def explain_at(at: int, logits=None):
+        last_layer = at % depth == depth - 1
+        return explain_generation(
+            tokens,
+            row.hidden_states,
+            adapter.lm_head,
+            spans,
+            adapter.vision_shape(prepared),
+            layer=-1 if last_layer else at,
+            final_norm=None if last_layer else _on_its_device(adapter.final_norm),
+            logits=logits,
+            tokenizer=adapter.tokenizer,
+            images=prepared.pictures,
+            round0=round0,
+        )
+
+    result = explain_at(layer, logits=row.logits)
+    if extra:
+        from tam.methods.forward import ModelRun
+
+        run = ModelRun(
+            adapter=adapter,
+            prepared=prepared,
+            tokens=tokens,
+            vision=spans.vision,
+            positions=result.positions,
+            num_prompt_tokens=result.num_prompt_tokens,
+            class_ids=result.class_ids,
+            context_mask=result.context_mask,
+            explain_at=explain_at,
+        )
+        result.method_maps.update((method.name, method.compute(run)) for method in extra)
+    return result
+
+
+def model_methods(names: Sequence[str], adapter) -> list:
+    """Return the model methods named, checked against the model before anything runs.
+
+    TAM's own ablations (always in a result) are skipped; a method made from a mask, or
+    one the model cannot give, is an error.
+
+    Returns
+    -------
+    list of tam.methods.ModelMethod
+    """
+    from tam.methods import ABLATIONS, ModelMethod, UnavailableMethodError, get_method
+
+    chosen = []
+    for name in dict.fromkeys(names):
+        method = get_method(name)
+        if name in ABLATIONS:
+            continue
+        if not isinstance(method, ModelMethod):
+            raise UnavailableMethodError(
+                f"{name!r} is made from a segmentation mask and only eval.py scores it (--baselines); "
+                "explain takes methods computed from the model"
+            )
+        method.check(adapter)
+        chosen.append(method)
+    return chosen
 
 
 def _check_answer(answer: np.ndarray, tokenizer) -> None:

@@ -2,7 +2,8 @@
 
 The page shows the picture(s) with the map of the selected token, the prompt and the
 answer as clickable tokens coloured by their relevance to it, its top-3 candidates, and
-a switch between the map variants; the arrow keys step through the tokens.
+a switch between the map methods the result holds (:attr:`TokenActivationResult.methods`,
+named by :mod:`tam.methods`); the arrow keys step through the tokens.
 
 Everything is inside the one file: the pictures as JPEG data URIs, the maps as uint8
 grids (``maps_uint8``: the values the paper evaluates) compressed with zlib and
@@ -27,22 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from tam.result import METHODS
+from tam.methods import get_method
 from tam.visuals.files import write_atomically
 from tam.visuals.fonts import font_subsets
 from tam.visuals.overlay import jet_table
 from tam.visuals.text import visible_lines
 from tam.visuals.token_visual import candidate_labels, token_labels
 
-__all__ = ["METHOD_NAMES", "report_data", "report_html", "save_html"]
-
-METHOD_NAMES = {
-    "raw": "raw",
-    "eci": "ECI only",
-    "rgf": "filter only (RGF)",
-    "tam": "TAM (ECI + filter)",
-}
-"""How the report names each map variant, in the order of its switch."""
+__all__ = ["report_data", "report_html", "save_html"]
 
 _DATA_MARKER = "__TAM_REPORT_DATA__"
 _FONTS_MARKER = "/*__TAM_REPORT_FONTS__*/"
@@ -78,8 +71,8 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
     result : TokenActivationResult
     tokenizer : optional
         Names the candidates (see :func:`~tam.visuals.candidate_labels`).
-    method : {"tam", "raw", "eci", "rgf"}
-        The variant selected when the page opens.
+    method : str
+        The method selected when the page opens, one of ``result.methods``.
     max_image_side : int
         Pictures are scaled down to at most this many pixels on their longer side (and
         small ones up to ``MIN_IMAGE_SIDE``, or ``max_image_side`` if that is smaller).
@@ -89,19 +82,19 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
     dict
         ``tokens`` (text and visible lines of each of the ``T`` explained tokens),
         ``numPrompt``, ``grids`` (``[h, w]`` each), ``images`` (data URIs),
-        ``methods`` (per variant: ``maps``, the ``(T, M)`` uint8 maps, and ``text``,
+        ``methods`` (per method of ``result.methods``: ``maps``, the ``(T, M)`` uint8 maps, and ``text``,
         the ``(T, T)`` uint8 text relevances, row ``i`` filled left of ``i``; both
-        zlib-compressed base64), ``methodNames``, ``candidates`` (per token, up to
+        zlib-compressed base64), ``methodNames`` (the registry's title of each), ``candidates`` (per token, up to
         three ``[text, probability]``, or None), ``jet`` (256 RGB triples) and
         ``initial`` (the first answer token).
     """
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in result.methods:
+        raise ValueError(f"method must be one of the result's methods {result.methods}, got {method!r}")
     if max_image_side < 16:
         raise ValueError(f"`max_image_side` must be at least 16 pixels, got {max_image_side}")
     count = len(result)
     methods = {}
-    for variant in METHOD_NAMES:
+    for variant in result.methods:
         relevance = np.zeros((count, count), dtype=np.float64)
         for index in range(1, count):
             relevance[index, :index] = result.text_relevance(index, variant)
@@ -116,7 +109,7 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
         "grids": [list(grid) for grid in result.layout.grids],
         "images": [_jpeg_data_uri(image, max_image_side) for image in result.images or []],
         "methods": methods,
-        "methodNames": METHOD_NAMES,
+        "methodNames": {name: get_method(name).title for name in result.methods},
         "method": method,
         "candidates": None
         if candidates is None

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from tam.methods import MaskMethod, chance_maps, get_method, method_names, perfect_maps
 from tam.metrics import otsu_threshold, overlap, resize_map
-from tam.metrics.baselines import BASELINES, baseline_maps, chance_maps, perfect_maps
 
 
 def test_chance_maps():
@@ -42,10 +42,19 @@ def test_filtered_perfect_map_spreads_and_peaks_at_255():
     assert (filtered > 0).sum() > (plain > 0).sum()
 
 
+def baseline_maps(kind, labels, mask, grid, seed, filter_size=3):
+    return get_method(kind).answer_maps(labels, mask, grid, seed=seed, filter_size=filter_size)
+
+
+def test_mask_methods_are_the_chance_and_ceiling_maps_in_the_order_eval_resumes_with():
+    assert method_names(MaskMethod) == ("uniform", "random", "perfect", "perfect+rgf")
+    assert all(get_method(name).needs == {"mask"} for name in method_names(MaskMethod))
+
+
 def test_baseline_maps_of_every_kind():
     mask = np.zeros((4, 4), np.uint8)
     mask[:2, :2] = 3
-    for kind in BASELINES:
+    for kind in method_names(MaskMethod):
         maps = baseline_maps(kind, [None, 3], mask, (2, 2), seed=1)
         assert maps.shape == (2, 2, 2) and maps.dtype == np.uint8
     np.testing.assert_array_equal(
@@ -54,5 +63,5 @@ def test_baseline_maps_of_every_kind():
     )
     one_cell_window = baseline_maps("perfect+rgf", [3], mask, (2, 2), seed=0, filter_size=1)  # changes nothing
     np.testing.assert_array_equal(one_cell_window, baseline_maps("perfect", [3], mask, (2, 2), seed=0))
-    with pytest.raises(ValueError, match="kind must be one of"):
+    with pytest.raises(ValueError, match="unknown map method 'oracle'; known methods: tam, raw"):
         baseline_maps("oracle", [3], mask, (2, 2), seed=0)
