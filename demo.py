@@ -1,9 +1,12 @@
-"""Explain a multimodal LLM's answer token by token: one picture per token, and the saved result.
+"""Explain a multimodal LLM's answer word by word: one picture per word, and the saved result.
 
     python demo.py                                  # Qwen2-VL-2B on imgs/demo.jpg (needs the weights)
     python demo.py --model tiny-qwen2-vl --out out  # offline, a tiny random-weight twin
     python demo.py --model toy-shapes               # offline, a tiny Qwen2-VL trained on shapes (imgs/toy-shapes.jpg)
+    python demo.py --model toy-shapes --unit token  # one picture per token (sentence: per sentence)
+    python demo.py --model toy-shapes --figure "circle square star"   # figure.pdf and figure.png for a paper
     python demo.py --model tiny-qwen2.5-vl --video imgs/frames --prompt "Describe this video."
+    python demo.py --model toy-shapes --methods attention,gradcam,lens@2   # baselines beside TAM in the report
 
 Bad input ends with one line on stderr and exit status 2.
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import re
 import sys
 from pathlib import Path
 
@@ -20,7 +25,6 @@ DEFAULT_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
 DEFAULT_IMAGE = HERE / "imgs" / "demo.jpg"
 MODEL_IMAGES = {"toy-shapes": HERE / "imgs" / "toy-shapes.jpg"}  # models that know only their own kind of picture
 DEFAULT_PROMPT = "Describe this image."
-FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
 
 class InputError(ValueError):
@@ -30,44 +34,66 @@ class InputError(ValueError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line (see ``python demo.py --help``)."""
     from tam.models import model_choices
+    from tam.result import UNITS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL, help=f"{model_choices()} (default: %(default)s)")
     parser.add_argument("--image", action="append", default=[], help="an image file; repeat for several images")
-    parser.add_argument("--video", help="a folder of frames (sorted by name) or a video file")
+    parser.add_argument(
+        "--video", help="a folder of frames (sorted by name; resized to the first frame's size) or a video file"
+    )
     parser.add_argument("--prompt", help=f"the question (default: {DEFAULT_PROMPT!r})")
-    parser.add_argument("--max-new-tokens", type=int, default=64, help="answer tokens to generate (default: 64)")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=64, help="answer tokens to generate, at most 2048 (default: 64)"
+    )
     parser.add_argument("--layer", type=int, default=-1, help="decoder layer to read, -1 the last (default: -1)")
+    parser.add_argument(
+        "--methods",
+        default="",
+        help="map methods computed from the model beside TAM, comma-separated: attention, gradcam, dexar, "
+        "lens@L (a layer after @, as in attention@-2); the report switches between all (docs/methods.md)",
+    )
+    parser.add_argument("--visual-method", default="tam", help="the method the token pictures show (default: tam)")
     parser.add_argument("--out", default="vis_results", help="folder for the visuals and the result")
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: accelerate's device_map='auto')")
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier result in --out")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an earlier result in --out (its pictures and report too)"
+    )
     parser.add_argument("--no-report", dest="report", action="store_false", help="skip the HTML report (index.html)")
+    parser.add_argument(
+        "--unit",
+        choices=UNITS,
+        default="word",
+        help="one picture per token, word or sentence, named by its first token and its text (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--figure",
+        metavar="WORDS",
+        help='also write figure.pdf and .png of these answer words ("circle square") or phrases ("a circle, a star")',
+    )
+    parser.add_argument(
+        "--figure-methods", default="tam", help="the figure's rows, comma-separated map methods (default: %(default)s)"
+    )
     return parser.parse_args(argv)
 
 
 def check_image(path: str) -> str:
-    """Return ``path`` if it names a readable image file, else raise :class:`InputError`."""
-    from PIL import Image, UnidentifiedImageError
+    """Return ``path`` if it names a picture :func:`tam.images.load_image` reads whole, else raise."""
+    from tam.images import load_image
 
-    file = Path(path)
-    if not file.is_file():
-        raise InputError(f"no image file at {path!r}")
-    try:
-        with Image.open(file) as image:
-            image.verify()
-    except (UnidentifiedImageError, OSError) as error:
-        raise InputError(f"{path!r} is not an image that can be read ({type(error).__name__})") from None
-    return str(file)
+    load_image(path)
+    return path
 
 
 def video_entry(path: str) -> dict:
-    """Build the chat entry of a folder of frames (each checked) or of a video file."""
+    """Build the chat entry of a folder of frames (each read; sizes may differ) or of a video file."""
     source = Path(path)
     if source.is_dir():
-        frames = sorted(p for p in source.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
-        if not frames:
-            raise InputError(f"the frames folder {path!r} holds no {'/'.join(FRAME_SUFFIXES)} files")
-        return {"type": "video", "video": [check_image(str(frame)) for frame in frames]}
+        from tam.images import frame_paths, load_frames
+
+        frames = [str(frame) for frame in frame_paths(source)]
+        load_frames(frames)
+        return {"type": "video", "video": frames}
     if not source.is_file():
         raise InputError(f"no video file or frames folder at {path!r}")
     if not has_video_reader():
@@ -115,37 +141,112 @@ def build_messages(args: argparse.Namespace) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
+def check_out(out: Path, overwrite: bool) -> None:
+    """Raise :class:`InputError` unless ``out`` is a folder (or can be made one) without an earlier result.
+
+    Nothing is created: a failed run leaves no empty folder behind.
+    """
+    if (out / "result").exists() and not overwrite:
+        raise InputError(f"{out / 'result'} exists; pass --overwrite or another --out")
+    existing = next(folder for folder in (out, *out.parents) if folder.exists() or folder == Path(folder.anchor))
+    if not existing.is_dir():
+        raise InputError(f"--out {str(out)!r}: {str(existing)!r} is a file, not a folder; name a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"--out {str(out)!r}: the folder {str(existing)!r} is not writable; choose another --out")
+
+
+def remove_stale_visuals(out: Path, written: set[str]) -> None:
+    """Delete the pictures ``NNN[-text].jpg`` this run did not write: those of an earlier answer."""
+    for picture in out.glob("[0-9][0-9][0-9]*.jpg"):
+        if re.fullmatch(r"\d{3}(-.*)?\.jpg", picture.name) and picture.name not in written:
+            picture.unlink()
+
+
+def picture_name(span) -> str:
+    """``005-circle.jpg``: the span's first explained token, then its text made safe for file names."""
+    text = re.sub(r"\W+", "-", span.text).strip("-")[:40]
+    return f"{span.tokens[0]:03d}{'-' if text else ''}{text}.jpg"
+
+
+def figure_words(text: str) -> list[str]:
+    """Split ``--figure`` into the figure's columns: phrases at commas, else one word each."""
+    parts = text.split(",") if "," in text else text.split()
+    words = [part.strip() for part in parts if part.strip()]
+    if not words:
+        raise InputError("--figure is empty: name the answer words to show, e.g. --figure 'circle square'")
+    return words
+
+
+def save_figures(result, words: list[str], args: argparse.Namespace, out: Path) -> None:
+    """Write ``figure.pdf`` and ``figure.png`` of ``words`` x ``--figure-methods``."""
+    methods = [name.strip() for name in args.figure_methods.split(",") if name.strip()]
+    try:
+        for suffix in (".pdf", ".png"):
+            result.save_figure(out / f"figure{suffix}", words, methods, overwrite=args.overwrite)
+    except (LookupError, ValueError) as error:
+        raise InputError(f"--figure: {error}") from None
+
+
 def run(args: argparse.Namespace) -> Path:
     """Check the inputs, load the model, explain, and write the visuals and the result."""
-    if args.max_new_tokens < 1:
-        raise InputError(f"--max-new-tokens must be at least 1, got {args.max_new_tokens}")
+    from tam.models.explain import MAX_NEW_TOKENS
+
+    if not 1 <= args.max_new_tokens <= MAX_NEW_TOKENS:
+        raise InputError(
+            f"--max-new-tokens must be between 1 and {MAX_NEW_TOKENS}, got {args.max_new_tokens} "
+            "(the states of every answer token are kept until the maps are made)"
+        )
     check_device(args.device)
+    columns = None if args.figure is None else figure_words(args.figure)
     messages = build_messages(args)
     out = Path(args.out)
-    if (out / "result").exists() and not args.overwrite:
-        raise InputError(f"{out / 'result'} exists; pass --overwrite or another --out")
+    check_out(out, args.overwrite)
 
     from tqdm import tqdm
 
     import tam
     from tam.models import load_model
 
-    model, processor = load_model(args.model, device=args.device)
-    result = tam.explain(model, processor, messages, max_new_tokens=args.max_new_tokens, layer=args.layer)
-    out.mkdir(parents=True, exist_ok=True)
-    for index in tqdm(range(len(result)), desc="token visuals", unit="token"):
-        result.save_token_visual(
-            index, out / f"{index:03d}.jpg", tokenizer=processor.tokenizer, overwrite=args.overwrite
+    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
+    if args.visual_method not in (*tam.METHODS, *methods):
+        raise InputError(
+            f"--visual-method {args.visual_method!r} is not computed: choose one of {', '.join(tam.METHODS)} "
+            "or a method named in --methods"
         )
+    model, processor = load_model(args.model, device=args.device)
+    result = tam.explain(
+        model,
+        processor,
+        messages,
+        max_new_tokens=args.max_new_tokens,
+        layer=args.layer,
+        methods=methods,
+        progress=True,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    spans = result.spans(args.unit)
+    for span in tqdm(spans, desc=f"{args.unit} visuals", unit=args.unit):
+        result.save_span_visual(span, out / picture_name(span), tokenizer=processor.tokenizer, overwrite=args.overwrite)
+    if args.overwrite:
+        remove_stale_visuals(out, {picture_name(span) for span in spans})
     result.save(out / "result", overwrite=args.overwrite)
+    if columns:
+        save_figures(result, columns, args, out)
     if args.report:
         result.save_html(out / "index.html", tokenizer=processor.tokenizer, overwrite=args.overwrite)
+    elif args.overwrite:
+        (out / "index.html").unlink(missing_ok=True)  # the earlier answer's report
     answer = processor.tokenizer.decode(result.token_ids[result.answer_slice].tolist(), skip_special_tokens=True)
     print(f"answer: {answer}")
+    generation = ", ".join(f"{key}={value}" for key, value in result.options["generation"].items())
+    print(f"generation settings (the checkpoint's generation_config, greedy): {generation}")
+    if not result.options["explain_end_of_turn"]:
+        print("the end-of-turn tokens closing the answer are not explained")
+    answered = sum(span.tokens[0] >= result.num_prompt_tokens for span in spans)
     print(
-        f"wrote {len(result)} token visuals ({result.num_prompt_tokens} prompt, "
-        f"{len(result) - result.num_prompt_tokens} answer), the result"
-        + (f" and the report {out / 'index.html'}" if args.report else "")
+        f"wrote {len(spans)} {args.unit} visuals ({len(spans) - answered} prompt, {answered} answer), the result"
+        + (f", the report {out / 'index.html'}" if args.report else "")
+        + (f", the figure {out / 'figure.pdf'}" if columns else "")
         + f" to {out}"
     )
     return out

@@ -175,8 +175,8 @@ def _save_visual(path, vision_input, layout, maps, relevance, processor, prompt_
     text scores. Token texts are each id decoded on its own, so they line up with the
     relevance slots; the last generated token gets no visual (as in the reference).
     """
+    from tam.files import write_atomically
     from tam.visuals import draw_token_visual
-    from tam.visuals.files import write_atomically
 
     ids = [*prompt_ids, *answer_ids]
     explained = len(prompt_ids) + round_index

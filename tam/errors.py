@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["TAMError", "SpanError", "ShapeError"]
+__all__ = [
+    "ImageFileError",
+    "NonFiniteError",
+    "ResultFileError",
+    "ShapeError",
+    "SpanError",
+    "TAMError",
+    "VocabularyError",
+]
 
 
 class TAMError(ValueError):
@@ -15,3 +23,19 @@ class SpanError(TAMError):
 
 class ShapeError(TAMError):
     """A vision grid, hidden size or sequence length does not match the inputs."""
+
+
+class NonFiniteError(TAMError):
+    """Hidden states hold NaN or infinity (the message names the first token position)."""
+
+
+class VocabularyError(TAMError):
+    """A token id is outside the classifier's vocabulary (the message names its position)."""
+
+
+class ImageFileError(TAMError):
+    """A picture cannot be read: missing, damaged, truncated, or over the pixel limit."""
+
+
+class ResultFileError(TAMError):
+    """A saved result folder is missing, damaged or holds values that make no result."""

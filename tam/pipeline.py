@@ -18,7 +18,7 @@ import torch
 
 from tam._threads import single_threaded
 from tam.causal import estimated_causal_inference
-from tam.errors import ShapeError, SpanError
+from tam.errors import NonFiniteError, ShapeError, SpanError, VocabularyError
 from tam.layout import VisionLayout
 from tam.result import Candidates, TokenActivationResult
 from tam.scores import DEFAULT_VOCAB_CHUNK, ClassifierHead, select_hidden_states
@@ -106,6 +106,10 @@ def explain_generation(
     ShapeError
         ``vision_shape`` does not match the vision span, the hidden size does not match
         ``lm_head``, or the hidden states do not cover the sequence.
+    NonFiniteError
+        A hidden state holds NaN or infinity (the first such token position is named).
+    VocabularyError
+        An explained token's id is outside ``lm_head``'s vocabulary (its position is named).
     """
     if round0 not in ROUND0_MODES:
         raise ValueError(f"round0 must be one of {ROUND0_MODES}, got {round0!r}")
@@ -123,8 +127,9 @@ def explain_generation(
     spans = special_ids if isinstance(special_ids, TokenSpans) else locate_spans(ids, special_ids)
     layout = VisionLayout.from_shape(vision_shape)
     _check_spans(spans, layout, len(ids), input_length)
+    _check_finite(hidden, ids)
 
-    answer_positions = np.arange(spans.answer_start, len(ids))
+    answer_positions = np.arange(spans.answer_start, _answer_end(spans, len(ids)))
     positions = np.concatenate([spans.prompt, answer_positions])
     num_prompt = len(spans.prompt)
     token_ids = ids[positions]
@@ -134,6 +139,8 @@ def explain_generation(
             _, greedy, _ = head.top_k(hidden[spans.prompt[:1]], k=1, chunk_size=vocab_chunk)
             class_ids[0] = greedy[0, 0]
         class_ids[num_prompt] = ids[spans.answer_start - 1]
+
+    _check_vocabulary(class_ids, positions, head.vocab_size)
 
     # Context slot of explained token j: its own position for prompt tokens (as the
     # reference reads them), the position that predicted it for answer tokens.
@@ -185,16 +192,45 @@ def _check_spans(spans: TokenSpans, layout: VisionLayout, length: int, input_len
             f"the vision span holds {len(spans.vision)} tokens, but vision_shape {layout.shape} "
             f"needs {layout.num_tokens}"
         )
-    if spans.answer_start >= length:
+    if spans.answer_end is not None and spans.answer_end > length:
+        raise SpanError(f"the answer ends at position {spans.answer_end}, past the sequence's {length} tokens")
+    if spans.answer_start >= _answer_end(spans, length):
         raise SpanError(
             f"the answer is empty: the answer starts at position {spans.answer_start} "
-            f"and the sequence has {length} tokens"
+            f"and ends at {_answer_end(spans, length)} (the sequence has {length} tokens)"
         )
     if input_length is not None and spans.answer_start != input_length:
         raise SpanError(
             f"the answer marker puts the answer at position {spans.answer_start}, "
             f"but the generation's input has {input_length} positions"
         )
+
+
+def _check_finite(hidden: torch.Tensor, ids: np.ndarray) -> None:
+    """Raise :class:`NonFiniteError` naming the first position whose hidden state holds NaN or infinity."""
+    finite = torch.isfinite(hidden).all(dim=-1)
+    if not bool(finite.all()):
+        position = int(torch.nonzero(~finite)[0, 0])
+        raise NonFiniteError(
+            f"the hidden state at token position {position} (id {int(ids[position])}) holds NaN or infinity; "
+            f"{int((~finite).sum())} of {len(finite)} positions do. The model overflowed: try float32 or bfloat16 "
+            "instead of float16, or another layer"
+        )
+
+
+def _check_vocabulary(class_ids: np.ndarray, positions: np.ndarray, vocab_size: int) -> None:
+    """Raise :class:`VocabularyError` naming the first explained token whose class has no ``lm_head`` row."""
+    outside = np.flatnonzero((class_ids < 0) | (class_ids >= vocab_size))
+    if outside.size:
+        first = outside[0]
+        raise VocabularyError(
+            f"token id {int(class_ids[first])} at token position {int(positions[first])} is outside the vocabulary "
+            f"of lm_head (ids 0 to {vocab_size - 1}); the tokens and lm_head come from different models"
+        )
+
+
+def _answer_end(spans: TokenSpans, length: int) -> int:
+    return length if spans.answer_end is None else spans.answer_end
 
 
 def _check_images(images, layout: VisionLayout) -> list[np.ndarray] | None:

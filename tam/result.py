@@ -9,27 +9,56 @@ the maps of any method computed from the model (:mod:`tam.methods`: ``attention`
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tam._threads import single_threaded
+from tam.errors import ResultFileError, ShapeError
+from tam.files import replace_directory
 from tam.layout import VisionLayout
 from tam.methods import ABLATIONS, MaskMethod, MethodMaps, ResultMethod, UnavailableMethodError, get_method
+from tam.words import WORD_REDUCTION, Sentence, Span, Word, find_phrase, group_sentences, group_words, reduce_rows
 
-__all__ = ["METHODS", "Candidates", "TokenActivationResult"]
+__all__ = ["METHODS", "SAVED_ARRAYS", "UNITS", "Candidates", "TokenActivationResult"]
 
 METHODS = ABLATIONS
 """The map methods every result gives: full TAM, raw activations, ECI only, rank Gaussian filter only."""
 
+SAVED_ARRAYS = {
+    "token_ids": ("iu", ("T",)),
+    "class_ids": ("iu", ("T",)),
+    "positions": ("iu", ("T",)),
+    "raw_maps": ("f", ("T", "M")),
+    "eci_maps": ("f", ("T", "M")),
+    "context_scores": ("f", ("T", "T")),
+    "context_mask": ("b", ("T", "T")),
+    "candidate_ids": ("iu", ("T", "k")),
+    "candidate_probabilities": ("f", ("T", "k")),
+    r"image_\d+": ("u", ("H", "W", 3)),
+    "method_maps/.+": ("f", ("T", "M")),
+    "method_text/.+": ("f", ("T", "T")),
+}
+"""Every array name ``arrays.npz`` may hold (a regular expression), with its dtype kinds
+(numpy ``dtype.kind`` letters) and its shape: ``T`` explained tokens, ``M`` vision tokens,
+``k`` candidates, ``H, W`` a picture's size; a model method's maps are
+``method_maps/<name>`` and ``method_text/<name>`` (:class:`~tam.methods.MethodMaps`).
+:meth:`TokenActivationResult.load` refuses any other name, kind or shape."""
+
+UNITS = ("token", "word", "sentence")
+"""The spans a result can be read in (:meth:`TokenActivationResult.spans`)."""
+
 _ARRAYS = ("token_ids", "class_ids", "positions", "raw_maps", "eci_maps", "context_scores", "context_mask")
-# Model methods' maps are saved as ``method_maps/<name>`` (T, M) and ``method_text/<name>`` (T, T).
+"""The arrays every saved result holds."""
 
 
 @dataclass(frozen=True)
@@ -198,6 +227,159 @@ class TokenActivationResult:
         """
         return self.processed(method).text[index, :index]
 
+    def _require_texts(self) -> list[str]:
+        if self.texts is None:
+            raise ValueError("the result has no token texts: explain with a tokenizer (tam.explain passes one)")
+        return self.texts
+
+    def _grouped(self, group) -> tuple:
+        """Apply ``group(texts, pieces, offset)`` to the prompt and to the answer apart, joined."""
+        texts = self._require_texts()
+        parts = []
+        for part in (slice(0, self.num_prompt_tokens), self.answer_slice):
+            pieces = None if self.pieces is None else self.pieces[part]
+            parts.extend(group(texts[part], pieces, part.start))
+        return tuple(parts)
+
+    @functools.cached_property
+    def words(self) -> tuple[Word, ...]:
+        """Words of the prompt, then of the answer (:func:`tam.words.group_words`, rule ``"tam"``).
+
+        A word never spans the prompt and the answer. Each word's ``tokens`` are
+        explained-token indices, so ``result.maps()[list(word.tokens)]`` are its maps.
+        """
+
+        def group(texts, pieces, offset):
+            return [
+                Word(word.text, tuple(offset + i for i in word.tokens))
+                for word in group_words(texts, pieces, rule="tam")
+            ]
+
+        return self._grouped(group)
+
+    @functools.cached_property
+    def sentences(self) -> tuple[Sentence, ...]:
+        """Sentences of the prompt, then of the answer (:func:`tam.words.group_sentences`), of whole words."""
+
+        def group(texts, pieces, offset):
+            words = group_words(texts, pieces, rule="tam")
+            return [
+                Sentence(sentence.text, tuple(offset + i for i in sentence.tokens))
+                for sentence in group_sentences(texts, words)
+            ]
+
+        return self._grouped(group)
+
+    def spans(self, unit: str) -> tuple[Span, ...]:
+        """Every explained token, word or sentence, in order.
+
+        Parameters
+        ----------
+        unit : {"token", "word", "sentence"}
+
+        Returns
+        -------
+        tuple of Span
+            Tokens as one-token spans (text as decoded), or :attr:`words`, or :attr:`sentences`.
+        """
+        if unit == "token":
+            texts = self.texts or [f"[{int(token)}]" for token in self.token_ids]
+            return tuple(Span(text, (index,)) for index, text in enumerate(texts))
+        if unit == "word":
+            return self.words
+        if unit == "sentence":
+            return self.sentences
+        raise ValueError(f"`unit` must be one of {UNITS}, got {unit!r}")
+
+    def find(self, phrase: str) -> Span:
+        """Find the first words that read as ``phrase``, in the answer, else in the prompt.
+
+        Case and the amount of whitespace do not matter (:func:`tam.words.find_phrase`).
+
+        Raises
+        ------
+        LookupError
+            If no run of consecutive words reads as ``phrase``; the message lists the answer's words.
+        """
+        texts = self._require_texts()
+        words = self.words
+        answer_start = next((k for k, word in enumerate(words) if word.tokens[0] >= self.num_prompt_tokens), len(words))
+        for part in (words[answer_start:], words[:answer_start]):
+            found = find_phrase(texts, part, phrase) if part else None
+            if found is not None:
+                chosen = [part[k] for k in found]
+                return Span(" ".join(w.text for w in chosen), tuple(i for w in chosen for i in w.tokens))
+        shown = " ".join(word.text for word in words[answer_start:])
+        raise LookupError(f"no words read {phrase!r} in this result; the answer's words are: {shown}")
+
+    def span_tokens(self, span) -> tuple[int, ...]:
+        """Check ``span`` and return its explained-token indices.
+
+        Parameters
+        ----------
+        span : Span, str, int, or sequence of int or of Span
+            A word, sentence or phrase (:class:`~tam.words.Span`); a phrase's text
+            (:meth:`find`); a token index; token indices; or consecutive words (a phrase).
+
+        Returns
+        -------
+        tuple of int
+            Ascending, distinct, each in ``[0, T)``.
+        """
+        if isinstance(span, Span):
+            tokens = span.tokens
+        elif isinstance(span, str):
+            tokens = self.find(span).tokens
+        elif isinstance(span, (int, np.integer)):
+            tokens = (int(span),)
+        elif isinstance(span, Sequence) and span and all(isinstance(item, Span) for item in span):
+            tokens = tuple(i for item in span for i in item.tokens)
+            if list(tokens) != list(range(tokens[0], tokens[0] + len(tokens))):
+                raise ValueError(f"a phrase must be consecutive words, got the tokens {tokens}")
+        else:
+            tokens = tuple(int(i) for i in np.asarray(span, dtype=np.int64).reshape(-1))
+        count = len(self)
+        if not tokens or sorted(set(tokens)) != list(tokens) or not 0 <= tokens[0] <= tokens[-1] < count:
+            raise ValueError(
+                f"a span must be ascending, distinct token indices in [0, {count}) for this result, got {tokens}"
+            )
+        return tokens
+
+    def span_map(self, span, method: str = "tam", reduction: str = WORD_REDUCTION) -> np.ndarray:
+        """One vision map for a set of explained tokens: the stated reduction of their maps.
+
+        Parameters
+        ----------
+        span : Span, str, int, or sequence of int or of Span
+            See :meth:`span_tokens` (``result.words[3]``, ``"red circle"``, ``[5, 6]``).
+        method : str
+            Whose maps (see :meth:`maps`).
+        reduction : {"mean", "max", "first", "weighted"}
+            See :func:`tam.words.reduce_rows`; words default to ``WORD_REDUCTION``.
+
+        Returns
+        -------
+        ndarray of shape (M,), float64, in [0, 1]
+            Fold it per picture with ``result.layout.split``.
+        """
+        tokens = list(self.span_tokens(span))
+        return reduce_rows(self.maps(method)[tokens], reduction)
+
+    def span_text_relevance(self, span, method: str = "tam", reduction: str = WORD_REDUCTION) -> np.ndarray:
+        """Relevance of each token before ``span`` to it: the same reduction of its tokens' rows.
+
+        Returns
+        -------
+        ndarray of shape (first,), float64, in [0, 1]
+            ``first`` is the span's first token; ``weighted`` weighs each token's row by
+            the peak of its vision map, as :meth:`span_map` does.
+        """
+        tokens = self.span_tokens(span)
+        first = tokens[0]
+        rows = np.stack([self.text_relevance(i, method)[:first] for i in tokens])
+        peaks = self.maps(method)[list(tokens)].max(axis=1)
+        return reduce_rows(rows, reduction, peaks=peaks)
+
     @property
     def candidates(self) -> Candidates | None:
         """Top-3 candidates per explained token, computed on first access when needed."""
@@ -211,6 +393,18 @@ class TokenActivationResult:
         from tam.visuals import save_token_visual
 
         return save_token_visual(self, index, path, method, **options)
+
+    def save_span_visual(self, span, path: str | os.PathLike, method: str = "tam", **options) -> Path:
+        """Write a word's, phrase's or sentence's picture to ``path``: :func:`tam.visuals.save_span_visual`."""
+        from tam.visuals import save_span_visual
+
+        return save_span_visual(self, span, path, method, **options)
+
+    def save_figure(self, path: str | os.PathLike, words, methods=("tam",), **options) -> Path:
+        """Write a figure of ``words`` x ``methods`` for a paper (PDF, PNG, SVG): :func:`tam.visuals.save_figure`."""
+        from tam.visuals import save_figure
+
+        return save_figure(self, path, words, methods, **options)
 
     def to_html(self, **options) -> str:
         """Build the self-contained HTML report as a string: :func:`tam.visuals.report_html`."""
@@ -227,26 +421,20 @@ class TokenActivationResult:
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the result to ``directory`` (``arrays.npz`` and ``meta.json``).
 
-        The folder is written beside the target and moved into place, so a failed save
-        leaves nothing half-written. Refuses to replace an existing folder unless
-        ``overwrite`` is true.
+        The folder is written beside the target and swapped into place
+        (:func:`tam.files.replace_directory`), so a failed or interrupted save leaves the
+        earlier result or the new one, never a part or nothing. Refuses to replace an
+        existing folder unless ``overwrite`` is true.
         """
         target = Path(directory)
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+        if target.exists() and not target.is_dir():
+            raise FileExistsError(f"{target} is a file, not a result folder; choose another path")
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
         try:
-            arrays = {name: getattr(self, name) for name in _ARRAYS}
-            candidates = self.candidates
-            if candidates is not None:
-                arrays["candidate_ids"] = candidates.ids
-                arrays["candidate_probabilities"] = candidates.probabilities
-            for index, image in enumerate(self.images or []):
-                arrays[f"image_{index}"] = image
-            for name, (vision, text) in self.method_maps.items():
-                arrays[f"method_maps/{name}"], arrays[f"method_text/{name}"] = vision, text
-            np.savez_compressed(staging / "arrays.npz", **arrays)
+            np.savez_compressed(staging / "arrays.npz", **self._saved_arrays())
             meta = {
                 "num_prompt_tokens": self.num_prompt_tokens,
                 "vision_shape": self.layout.shape,
@@ -257,39 +445,149 @@ class TokenActivationResult:
                 "options": self.options,
             }
             (staging / "meta.json").write_text(json.dumps(meta, indent=1))
-            if target.exists():
-                shutil.rmtree(target)
-            staging.rename(target)
+            for name in ("arrays.npz", "meta.json"):
+                with (staging / name).open("rb+") as handle:
+                    os.fsync(handle.fileno())
+            replace_directory(staging, target)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return target
 
+    def _saved_arrays(self) -> dict[str, np.ndarray]:
+        """Every array :meth:`save` writes, by its name in ``arrays.npz`` (see :data:`SAVED_ARRAYS`)."""
+        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        candidates = self.candidates
+        if candidates is not None:
+            arrays["candidate_ids"] = candidates.ids
+            arrays["candidate_probabilities"] = candidates.probabilities
+        for index, image in enumerate(self.images or []):
+            arrays[f"image_{index}"] = image
+        for name, (vision, text) in self.method_maps.items():
+            arrays[f"method_maps/{name}"], arrays[f"method_text/{name}"] = vision, text
+        return arrays
+
     @classmethod
     def load(cls, directory: str | os.PathLike) -> TokenActivationResult:
-        """Read a result written by :meth:`save`."""
-        directory = Path(directory)
-        meta = json.loads((directory / "meta.json").read_text())
-        with np.load(directory / "arrays.npz") as data:
-            arrays = {name: data[name] for name in data.files}
-        images = [arrays.pop(f"image_{index}") for index in range(meta["num_images"])] or None
-        candidates = None
-        if "candidate_ids" in arrays:
-            candidates = Candidates(arrays.pop("candidate_ids"), arrays.pop("candidate_probabilities"))
-        names = [key.removeprefix("method_maps/") for key in arrays if key.startswith("method_maps/")]
-        method_maps = {
-            name: MethodMaps(arrays.pop(f"method_maps/{name}"), arrays.pop(f"method_text/{name}")) for name in names
-        }
+        """Read a result written by :meth:`save`, checking every value it reads.
+
+        Raises
+        ------
+        ResultFileError
+            The folder or a file is missing or damaged, the metadata is not what
+            :meth:`save` writes, an array is unknown or of the wrong shape or type.
+        """
+        return cls(**_read_result_folder(Path(directory)))
+
+
+_META_TYPES = {
+    "num_prompt_tokens": int,
+    "vision_shape": list,
+    "layout_kind": str,
+    "num_images": int,
+    "texts": (list, type(None)),
+    "pieces": (list, type(None)),
+    "options": dict,
+}
+
+
+def _read_result_folder(directory: Path) -> dict:
+    """Read the constructor arguments of the result saved in ``directory``, checking every value.
+
+    Raises
+    ------
+    ResultFileError
+        One line naming the folder and what is wrong in it.
+    """
+
+    def bad(problem: str) -> ResultFileError:
+        return ResultFileError(f"{directory} is not a saved tam result: {problem}")
+
+    if not directory.is_dir():
+        raise bad("no such folder")
+    try:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise bad(f"cannot read meta.json ({error})") from None
+    if not isinstance(meta, dict) or set(meta) != set(_META_TYPES):
+        found = sorted(meta) if isinstance(meta, dict) else type(meta).__name__
+        raise bad(f"meta.json must hold the keys {sorted(_META_TYPES)}, got {found}")
+    for key, kind in _META_TYPES.items():
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise bad(f"meta.json {key!r} has the wrong type {type(meta[key]).__name__}")
+    arrays = _read_arrays(directory / "arrays.npz", bad)
+
+    try:
         shape = meta["vision_shape"]
         layout = VisionLayout.from_shape([tuple(g) for g in shape] if meta["layout_kind"] == "images" else tuple(shape))
-        return cls(
-            num_prompt_tokens=meta["num_prompt_tokens"],
-            layout=layout,
-            texts=meta["texts"],
-            pieces=meta["pieces"],
-            images=images,
-            options=meta["options"],
-            method_maps=method_maps,
-            _candidates=candidates,
-            **arrays,
+    except (ShapeError, TypeError) as error:
+        raise bad(f"meta.json vision_shape {meta['vision_shape']!r}: {error}") from None
+    if layout.kind != meta["layout_kind"]:
+        raise bad(f"meta.json layout_kind {meta['layout_kind']!r} does not fit vision_shape {layout.shape!r}")
+    count = len(arrays["token_ids"]) if arrays["token_ids"].ndim == 1 else -1
+    sizes = {"T": count, "M": layout.num_tokens}
+    for name, array in arrays.items():
+        kinds, dims = next(spec for pattern, spec in SAVED_ARRAYS.items() if re.fullmatch(pattern, name))
+        expected = tuple(sizes.get(dim, dim) for dim in dims)
+        fits = len(array.shape) == len(dims) and all(
+            isinstance(want, str) or got == want for got, want in zip(array.shape, expected, strict=True)
         )
+        if array.dtype.kind not in kinds or not fits:
+            raise bad(
+                f"array {name!r} has shape {array.shape} and dtype {array.dtype}, expected {expected} of kind {kinds}"
+            )
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise bad(f"array {name!r} holds NaN or infinity")
+    if not 0 <= meta["num_prompt_tokens"] <= count:
+        raise bad(f"num_prompt_tokens is {meta['num_prompt_tokens']}, but the result has {count} tokens")
+    for key in ("texts", "pieces"):
+        if meta[key] is not None and (len(meta[key]) != count or not all(isinstance(t, str) for t in meta[key])):
+            raise bad(f"meta.json {key!r} must be {count} strings, one per token")
+    num_images = meta["num_images"]
+    images = [arrays.pop(f"image_{index}", None) for index in range(num_images)]
+    if (
+        num_images not in (0, len(layout.grids))
+        or any(image is None for image in images)
+        or any(name.startswith("image_") for name in arrays)
+    ):
+        raise bad(f"num_images is {num_images}, but the layout has {len(layout.grids)} grids and the file other images")
+    candidates = None
+    if "candidate_ids" in arrays or "candidate_probabilities" in arrays:
+        if not {"candidate_ids", "candidate_probabilities"} <= set(arrays):
+            raise bad("candidate_ids and candidate_probabilities come together")
+        candidates = Candidates(arrays.pop("candidate_ids"), arrays.pop("candidate_probabilities"))
+    names = [name.removeprefix("method_maps/") for name in arrays if name.startswith("method_maps/")]
+    if sorted(names) != sorted(name.removeprefix("method_text/") for name in arrays if name.startswith("method_text/")):
+        raise bad("every method_maps/<name> array comes with a method_text/<name> array")
+    method_maps = {
+        name: MethodMaps(arrays.pop(f"method_maps/{name}"), arrays.pop(f"method_text/{name}")) for name in names
+    }
+    return {
+        **arrays,
+        "num_prompt_tokens": meta["num_prompt_tokens"],
+        "layout": layout,
+        "texts": meta["texts"],
+        "pieces": meta["pieces"],
+        "images": images or None,
+        "options": meta["options"],
+        "method_maps": method_maps,
+        "_candidates": candidates,
+    }
+
+
+def _read_arrays(path: Path, bad) -> dict[str, np.ndarray]:
+    """Read the arrays of ``arrays.npz``, refusing pickled objects, unknown names and missing ones."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            unknown = [name for name in data.files if not any(re.fullmatch(p, name) for p in SAVED_ARRAYS)]
+            if unknown:
+                raise bad(f"arrays.npz holds unknown arrays {unknown[:5]}; known are {list(SAVED_ARRAYS)}")
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as error:
+        if isinstance(error, ResultFileError):
+            raise
+        raise bad(f"cannot read arrays.npz ({type(error).__name__}: {error})") from None
+    missing = [name for name in _ARRAYS if name not in arrays]
+    if missing:
+        raise bad(f"arrays.npz lacks {missing}")
+    return arrays

@@ -40,17 +40,23 @@ class TokenSpans:
     prompt : ndarray of shape (P,), int64
         Positions of the prompt text tokens that are explained, ascending.
     answer_start : int
-        Position of the first answer token; the answer runs to the end of the sequence.
+        Position of the first answer token.
+    answer_end : int or None, default None
+        Position after the last answer token that is explained; None runs the answer to
+        the end of the sequence (adapters stop it before a closing end-of-turn token).
     """
 
     vision: np.ndarray
     prompt: np.ndarray
     answer_start: int
+    answer_end: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "vision", np.asarray(self.vision, dtype=np.int64).reshape(-1))
         object.__setattr__(self, "prompt", np.asarray(self.prompt, dtype=np.int64).reshape(-1))
         object.__setattr__(self, "answer_start", int(self.answer_start))
+        if self.answer_end is not None:
+            object.__setattr__(self, "answer_end", int(self.answer_end))
 
 
 def find_marker(tokens: Sequence[int], marker: Marker, *, use_last_token: bool, name: str = "marker") -> int:

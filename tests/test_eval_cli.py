@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,11 +103,15 @@ def test_baselines_add_chance_and_ceiling_rows(tmp_path, capsys):
     assert summary["methods"]["perfect"]["obj_iou"] > summary["methods"]["uniform"]["obj_iou"]
 
 
-def test_existing_results_without_resume_is_one_line(tmp_path, capsys):
+def no_model(model_name, **options):
+    raise AssertionError("the model was loaded before the run was checked")
+
+
+def test_existing_results_without_resume_is_one_line_before_the_model_loads(tmp_path, capsys):
     argv = ["m", str(FIXTURES / "OpenPSG_mini"), "--limit", "1", "--results", str(tmp_path / "r.jsonl")]
     assert main(argv, load=fake_loader()) == 0
     capsys.readouterr()
-    assert main(argv, load=fake_loader()) == 2
+    assert main(argv, load=no_model) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert "already holds results: pass --resume" in captured.err
@@ -184,6 +189,22 @@ def test_load_explainer_errors_name_the_problem():
         load_explainer(TINY_TWIN, device="cpu", layer=99)
 
 
+def test_a_chat_template_without_the_picture_stops_before_the_first_sample(monkeypatch):
+    from tam.evaluation import ModelLoadError, load_explainer
+    from tam.models import TWINS
+
+    build = TWINS[TINY_TWIN]
+
+    def text_only_template():
+        model, processor = build()
+        processor.chat_template = "{% for m in messages %}{{ m['role'] }}{% endfor %}"
+        return model, processor
+
+    monkeypatch.setitem(TWINS, TINY_TWIN, text_only_template)
+    with pytest.raises(ModelLoadError, match="chat template of Qwen2VLProcessor renders 0 vision placeholders"):
+        load_explainer(TINY_TWIN, device="cpu")
+
+
 def test_tiny_twin_explainer_returns_maps_and_the_plain_answer():
     from tam.evaluation import load_explainer
 
@@ -193,6 +214,28 @@ def test_tiny_twin_explainer_returns_maps_and_the_plain_answer():
     result = explanation.result
     assert len(result) > result.num_prompt_tokens and result.images and result.pieces
     assert "<|im_end|>" not in explanation.answer
+    generation = explainer.settings["generation"]
+    assert generation["do_sample"] is False and generation["max_new_tokens"] == 6
+    assert len(generation["eos_token_id"]) == 1 and generation["repetition_penalty"] == 1.0
+    assert explainer.settings["explain_end_of_turn"] is False
+    reproducing = load_explainer(TINY_TWIN, device="cpu", max_new_tokens=6, round0="reference")
+    assert reproducing.settings["explain_end_of_turn"] is True
+
+
+def test_the_explainer_settings_reach_the_settings_file(tmp_path):
+    load = fake_loader()
+
+    def with_settings(model_name, **options):
+        explainer = load(model_name, **options)
+        explainer.settings = {"generation": {"do_sample": False, "eos_token_id": [7]}, "explain_end_of_turn": False}
+        return explainer
+
+    results = tmp_path / "r.jsonl"
+    argv = ["m", str(FIXTURES / "coco2014_mini"), "--limit", "1", "--results", str(results)]
+    assert main(argv, load=with_settings) == 0
+    settings = json.loads(Path(f"{results}.settings.json").read_text())
+    assert settings["generation"] == {"do_sample": False, "eos_token_id": [7]}
+    assert settings["explain_end_of_turn"] is False
 
 
 @pytest.mark.parametrize("folder", ["coco2014_mini", "GranDf_mini", "OpenPSG_mini"])
@@ -211,3 +254,97 @@ def test_tiny_twin_resume_story_through_eval_py(folder, tmp_path):
     assert resumed.read_text() == fresh.read_text()
     computed = min(4, len(load_dataset(dataset))) - 2
     assert f"{computed}/{computed}" in done.stderr  # the resumed run's progress bar: only the new samples
+
+
+def test_a_results_path_that_is_a_folder_is_one_line_before_the_model_loads(tmp_path):
+    (tmp_path / "r.jsonl").mkdir()
+    done = eval_py("no-such-model", FIXTURES / "GranDf_mini", "--results", tmp_path / "r.jsonl")
+    assert_one_line_error(done, "r.jsonl is a folder; name a file such as")
+
+
+def test_an_unwritable_vis_dir_is_one_line_before_the_model_loads(tmp_path, capsys):
+    (tmp_path / "a_file").write_text("not a folder")
+    argv = [
+        "m",
+        str(FIXTURES / "GranDf_mini"),
+        str(tmp_path / "a_file" / "vis"),
+        "--results",
+        str(tmp_path / "r.jsonl"),
+    ]
+    assert main(argv, load=no_model) == 2
+    assert "cannot write the vis_dir in" in capsys.readouterr().err
+
+
+def test_retry_failed_needs_resume(tmp_path, capsys):
+    argv = ["m", str(FIXTURES / "GranDf_mini"), "--results", str(tmp_path / "r.jsonl"), "--retry-failed"]
+    assert main(argv, load=no_model) == 2
+    assert "pass --resume with --retry-failed" in capsys.readouterr().err
+
+
+def test_max_new_tokens_has_a_stated_ceiling(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        main(["m", str(FIXTURES / "GranDf_mini"), "--max-new-tokens", "100000"], load=no_model)
+    assert stopped.value.code == 2
+    assert "expected 1 to 2048" in capsys.readouterr().err
+
+
+CONCURRENT_RUN = """
+import sys
+import time
+from pathlib import Path
+
+from tam.evaluation.cli import main
+from tests.evaluation_fakes import FakeExplainer
+
+
+class Gated(FakeExplainer):
+    \"\"\"Waits until the gate file exists before each sample, so the test decides how long the run lasts.\"\"\"
+
+    def __call__(self, image_paths, prompt):
+        while not Path(sys.argv[1]).exists():
+            time.sleep(0.05)
+        return super().__call__(image_paths, prompt)
+
+
+sys.exit(main(sys.argv[2:], load=lambda model, **options: Gated()))
+"""
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_two_eval_runs_at_once_on_one_results_file_lose_nothing(tmp_path, resume):
+    """The second run refuses in one line naming the first one's process; the first one keeps every record."""
+    from tam.evaluation import run_evaluation
+    from tam.evaluation.runner import lock_path
+    from tests.evaluation_fakes import FakeExplainer
+
+    script, gate = tmp_path / "eval_gated.py", tmp_path / "gate"
+    script.write_text(CONCURRENT_RUN)
+    dataset_dir, results = FIXTURES / "coco2014_mini", tmp_path / "results.jsonl"
+    argv = ["m", dataset_dir, "--results", results, "--limit", "6"]
+    command = [sys.executable, str(script), str(gate)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if resume:
+        gate.touch()
+        done = subprocess.run([*command, *map(str, argv[:-1]), "2"], cwd=ROOT, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        gate.unlink()
+        argv.append("--resume")
+    first = subprocess.Popen([*command, *map(str, argv)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (lock_path(results).exists() and lock_path(results).read_text().startswith(f"{first.pid} on ")):
+            assert time.monotonic() < deadline and first.poll() is None, "the first run never took the results file"
+            time.sleep(0.1)
+        second = subprocess.run(
+            [*command, *map(str, argv)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert_one_line_error(second, f"results.jsonl is in use by another run (process {first.pid} on ")
+    finally:
+        gate.touch()
+        out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0
+    dataset = load_dataset(dataset_dir)
+    fresh = tmp_path / "fresh.jsonl"
+    summary = run_evaluation(FakeExplainer(), dataset, fresh, limit=6)
+    assert json.loads(Path(f"{results}.summary.json").read_text())["n"] == summary["n"] == 6 - summary["failed"]
+    assert results.read_text() == fresh.read_text()

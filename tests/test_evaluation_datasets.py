@@ -105,3 +105,12 @@ def test_a_folder_named_like_the_annotation_file_is_no_data_set(tmp_path):
     (tmp_path / "GranDf" / "anno.json").mkdir(parents=True)
     with pytest.raises(DatasetError, match="no known data set"):
         load_dataset(tmp_path / "GranDf")
+
+
+@pytest.mark.parametrize("image", ["/etc/hostname", "../elsewhere/a.jpg", "images/../../a.jpg"])
+def test_anno_json_paths_may_not_leave_the_data_set_folder(tmp_path, image):
+    root = tmp_path / "GranDf_x"
+    root.mkdir()
+    (root / "anno.json").write_text(json.dumps([[image, "A dog.", "masks/a.png", {"dog": 1}]]))
+    with pytest.raises(DatasetError, match=f"entry 0 names '{image}', outside the data set folder"):
+        load_dataset(root)

@@ -138,7 +138,7 @@ def test_failed_samples_are_recorded_counted_and_not_retried(tmp_path):
     summary = run_evaluation(FakeExplainer(empty_answers={dataset.samples[3].id}), dataset, results, limit=5)
     assert (summary["n"], summary["failed"]) == (2, 3)
     assert [f["id"] for f in summary["failures"]] == ids(dataset, 1, 4)
-    assert "UnidentifiedImageError" in summary["failures"][0]["error"]
+    assert "ImageFileError" in summary["failures"][0]["error"] and "not an image" in summary["failures"][0]["error"]
     assert "no mask" in summary["failures"][1]["error"]
     assert "answer is empty" in summary["failures"][2]["error"]
     again = FakeExplainer()
@@ -154,8 +154,8 @@ def test_batches_take_consecutive_samples_and_give_the_records_of_batch_size_one
     single = run_evaluation(FakeExplainer(), dataset, tmp_path / "single.jsonl", limit=7)
     explainer = BatchingFakeExplainer()
     assert run_evaluation(explainer, dataset, tmp_path / "batched.jsonl", limit=7, batch_size=3) == single
-    # the maskless sample is never explained; the corrupt picture fails alone inside its batch
-    assert explainer.batches == [ids(dataset, 0, 2), ids(dataset, 3, 6), ids(dataset, 6, 7)]
+    # the corrupt picture and the maskless sample fail before the batch is explained, alone
+    assert explainer.batches == [ids(dataset, 0, 1), ids(dataset, 3, 6), ids(dataset, 6, 7)]
     assert lines(tmp_path / "batched.jsonl") == lines(tmp_path / "single.jsonl")
     assert single["failed"] == 2
 
@@ -171,6 +171,49 @@ def test_a_run_stopped_inside_a_batch_resumes_from_the_next_sample(tmp_path):
     assert run_evaluation(explainer, dataset, stopped, limit=8, resume=True, batch_size=4) == expected
     assert explainer.batches == [ids(dataset, 5, 8)]
     assert lines(stopped) == lines(fresh)
+
+
+def test_retry_failed_computes_the_failed_samples_again_once_their_files_are_fixed(tmp_path):
+    root = shutil.copytree(FIXTURES / "coco2014_mini", tmp_path / "coco")
+    dataset = load_dataset(root)
+    dataset.samples[1].image.write_bytes(b"corrupt")
+    results = tmp_path / "results.jsonl"
+    assert run_evaluation(FakeExplainer(), dataset, results, limit=3)["failed"] == 1
+    shutil.copy(FIXTURES / "coco2014_mini" / "image" / dataset.samples[1].image.name, dataset.samples[1].image)
+    again = FakeExplainer()
+    summary = run_evaluation(again, dataset, results, limit=3, resume=True, retry_failed=True)
+    assert again.calls == ids(dataset, 1, 2)
+    assert summary == run_evaluation(FakeExplainer(), dataset, tmp_path / "fresh.jsonl", limit=3)
+    assert lines(results) == lines(tmp_path / "fresh.jsonl")  # the failure's line is replaced, not kept
+    with pytest.raises(EvaluationError, match="pass --resume with --retry-failed"):
+        run_evaluation(FakeExplainer(), dataset, tmp_path / "other.jsonl", retry_failed=True)
+
+
+def test_a_mask_of_another_size_than_its_picture_fails_the_sample_before_generating(tmp_path):
+    from PIL import Image
+
+    root = shutil.copytree(FIXTURES / "GranDf_mini", tmp_path / "grandf")
+    dataset = load_dataset(root)
+    with Image.open(dataset.samples[0].mask) as mask:
+        mask.resize((mask.width // 2, mask.height)).save(dataset.samples[0].mask)
+    explainer = FakeExplainer()
+    summary = run_evaluation(explainer, dataset, tmp_path / "results.jsonl", limit=2)
+    assert "but its picture is" in summary["failures"][0]["error"] and summary["failed"] == 1
+    assert explainer.calls == ids(dataset, 1, 2)  # no generation for the bad sample
+
+
+def test_pictures_over_the_pixel_limit_and_truncated_ones_fail_their_sample_only(tmp_path):
+    from tests.hostile_files import huge_png, truncated_jpeg
+
+    root = shutil.copytree(FIXTURES / "coco2014_mini", tmp_path / "coco")
+    dataset = load_dataset(root)
+    huge_png(tmp_path / "bomb.png").replace(dataset.samples[0].image)
+    truncated_jpeg(tmp_path / "cut.jpg", dataset.samples[1].image).replace(dataset.samples[1].image)
+    explainer = FakeExplainer()
+    summary = run_evaluation(explainer, dataset, tmp_path / "results.jsonl", limit=3)
+    errors = [failure["error"] for failure in summary["failures"]]
+    assert "over the pixel limit" in errors[0] and "not an image that can be read whole" in errors[1]
+    assert explainer.calls == ids(dataset, 2, 3) and summary["n"] == 1
 
 
 def test_an_existing_results_file_needs_resume(tmp_path):
@@ -268,6 +311,7 @@ def test_processes_take_every_other_sample_and_the_main_one_merges(tmp_path):
     assert returned[1] is None
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "sharded.jsonl",
+        "sharded.jsonl.lock",
         "sharded.jsonl.settings.json",
         "sharded.jsonl.summary.json",
     ]
@@ -348,3 +392,51 @@ def test_two_real_processes_share_the_samples_over_gloo(tmp_path):
     single = tmp_path / "single.jsonl"
     assert json.loads(summary_path(results).read_text()) == run_evaluation(FakeExplainer(), dataset, single, limit=5)
     assert lines(results) == lines(single)
+
+
+@pytest.mark.parametrize("where", ["results_is_a_folder", "results_below_a_file", "vis_dir_below_a_file"])
+def test_an_unusable_output_stops_the_run_at_its_start(tmp_path, where):
+    dataset = load_dataset(FIXTURES / "GranDf_mini")
+    (tmp_path / "a_file").write_text("not a folder")
+    results, vis_dir = tmp_path / "results.jsonl", None
+    if where == "results_is_a_folder":
+        results.mkdir()
+    elif where == "results_below_a_file":
+        results = tmp_path / "a_file" / "results.jsonl"
+    else:
+        vis_dir = tmp_path / "a_file" / "vis"
+    explainer = FakeExplainer()
+    with pytest.raises(EvaluationError, match="is a folder; name a file|cannot write"):
+        run_evaluation(explainer, dataset, results, vis_dir=vis_dir)
+    assert explainer.calls == []
+
+
+def test_a_vis_dir_that_fails_while_running_stops_the_run_and_the_sample_is_computed_again(tmp_path, monkeypatch):
+    dataset = load_dataset(FIXTURES / "GranDf_mini")
+    results = tmp_path / "results.jsonl"
+    real_save = TokenActivationResult.save
+
+    def disk_full(self, directory, **options):
+        if Path(directory).name.startswith("00001_"):
+            raise OSError(28, "No space left on device")
+        return real_save(self, directory, **options)
+
+    monkeypatch.setattr(TokenActivationResult, "save", disk_full)
+    with pytest.raises(EvaluationError, match="cannot save the maps of sample 1 .*No space left on device"):
+        run_evaluation(FakeExplainer(), dataset, results, vis_dir=tmp_path / "vis")
+    assert [json.loads(line)["index"] for line in lines(results)] == [0]  # no failure recorded for sample 1
+    monkeypatch.undo()
+    again = FakeExplainer()
+    summary = run_evaluation(again, dataset, results, vis_dir=tmp_path / "vis", resume=True)
+    assert again.calls == ids(dataset, 1, 3) and summary["failed"] == 0
+
+
+def test_a_second_run_on_a_results_file_in_use_is_refused_naming_the_holder(tmp_path):
+    dataset = load_dataset(FIXTURES / "GranDf_mini")
+    results = tmp_path / "results.jsonl"
+    from tam.evaluation.runner import start_evaluation
+
+    with start_evaluation(dataset, results):
+        with pytest.raises(EvaluationError, match=f"in use by another run \\(process {os.getpid()} on "):
+            run_evaluation(FakeExplainer(), dataset, results, resume=True)
+    assert run_evaluation(FakeExplainer(), dataset, results, resume=True)["n"] == len(dataset)

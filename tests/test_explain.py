@@ -1,4 +1,5 @@
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import torch
 
 import tam
 from tam.causal import estimated_causal_inference
-from tam.errors import ShapeError, SpanError
+from tam.errors import NonFiniteError, ShapeError, SpanError, VocabularyError
 from tam.filters import rank_gaussian_filter
 from tam.normalize import normalize_jointly
 from tam.result import METHODS, TokenActivationResult
@@ -295,3 +296,42 @@ def test_thread_limits_are_restored_after_the_call():
     result = make_generation((4, 5), seed=16).explain()
     result.maps("raw")
     assert ([pool["num_threads"] for pool in threadpool_info()], torch.get_num_threads()) == before
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_hidden_states_name_the_token_position(value):
+    generation = make_generation((4, 5), seed=16)
+    generation.hidden_states[0][0, 7, 3] = value  # position 7 of the input
+    with pytest.raises(NonFiniteError, match=r"hidden state at token position 7 \(id \d+\) holds NaN or infinity"):
+        generation.explain()
+
+
+def test_token_ids_outside_the_vocabulary_name_the_token_position():
+    generation = make_generation((4, 5), seed=17, vocab_size=512)
+    generation.tokens[-2] = 600
+    position = len(generation.tokens) - 2
+    with pytest.raises(VocabularyError, match=f"token id 600 at token position {position} is outside the vocabulary"):
+        generation.explain()
+
+
+def test_answer_end_leaves_the_closing_tokens_out():
+    generation = make_generation((4, 5), seed=17)
+    spans = tam.locate_spans(generation.tokens, generation.special_ids)
+    full = generation.explain()
+
+    def explained(answer_end):
+        return tam.explain_generation(
+            generation.tokens,
+            generation.hidden_states,
+            generation.lm_head,
+            replace(spans, answer_end=answer_end),
+            generation.vision_shape,
+        )
+
+    cut = explained(len(generation.tokens) - 1)
+    assert len(cut) == len(full) - 1
+    np.testing.assert_allclose(cut.maps("tam"), full.maps("tam")[:-1], atol=1e-6)
+    with pytest.raises(SpanError, match="the answer ends at position 999, past the sequence's"):
+        explained(999)
+    with pytest.raises(SpanError, match="the answer is empty"):
+        explained(spans.answer_start)

@@ -80,15 +80,8 @@ def test_the_golden_cases_cover_every_layout_and_repeated_words():
 
 @pytest.mark.parametrize("case", MAP_CASES, ids=[case["name"] for case in MAP_CASES])
 def test_explain_generation_gives_the_reference_maps(case, golden_maps):
-    shape, generation = generation_of(case)
-    result = tam.explain_generation(
-        generation.tokens,
-        generation.hidden_states,
-        generation.lm_head,
-        generation.special_ids,
-        shape,
-        round0="reference",
-    )
+    _, generation = generation_of(case)
+    result = generation.explain(round0="reference")
     theirs = golden_maps[case["name"]]
     # round 0 explains the prompt (the reference returns its first token's map); round r the r-th answer token
     rows = [0] + [result.num_prompt_tokens + r for r in range(1, len(theirs))]

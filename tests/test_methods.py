@@ -16,6 +16,7 @@ from tam.methods import (
     method_names,
     register,
 )
+from tam.result import TokenActivationResult
 from tam.testing import make_generation
 from tests.evaluation_fakes import fake_loader
 
@@ -67,3 +68,39 @@ def test_resuming_a_run_written_before_the_registry_ends_as_a_fresh_run(tmp_path
     summary = json.loads((old / "results.jsonl.summary.json").read_text())
     assert list(summary["methods"]) == [*ABLATIONS, "uniform", "random", "perfect", "perfect+rgf"]
     assert summary["n"] == 4
+
+
+def test_demo_shows_baselines_in_the_report_and_the_pictures(tmp_path):
+    import demo
+
+    argv = ["--model", "tiny-qwen2-vl", "--out", str(tmp_path), "--max-new-tokens", "3"]
+    assert demo.main([*argv, "--methods", "attention,lens@1", "--visual-method", "attention"]) == 0
+    result = TokenActivationResult.load(tmp_path / "result")
+    assert result.methods == (*ABLATIONS, "attention", "lens@1")
+    assert '"lens@1":"TAM at layer 1"' in (tmp_path / "index.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--methods", "atention"], "demo.py: error: unknown map method 'atention'; known methods: tam, raw"),
+        (["--methods", "uniform"], "demo.py: error: 'uniform' is made from a segmentation mask and only eval.py"),
+        (["--visual-method", "gradcam"], "demo.py: error: --visual-method 'gradcam' is not computed: choose one of"),
+    ],
+)
+def test_demo_method_errors_are_one_line(tmp_path, capsys, options, message):
+    import demo
+
+    assert demo.main(["--model", "tiny-qwen2-vl", "--out", str(tmp_path), *options]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_eval_explainer_computes_the_model_methods_it_is_asked_for():
+    from tam.evaluation.models import ModelLoadError, load_explainer
+
+    explainer = load_explainer("tiny-qwen2-vl", max_new_tokens=2, methods=["gradcam", "lens@1"])
+    explanation = explainer(["imgs/demo.jpg"], "Describe this image.")
+    assert explanation.result.methods == (*ABLATIONS, "gradcam", "lens@1")
+    with pytest.raises(ModelLoadError, match=r"attention@9: layer 9 is out of range; .* reads layers 1 to 2"):
+        load_explainer("tiny-qwen2-vl", methods=["attention@9"])

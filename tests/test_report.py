@@ -2,6 +2,7 @@ import dataclasses
 import json
 import re
 
+import numpy as np
 import pytest
 
 from tam.visuals import report_html, save_html
@@ -67,7 +68,9 @@ def test_report_of_several_images_in_chromium(tmp_path):
     several = special_text_result(6, vision_shape=[(4, 5), (3, 3)], image_size=(60, 80))
     path = save_html(several, tmp_path / "index.html")
     with open_report(path) as (page, _):
-        assert page.locator("#maps canvas").count() == 2
+        assert page.locator(".method-group:not([hidden]) canvas").count() == 2
+        captions = page.eval_on_selector_all(".method-group:not([hidden]) figcaption", "f => f.map(c => c.innerText)")
+        assert captions == ["image 1", "image 2"]
     check_report(path)
 
 
@@ -93,3 +96,111 @@ def test_browser_tests_skip_only_without_chromium_or_playwright(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(pytest.skip.Exception, match="Playwright for Python is not installed"):
         report_browser.require_browser()
+
+
+WORDS_PROMPT = ["Describe", " this", "."]
+WORDS_ANSWER = [" A", " skate", "board", "er", " jumps", " over", " a", " red", " cone", ".", "<|im_end|>"]
+
+
+@pytest.fixture(scope="module")
+def words_report(tmp_path_factory):
+    """A report whose answer has a multi-token word, on two pictures."""
+    from tam.testing import make_generation
+
+    generation = make_generation([(4, 5), (3, 3)], num_prompt=len(WORDS_PROMPT), num_answer=len(WORDS_ANSWER), seed=11)
+    rng = np.random.default_rng(2)
+    images = [rng.integers(0, 256, (80, 100, 3), dtype=np.uint8), rng.integers(0, 256, (60, 60, 3), dtype=np.uint8)]
+    result = dataclasses.replace(
+        generation.explain(), texts=WORDS_PROMPT + WORDS_ANSWER, pieces=None, images=images, _cache={}
+    )
+    return result, save_html(result, tmp_path_factory.mktemp("words") / "index.html")
+
+
+def test_report_controls_in_chromium(words_report):
+    from tests.report_browser import map_pixels, selection
+
+    result, path = words_report
+    token = {text: index for index, text in enumerate(result.texts)}
+    with open_report(path) as (page, problems):
+        tok = lambda index: page.locator(f'.tok[data-index="{index}"]')  # noqa: E731
+        assert selection(page) == (4, 6)  # opens on "skateboarder", the first content word, all of it
+        tok(token["board"]).click()
+        assert selection(page) == (4, 6)
+        tok(token[" red"]).click(modifiers=["Shift"])  # shift-click: a phrase
+        assert selection(page) == (4, 10)
+        assert page.inner_text("#token-shown") == " skateboarder jumps over a red"
+        tok(token[" over"]).hover()  # drag: from "over" to "a"
+        page.mouse.down()
+        tok(token[" a"]).hover()
+        page.mouse.up()
+        assert selection(page) == (8, 9)
+        page.keyboard.press("Shift+ArrowRight")
+        assert selection(page) == (8, 10)
+        page.keyboard.press("Home")
+        assert selection(page) == (0, 0)
+        page.keyboard.press("End")
+        assert selection(page) == (len(result) - 1, len(result) - 1)
+        page.select_option("#unit", "token")
+        tok(token["board"]).click()
+        assert selection(page) == (5, 5)
+        page.select_option("#unit", "word")
+
+        # Tab reaches the tokens, and a focused token selects its word.
+        page.focus("#download")
+        for _ in range(3):
+            page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.dataset.index")
+        assert focused == "2" and selection(page) == (2, 2)  # the prompt's third token
+
+        # Strip of every answer word: click the fourth ("over") to jump to it.
+        assert page.locator(".thumb").count() == 9
+        page.locator(".thumb").nth(3).click()
+        assert selection(page) == (8, 8) and "current" in page.locator(".thumb").nth(3).get_attribute("class")
+
+        # Methods side by side: every method, each with its pictures and title.
+        page.check("#side-by-side")
+        groups = page.locator(".method-group:not([hidden])")
+        assert groups.count() == 4 and page.locator(".method-group:not([hidden]) canvas").count() == 8
+        assert page.locator(".method-group:not([hidden]) .method-title:not([hidden])").count() == 4
+        page.uncheck("#side-by-side")
+        assert page.locator(".method-group:not([hidden])").count() == 1
+
+        # Opacity, colour map and scale redraw the map.
+        shown = map_pixels(page)
+        page.fill("#opacity", "90")
+        assert page.inner_text("#opacity-value") == "0.90" and map_pixels(page) != shown
+        shown = map_pixels(page)
+        page.select_option("#colour-map", "viridis")
+        assert map_pixels(page) != shown
+        shown = map_pixels(page)
+        page.select_option("#scale-mode", "own")
+        assert map_pixels(page) != shown and page.inner_text("#scale-high") != "1"
+
+        # The value under the cursor.
+        box = page.locator(".method-group:not([hidden]) canvas").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        assert re.fullmatch(r"value [01]\.\d{3} \(TAM \(ECI \+ filter\), image 1, row \d, column \d of the 4×5 grid\)",
+                            page.inner_text("#cursor-value"))  # fmt: skip
+        assert 0 <= float(page.get_attribute("body", "data-cursor-value")) <= 1
+
+        # Download PNG of the current view.
+        with page.expect_download() as download:
+            page.click("#download")
+        picture = download.value.path().read_bytes()
+        assert download.value.suggested_filename == "tam-tam-8-8.png" and picture.startswith(b"\x89PNG")
+    assert not problems, problems
+
+
+def test_a_256_token_four_method_report_opens_in_under_a_second(tmp_path):
+    from tam.testing import make_generation
+
+    generation = make_generation((20, 27), num_prompt=16, num_answer=256, seed=4)
+    result = generation.explain()
+    texts = [f" w{index % 97}" + ("s" if index % 5 else ".") for index in range(len(result))]
+    result = dataclasses.replace(result, texts=texts, images=[np.zeros((560, 756, 3), np.uint8)], _cache={})
+    path = save_html(result, tmp_path / "index.html")
+    with open_report(path) as (page, problems):
+        ready_ms = int(page.get_attribute("body", "data-ready-ms"))
+        assert page.locator(".thumb").count() == 256
+    assert not problems, problems
+    assert ready_ms < 1000, f"the report took {ready_ms} ms to open"

@@ -104,8 +104,8 @@ def explained_with_shifted_span(toy):
     """The same scenes with the vision span read one token too late (a plumbing error)."""
     find_spans = QwenVLAdapter.find_spans
 
-    def shifted(self, tokens, prepared, messages):
-        spans = find_spans(self, tokens, prepared, messages)
+    def shifted(self, tokens, prepared, messages, **options):
+        spans = find_spans(self, tokens, prepared, messages, **options)
         return replace(spans, vision=spans.vision + 1)
 
     with pytest.MonkeyPatch.context() as patch:

@@ -198,3 +198,19 @@ def test_missing_font_package_says_what_to_install():
 
     with pytest.raises(ImportError, match=r"pip install manimgx-fonts==.* manimgx-fonts-cjk==.* fonttools=="):
         _font_path("no_such_font_package", "NotoSans.ttf")
+
+
+def test_span_visual_shows_the_span_map_and_highlights_every_token_of_it(result):
+    from tam.visuals import overlay_panels, render_span_visual
+
+    span = range(result.num_prompt_tokens + 1, result.num_prompt_tokens + 4)
+    picture = render_span_visual(result, list(span), reduction="max")
+    panels = overlay_panels(result.images, result.layout.split(result.span_map(list(span), reduction="max")))
+    np.testing.assert_array_equal(picture[: panels.shape[0]], panels)
+    one_token = render_span_visual(result, span.start, reduction="max")
+    np.testing.assert_array_equal(one_token, render_token_visual(result, span.start))
+    # the whole span is drawn white on black: more black than with its first token alone
+    text, text_one = picture[panels.shape[0] :], one_token[panels.shape[0] :]
+    assert (text.sum(axis=2) == 0).sum() > (text_one.sum(axis=2) == 0).sum()
+    with pytest.raises(ValueError, match="a span to draw must be consecutive tokens"):
+        render_span_visual(result, [span.start, span.start + 2])

@@ -10,7 +10,15 @@
 
 from tam.evaluation.datasets import FORMATS, PROMPTS, Dataset, DatasetError, Sample, detect_format, load_dataset
 from tam.evaluation.models import ModelLoadError, load_explainer
-from tam.evaluation.runner import EvaluationError, format_table, run_evaluation, summarize, summary_path
+from tam.evaluation.runner import (
+    EvaluationError,
+    EvaluationRun,
+    format_table,
+    run_evaluation,
+    start_evaluation,
+    summarize,
+    summary_path,
+)
 from tam.evaluation.scoring import Explainer, Explanation, SampleError, answer_token_maps, score_sample
 
 __all__ = [
@@ -19,6 +27,7 @@ __all__ = [
     "Dataset",
     "DatasetError",
     "EvaluationError",
+    "EvaluationRun",
     "Explainer",
     "Explanation",
     "ModelLoadError",
@@ -31,6 +40,7 @@ __all__ = [
     "load_explainer",
     "run_evaluation",
     "score_sample",
+    "start_evaluation",
     "summarize",
     "summary_path",
 ]

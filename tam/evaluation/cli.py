@@ -4,7 +4,9 @@
 eval.py ...``, on several CPU processes ``torchrun --nproc_per_node N eval.py ...``.
 Bad input (a missing or unknown data set folder, an empty data set, an unreadable
 annotation file, missing NLTK data, a model that cannot be loaded, a results file that
-is not to be resumed) ends with one line on stderr and exit status 2.
+is not to be resumed or is in use by another run, an output folder that cannot be
+written) ends with one line on stderr and exit status 2; all but the model are checked
+before the model loads.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from tam.evaluation.datasets import FORMATS, DatasetError, load_dataset
 from tam.evaluation.models import ModelLoadError, load_explainer
-from tam.evaluation.runner import EvaluationError, format_table, run_evaluation, summary_path
+from tam.evaluation.runner import EvaluationError, format_table, start_evaluation, summary_path
 from tam.methods import ABLATIONS, MaskMethod, ModelMethod, UnknownMethodError, get_method, method_names
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
 from tam.metrics.text import ROUGE_L_PACKAGES
@@ -50,6 +52,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _new_tokens(text: str) -> int:
+    from tam.models.explain import MAX_NEW_TOKENS
+
+    value = int(text)
+    if not 1 <= value <= MAX_NEW_TOKENS:
+        raise argparse.ArgumentTypeError(
+            f"expected 1 to {MAX_NEW_TOKENS} (the states of every answer token are kept), got {text}"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``eval.py``."""
     from tam.pipeline import ROUND0_MODES
@@ -63,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("dataset_dir", type=Path, help="a COCO14, GranDf or OpenPSG folder in the reference's format")
     parser.add_argument("vis_dir", type=Path, nargs="?", help="save each sample's maps (result.save) here")
     parser.add_argument("--limit", type=_positive, help="evaluate only the first N samples")
-    parser.add_argument("--max-new-tokens", type=_positive, default=256, help="longest answer (default 256)")
+    parser.add_argument(
+        "--max-new-tokens", type=_new_tokens, default=256, help="longest answer, at most 2048 (default 256)"
+    )
     parser.add_argument(
         "--batch-size",
         type=_positive,
@@ -87,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--results", type=Path, help="JSON lines file (default out/eval/<dataset>_<model>.jsonl)")
     parser.add_argument("--resume", action="store_true", help="continue the results file, skipping its samples")
+    parser.add_argument(
+        "--retry-failed", action="store_true", help="with --resume, compute the samples recorded as failed again"
+    )
     parser.add_argument("--layer", type=int, default=-1, help="decoder layer read for the maps (default -1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
@@ -94,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=ROUND0_MODES,
         default="own",
         help="first answer token: its own map ('own', default) or the reference's round-0 map, "
-        "which the paper's table used ('reference')",
+        "which the paper's table used ('reference', which also explains the closing end-of-turn token)",
     )
     parser.add_argument(
         "--category-match",
@@ -155,40 +173,41 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
         dataset = load_dataset(args.dataset_dir, args.dataset_format)
         require_nltk_data()
         state = process_state()
-        explainer = load(
-            args.model,
-            device=str(state.device),
-            layer=args.layer,
-            round0=args.round0,
-            max_new_tokens=args.max_new_tokens,
-            seed=args.seed,
-            methods=[name for name in args.methods if isinstance(get_method(name), ModelMethod)],
-        )
-        from tqdm.contrib.logging import logging_redirect_tqdm
-
-        with logging_redirect_tqdm():  # failed samples are logged above the progress bar, not through it
-            summary = run_evaluation(
-                explainer,
-                dataset,
-                results,
-                methods=args.methods
-                + [kind for kind in method_names(MaskMethod) if args.baselines and kind not in args.methods],
-                limit=args.limit,
-                resume=args.resume,
-                category_rule=args.category_match,
-                rouge_l_package=args.rouge_l,
-                settings={
-                    "model": args.model,
-                    "layer": args.layer,
-                    "round0": args.round0,
-                    "max_new_tokens": args.max_new_tokens,
-                    "seed": args.seed,
-                },
-                vis_dir=args.vis_dir,
-                progress=True,
-                state=state,
-                batch_size=args.batch_size,
+        # The results file is taken and the outputs tried before the model loads (tens of seconds).
+        with start_evaluation(
+            dataset,
+            results,
+            methods=args.methods
+            + [kind for kind in method_names(MaskMethod) if args.baselines and kind not in args.methods],
+            limit=args.limit,
+            resume=args.resume,
+            retry_failed=args.retry_failed,
+            category_rule=args.category_match,
+            rouge_l_package=args.rouge_l,
+            settings={
+                "model": args.model,
+                "layer": args.layer,
+                "round0": args.round0,
+                "max_new_tokens": args.max_new_tokens,
+                "seed": args.seed,
+            },
+            vis_dir=args.vis_dir,
+            state=state,
+        ) as run:
+            explainer = load(
+                args.model,
+                device=str(state.device),
+                layer=args.layer,
+                round0=args.round0,
+                max_new_tokens=args.max_new_tokens,
+                seed=args.seed,
+                methods=[name for name in args.methods if isinstance(get_method(name), ModelMethod)],
             )
+            run.add_settings(getattr(explainer, "settings", {}))  # the generation settings the model runs with
+            from tqdm.contrib.logging import logging_redirect_tqdm
+
+            with logging_redirect_tqdm():  # failed samples are logged above the progress bar, not through it
+                summary = run.evaluate(explainer, progress=True, batch_size=args.batch_size)
     except (DatasetError, EvaluationError, MissingNLTKDataError, ModelLoadError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2

@@ -5,7 +5,8 @@
   METEOR), ``image/<12-digit id>.jpg`` and ``seg_label/<12-digit id>.png`` whose pixel
   values are COCO category ids.
 - GranDf and OpenPSG: ``anno.json``, a list of ``[image path, description, seg label
-  path, {category name: label value}]`` with paths relative to the folder. Which of the
+  path, {category name: label value}]`` with paths relative to the folder (absolute
+  paths and ``..`` are refused: an annotation file cannot reach outside it). Which of the
   two is read from the folder's name, as the reference does, or given explicitly.
 """
 
@@ -194,6 +195,12 @@ def _anno_json(root: Path, prompt: str) -> list[Sample]:
                 f"{{category: label value}}], got {json.dumps(entry)[:120]}"
             )
         image, description, mask, categories = entry
+        for inside in (image, mask):
+            if Path(inside).is_absolute() or ".." in Path(inside).parts:
+                raise DatasetError(
+                    f"{path}: entry {index} names {inside!r}, outside the data set folder; "
+                    "paths must be relative to it, without '..'"
+                )
         samples.append(
             Sample(
                 index=index,

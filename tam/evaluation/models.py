@@ -54,18 +54,22 @@ def load_explainer(
     Returns
     -------
     ModelExplainer
+        Greedy generation under the checkpoint's ``generation_config``, one image per
+        sample, the answer decoded with ``skip_special_tokens=True``. Its ``settings``
+        attribute holds the generation settings and whether the end-of-turn tokens are
+        explained, for the settings file.
 
     Raises
     ------
     ModelLoadError
-        If the model cannot be loaded, has no adapter, has no layer ``layer``, or cannot
-        give one of ``methods``.
+        If the model cannot be loaded, has no adapter, has no layer ``layer``, cannot
+        give one of ``methods``, or its chat template cannot render a chat with an image.
     """
     import torch
 
     from tam.errors import TAMError
     from tam.models import load_model
-    from tam.models.explain import model_methods
+    from tam.models.explain import explains_end_of_turn, model_methods
     from tam.models.registry import adapter_for
 
     torch.manual_seed(seed)
@@ -74,18 +78,34 @@ def load_explainer(
         adapter = adapter_for(model, processor)
         depth = adapter.num_layers + 1
         model_methods(methods, adapter)
+        adapter.check_template()
     except TAMError as error:
         raise ModelLoadError(str(error)) from None
     if not -depth <= layer < depth:
         raise ModelLoadError(f"--layer {layer} is out of range: {model_name} has layers {-depth} to {depth - 1}")
-    return ModelExplainer(model, processor, layer=layer, round0=round0, max_new_tokens=max_new_tokens, methods=methods)
+    explainer = ModelExplainer(
+        model, processor, layer=layer, round0=round0, max_new_tokens=max_new_tokens, methods=methods
+    )
+    config, _ = adapter.generation_config(max_new_tokens)
+    explainer.settings = {
+        "generation": adapter.generation_settings(config),
+        "explain_end_of_turn": explains_end_of_turn(round0),
+    }
+    return explainer
 
 
 class ModelExplainer:
     """Generate and explain answers with a loaded model: one sample, or a batch in one ``generate`` call.
 
-    Greedy generation, one image per sample, the answer decoded with
-    ``skip_special_tokens=True``. The arguments are those of :func:`load_explainer`.
+    Greedy generation under the checkpoint's ``generation_config``, one image per sample,
+    the answer decoded with ``skip_special_tokens=True``; a generation progress bar for a
+    single sample. The arguments are those of :func:`load_explainer`.
+
+    Attributes
+    ----------
+    settings : dict
+        The generation settings and whether end-of-turn tokens are explained, for the
+        settings file (filled by :func:`load_explainer`).
     """
 
     def __init__(
@@ -94,6 +114,7 @@ class ModelExplainer:
         self.model = model
         self.processor = processor
         self.options = {"layer": layer, "round0": round0, "max_new_tokens": max_new_tokens, "methods": methods}
+        self.settings: dict = {}
 
     def __call__(self, image_paths: Sequence[str], prompt: str) -> Explanation:
         """Explain the answer to ``prompt`` about the images at ``image_paths``; a failure is raised."""
@@ -117,7 +138,9 @@ class ModelExplainer:
             [{"role": "user", "content": [*map(_image_entry, paths), {"type": "text", "text": prompt}]}]
             for paths, prompt in requests
         ]
-        outcomes = explain_chats(self.model, self.processor, chats, batch_size=max(len(chats), 1), **self.options)
+        outcomes = explain_chats(
+            self.model, self.processor, chats, batch_size=max(len(chats), 1), progress=True, **self.options
+        )
         return [outcome if isinstance(outcome, Exception) else self._explanation(outcome) for outcome in outcomes]
 
     def _explanation(self, result) -> Explanation:

@@ -5,7 +5,8 @@ short by a kill is dropped when the file is read and cut off before the file is
 appended to, so its sample is simply computed again. With several processes, each
 appends to its own part file (``results.jsonl.part<rank>``); the main process merges
 the parts into ``results.jsonl``, sorted by sample index, through a temporary file and
-an atomic rename.
+an atomic rename. A later record of a sample (a failed sample computed again with
+``--retry-failed``) replaces an earlier one.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
+
+from tam.files import write_atomically
 
 __all__ = [
     "append_record",
@@ -79,25 +82,20 @@ def append_record(handle: IO[str], record: dict) -> None:
     os.fsync(handle.fileno())
 
 
-def _replace_atomically(path: Path, write: Callable[[IO[str]], None]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
-        write(handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 def write_json_atomic(path: Path, payload) -> None:
-    """Write ``payload`` as indented JSON to a temporary file, fsync it, and rename it over ``path``."""
-    _replace_atomically(path, lambda handle: handle.write(json.dumps(payload, indent=1, ensure_ascii=False) + "\n"))
+    """Write ``payload`` as indented JSON over ``path`` (:func:`tam.files.write_atomically`)."""
+    text = json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
+    write_atomically(path, lambda staging: staging.write_text(text, encoding="utf-8"), overwrite=True)
 
 
 def write_lines_atomic(path: Path, records: Iterable[dict]) -> None:
-    """Write ``records`` as JSON lines to a temporary file, fsync it, and rename it over ``path``."""
-    _replace_atomically(
-        path, lambda handle: handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    )
+    """Write ``records`` as JSON lines over ``path`` (:func:`tam.files.write_atomically`)."""
+
+    def write(staging: Path) -> None:
+        with staging.open("w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+
+    write_atomically(path, write, overwrite=True)
 
 
 def merge_parts(results: Path) -> dict[int, dict]:

@@ -9,14 +9,21 @@ Under ``accelerate launch`` every process takes the samples whose index it owns
 (``index % num_processes == process_index``), appends to its own part file and, when
 done, leaves a ``.done`` marker beside it; the main process merges the parts once every
 marker is there. One process (no launcher) is the same code.
+
+One run at a time writes a results file: :func:`start_evaluation` takes its lock
+(``<results>.lock``, which names the holding process) before anything is read or
+computed, and checks the output folders, so a run stops at the start rather than
+after the model has loaded. See docs/guarantees.md.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from tam.evaluation.datasets import Dataset, Sample
@@ -29,6 +36,7 @@ from tam.evaluation.results import (
     write_json_atomic,
 )
 from tam.evaluation.scoring import Explainer, read_mask, score_sample
+from tam.images import load_image
 from tam.methods import ABLATIONS, UnknownMethodError, get_method
 from tam.metrics.language import CATEGORY_RULES
 from tam.metrics.scoring import AnswerScores, MeanAccumulator, PooledIoU
@@ -37,11 +45,14 @@ from tam.metrics.text import ROUGE_L_PACKAGES
 __all__ = [
     "SAMPLE_ERRORS",
     "EvaluationError",
+    "EvaluationRun",
     "evaluate_batch",
     "evaluate_one",
     "format_table",
     "run_evaluation",
+    "lock_path",
     "settings_path",
+    "start_evaluation",
     "summarize",
     "summary_path",
 ]
@@ -52,18 +63,32 @@ POLL_SECONDS = 1.0
 """How often the main process looks whether the other processes have finished."""
 
 SAMPLE_ERRORS = (OSError, ValueError, RuntimeError)
-"""Failures recorded against one sample without stopping the run: unreadable or corrupt
-files (``OSError``), no mask or an empty answer (``SampleError``, ``tam.SpanError``, both
-``ValueError``), and runtime failures of the model such as running out of memory."""
+"""Failures recorded against one sample without stopping the run: unreadable, corrupt or
+too large pictures (``tam.errors.ImageFileError``, ``OSError``), no mask or one of another
+size, an empty answer (``SampleError``, ``tam.SpanError``, all ``ValueError``), and runtime
+failures of the model such as running out of memory. Failures of the output (a folder
+that cannot be written) stop the run instead."""
+
+SETTINGS_ADDED_LATER = {"rouge_l_package": "rouge-score"}
+"""Run settings that older results files lack, with the value those runs used."""
 
 
 class EvaluationError(ValueError):
-    """The run cannot start: a results file that is not to be resumed, or resumed with other settings."""
+    """The run cannot start or go on.
+
+    Its results file is in use, not to be resumed or resumed with other settings, or an
+    output folder cannot be written.
+    """
 
 
 def summary_path(results: Path) -> Path:
     """``results.jsonl.summary.json`` beside the results file."""
     return results.with_name(f"{results.name}.summary.json")
+
+
+LOADED_SETTINGS = ("generation", "explain_end_of_turn")
+"""Settings known only once the model has loaded (an explainer's ``settings``): a resumed
+run compares them in :meth:`EvaluationRun.add_settings`, not before the model loads."""
 
 
 def settings_path(results: Path) -> Path:
@@ -80,15 +105,23 @@ def evaluate_one(
     rouge_l_package: str = "rouge-score",
     vis_dir: Path | None = None,
 ) -> dict:
-    """Explain and score one sample; a failure becomes a record with its reason.
+    """Explain and score one sample; a failure of the sample becomes a record with its reason.
 
-    ``category_rule``, ``rouge_l_package`` and ``vis_dir`` are those of :func:`run_evaluation`.
+    The picture and the mask are read and checked before the explainer runs, so a bad
+    file costs no generation. ``category_rule``, ``rouge_l_package`` and ``vis_dir`` are
+    those of :func:`start_evaluation`.
 
     Returns
     -------
     dict
         The scored record (:func:`tam.evaluation.scoring.score_sample`), or ``{"index",
         "id", "error"}`` when the sample fails with one of :data:`SAMPLE_ERRORS`.
+
+    Raises
+    ------
+    EvaluationError
+        The sample's result cannot be saved in ``vis_dir``: a fault of the output, not of
+        the sample, so the run stops (and ``--resume`` computes the sample again).
     """
     (record,) = evaluate_batch(
         explainer, [sample], methods, category_rule=category_rule, rouge_l_package=rouge_l_package, vis_dir=vis_dir
@@ -105,39 +138,49 @@ def evaluate_batch(
     rouge_l_package: str = "rouge-score",
     vis_dir: Path | None = None,
 ) -> list[dict]:
-    """Explain several samples together and score each; a failure becomes that sample's record with its reason.
+    """Explain several samples together and score each, as :func:`evaluate_one` does one.
 
-    An explainer with ``explain_batch`` generates the samples whose masks could be read
-    in one call; any other explainer is called once per sample. Either way each record
-    is the one :func:`evaluate_one` gives for the sample alone. The options are those of
-    :func:`run_evaluation`.
+    The samples whose picture and mask could be read are explained in one call when the
+    explainer has ``explain_batch`` (one ``generate`` for the batch), else one by one;
+    each record is the one :func:`evaluate_one` gives for the sample alone, and a sample
+    that fails fails alone.
 
     Returns
     -------
     list of dict
         One record per sample, in order.
+
+    Raises
+    ------
+    EvaluationError
+        A sample's result cannot be saved in ``vis_dir``.
     """
     masks, outcomes = {}, {}
     for sample in samples:
         try:
-            masks[sample.index] = read_mask(sample.mask)
+            masks[sample.index] = read_mask(sample.mask, load_image(sample.image).size)
         except SAMPLE_ERRORS as error:
             outcomes[sample.index] = error
     ready = [sample for sample in samples if sample.index in masks]
     outcomes.update(zip((sample.index for sample in ready), _explain(explainer, ready), strict=True))
     records = []
     for sample in samples:
+        outcome = outcomes[sample.index]
         try:
-            if isinstance(outcomes[sample.index], Exception):
-                raise outcomes[sample.index]
-            explanation = outcomes[sample.index]
+            if isinstance(outcome, Exception):
+                raise outcome
             scoring = {"category_rule": category_rule, "rouge_l_package": rouge_l_package}
-            records.append(score_sample(sample, explanation, masks[sample.index], methods, **scoring))
-            if vis_dir is not None:
-                explanation.result.save(Path(vis_dir) / f"{sample.index:05d}_{sample.id}", overwrite=True)
+            records.append(score_sample(sample, outcome, masks[sample.index], methods, **scoring))
         except SAMPLE_ERRORS as error:
             logger.warning("sample %s (%s) failed: %s", sample.index, sample.id, error)
             records.append({"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"})
+            continue
+        if vis_dir is not None:
+            target = Path(vis_dir) / f"{sample.index:05d}_{sample.id}"
+            try:
+                outcome.result.save(target, overwrite=True)
+            except OSError as error:
+                raise EvaluationError(f"cannot save the maps of sample {sample.index} to {target}: {error}") from None
     return records
 
 
@@ -171,23 +214,45 @@ def run_evaluation(
     dataset: Dataset,
     results: str | Path,
     *,
+    progress: bool = False,
+    batch_size: int = 1,
+    **options,
+):
+    """Evaluate ``dataset`` with ``explainer`` and write results and summary, in one call.
+
+    ``options`` are those of :func:`start_evaluation`; ``progress`` and ``batch_size`` those
+    of :meth:`EvaluationRun.evaluate`. Returns what :meth:`EvaluationRun.evaluate` returns:
+    the summary (:func:`summarize`) on the main process, None on the others.
+    """
+    if batch_size < 1:
+        raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
+    with start_evaluation(dataset, results, **options) as run:
+        return run.evaluate(explainer, progress=progress, batch_size=batch_size)
+
+
+def start_evaluation(
+    dataset: Dataset,
+    results: str | Path,
+    *,
     methods: Sequence[str] = ABLATIONS,
     limit: int | None = None,
     resume: bool = False,
+    retry_failed: bool = False,
     category_rule: str = "whole-name",
     rouge_l_package: str = "rouge-score",
     settings: Mapping | None = None,
     vis_dir: str | Path | None = None,
-    progress: bool = False,
     state=None,
-    batch_size: int = 1,
-) -> dict | None:
-    """Evaluate the first ``limit`` samples of ``dataset`` and write results and summary.
+) -> EvaluationRun:
+    """Check everything a run needs before a model is loaded, and take the results file.
+
+    The main process takes the lock of the results file (``<results>.lock``, held until
+    the run is closed), so a second run on the same file stops here, naming the process
+    that holds it. The output folders are made and tried, the results file is read and
+    its settings compared.
 
     Parameters
     ----------
-    explainer : Explainer
-        ``explainer(image_paths, prompt) -> Explanation``.
     dataset : Dataset
     results : str or Path
         The JSON lines file; the summary goes to ``<results>.summary.json``.
@@ -196,38 +261,36 @@ def run_evaluation(
         made from the mask (chance and ceiling) scored beside them.
     limit : int, optional
         Evaluate only the first ``limit`` samples.
+    resume : bool
+        Continue an existing results file: its samples are not computed again. Without
+        it an existing results file is an error.
+    retry_failed : bool
+        With ``resume``, compute the samples recorded as failed again.
     category_rule : {"whole-name", "reference"}
         How a noun naming several categories picks one (:func:`tam.metrics.match_category`);
         ``"reference"`` reproduces the paper.
     rouge_l_package : {"rouge-score", "rouge"}
         Which package computes ROUGE-L (:func:`tam.metrics.rouge_l`); ``"rouge"`` reproduces the paper.
-    resume : bool
-        Continue an existing results file: its samples are not computed again. Without
-        it an existing results file is an error.
     settings : mapping, optional
         What made the answers (model, layer, round-0 mode, ...): stored beside the
         results, and a resumed run must give the same.
     vis_dir : str or Path, optional
         Save each sample's :class:`TokenActivationResult` there (``<index>_<id>/``).
-    progress : bool
-        Show a tqdm progress bar per process.
     state : accelerate.PartialState, optional
         The process group under ``accelerate launch``; one process when None.
-    batch_size : int, default 1
-        Samples explained together (one ``generate`` call when the explainer has
-        ``explain_batch``), taken in order from this process's own samples, so a batch
-        never spans two processes' shares; the results are those of batch size 1.
 
     Returns
     -------
-    dict or None
-        The summary (:func:`summarize`) on the main process, None on the others.
+    EvaluationRun
+        A context manager; closing it releases the lock.
 
     Raises
     ------
     EvaluationError
-        Bad ``methods`` or ``limit``, an existing results file without ``resume``, a
-        resumed file made with other settings or from another data set.
+        Bad ``methods``, ``limit`` or ``category_rule``; ``retry_failed`` without
+        ``resume``; a results path or ``vis_dir`` that cannot be written; a results file
+        in use by another run, or existing without ``resume``, or resumed with other
+        settings or from another data set.
     """
     methods = list(methods)
     if not methods or len(set(methods)) != len(methods):
@@ -239,14 +302,15 @@ def run_evaluation(
             raise EvaluationError(str(error)) from None
     if limit is not None and limit < 1:
         raise EvaluationError(f"limit must be at least 1, got {limit}")
-    if batch_size < 1:
-        raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
-    state = _OneProcess() if state is None else state
-    results = Path(results)
     if category_rule not in CATEGORY_RULES:
         raise EvaluationError(f"category_rule must be one of {CATEGORY_RULES}, got {category_rule!r}")
     if rouge_l_package not in ROUGE_L_PACKAGES:
         raise EvaluationError(f"rouge_l_package must be one of {ROUGE_L_PACKAGES}, got {rouge_l_package!r}")
+    if retry_failed and not resume:
+        raise EvaluationError("retrying failed samples continues a results file: pass --resume with --retry-failed")
+    state = _OneProcess() if state is None else state
+    results = Path(results)
+    vis_dir = None if vis_dir is None else Path(vis_dir)
     run_settings = {
         "dataset_format": dataset.format,
         "methods": methods,
@@ -254,58 +318,202 @@ def run_evaluation(
         "rouge_l_package": rouge_l_package,
         **dict(settings or {}),
     }
-    done = _check_existing(results, dataset, run_settings, resume)
-    state.wait_for_everyone()  # everyone has looked at the files before anyone writes
+    lock = None
     if state.is_main_process:
-        results.parent.mkdir(parents=True, exist_ok=True)
-        for marker in _finished_markers(results, state.num_processes):
-            marker.unlink(missing_ok=True)  # left by a stopped run
-        if not settings_path(results).exists():
-            write_json_atomic(settings_path(results), run_settings)
-    state.wait_for_everyone()
-
+        _check_writable(results, vis_dir)
+        lock = _lock(results)
+    try:
+        records = _check_existing(results, dataset, run_settings, resume)
+        state.wait_for_everyone()  # everyone has looked at the files before anyone writes
+        if state.is_main_process:
+            for marker in _finished_markers(results, state.num_processes):
+                marker.unlink(missing_ok=True)  # left by a stopped run
+            if not settings_path(results).exists():
+                write_json_atomic(settings_path(results), run_settings)
+        state.wait_for_everyone()
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    done = {index for index, record in records.items() if not (retry_failed and "error" in record)}
     selected = dataset.samples[:limit]
-    mine = [
-        sample
-        for sample in selected
-        if sample.index not in done and sample.index % state.num_processes == state.process_index
-    ]
-    from tqdm.auto import tqdm
+    return EvaluationRun(
+        results=results,
+        selected=selected,
+        pending=[
+            sample
+            for sample in selected
+            if sample.index not in done and sample.index % state.num_processes == state.process_index
+        ],
+        methods=methods,
+        category_rule=category_rule,
+        rouge_l_package=rouge_l_package,
+        run_settings=run_settings,
+        vis_dir=vis_dir,
+        state=state,
+        lock=lock,
+    )
 
-    with open_for_append(part_path(results, state.process_index, state.num_processes)) as handle:
-        bar = tqdm(
-            total=len(mine),
-            disable=not progress,
-            unit="sample",
-            desc=f"process {state.process_index}" if state.num_processes > 1 else "evaluating",
-            position=state.process_index,
+
+@dataclass
+class EvaluationRun:
+    """A checked run that holds its results file: :meth:`evaluate` it, then close it (``with``).
+
+    Attributes
+    ----------
+    pending : list of Sample
+        The samples this process computes: not yet in the results file (or failed there,
+        with ``retry_failed``), and of its share under several processes.
+    """
+
+    results: Path
+    selected: Sequence[Sample]
+    pending: list[Sample]
+    methods: list[str]
+    category_rule: str
+    rouge_l_package: str
+    run_settings: dict
+    vis_dir: Path | None
+    state: object
+    lock: object | None
+
+    def __enter__(self) -> EvaluationRun:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the results file for other runs."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
+
+    def add_settings(self, extra: Mapping) -> None:
+        """Record settings known only once the model has loaded (its generation settings).
+
+        A resumed run must have run with the same values: a differing one is an
+        :class:`EvaluationError` naming it; a results file written before these settings
+        existed takes them.
+        """
+        extra = dict(extra)
+        if extra and self.state.is_main_process:
+            path = settings_path(self.results)
+            written = json.loads(path.read_text(encoding="utf-8"))
+            differing = sorted(key for key in extra if key in written and written[key] != extra[key])
+            if differing:
+                changes = ", ".join(f"{key}: {written[key]!r} then {extra[key]!r}" for key in differing)
+                raise EvaluationError(f"cannot resume {self.results} with other settings ({changes})")
+            write_json_atomic(path, {**written, **extra})
+        self.run_settings = {**self.run_settings, **extra}
+
+    def evaluate(self, explainer: Explainer, *, progress: bool = False, batch_size: int = 1) -> dict | None:
+        """Compute the pending samples, append their records, and (main process) merge and summarise.
+
+        Parameters
+        ----------
+        explainer : Explainer
+            ``explainer(image_paths, prompt) -> Explanation``.
+        progress : bool
+            Show a tqdm progress bar per process.
+        batch_size : int, default 1
+            Samples explained together (one ``generate`` call when the explainer has
+            ``explain_batch``), taken in order from this process's own pending samples,
+            so a batch never spans two processes' shares; the records are those of
+            batch size 1.
+
+        Returns
+        -------
+        dict or None
+            The summary (:func:`summarize`) on the main process, None on the others.
+        """
+        from tqdm.auto import tqdm
+
+        if batch_size < 1:
+            raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
+        state, results = self.state, self.results
+        with open_for_append(part_path(results, state.process_index, state.num_processes)) as handle:
+            bar = tqdm(
+                total=len(self.pending),
+                disable=not progress,
+                unit="sample",
+                desc=f"process {state.process_index}" if state.num_processes > 1 else "evaluating",
+                position=state.process_index,
+            )
+            for start in range(0, len(self.pending), batch_size):
+                batch = self.pending[start : start + batch_size]
+                for record in evaluate_batch(
+                    explainer,
+                    batch,
+                    self.methods,
+                    category_rule=self.category_rule,
+                    rouge_l_package=self.rouge_l_package,
+                    vis_dir=self.vis_dir,
+                ):
+                    append_record(handle, record)
+                bar.update(len(batch))
+            bar.close()
+
+        if not state.is_main_process:
+            _finished_markers(results, state.num_processes)[state.process_index - 1].touch()
+            return None
+        # Wait on files rather than on a collective barrier, whose timeout a long shard can outlast.
+        while not all(marker.exists() for marker in _finished_markers(results, state.num_processes)):
+            time.sleep(POLL_SECONDS)
+        records = merge_parts(results)
+        for marker in _finished_markers(results, state.num_processes):
+            marker.unlink()
+        summary = summarize(
+            [records[s.index] for s in self.selected if s.index in records], self.methods, self.run_settings
         )
-        for start in range(0, len(mine), batch_size):
-            batch = mine[start : start + batch_size]
-            for record in evaluate_batch(
-                explainer,
-                batch,
-                methods,
-                category_rule=category_rule,
-                rouge_l_package=rouge_l_package,
-                vis_dir=vis_dir,
-            ):
-                append_record(handle, record)
-            bar.update(len(batch))
-        bar.close()
+        write_json_atomic(summary_path(results), summary)
+        return summary
 
-    if not state.is_main_process:
-        _finished_markers(results, state.num_processes)[state.process_index - 1].touch()
-        return None
-    # Wait on files rather than on a collective barrier, whose timeout a long shard can outlast.
-    while not all(marker.exists() for marker in _finished_markers(results, state.num_processes)):
-        time.sleep(POLL_SECONDS)
-    records = merge_parts(results)
-    for marker in _finished_markers(results, state.num_processes):
-        marker.unlink()
-    summary = summarize([records[s.index] for s in selected if s.index in records], methods, run_settings)
-    write_json_atomic(summary_path(results), summary)
-    return summary
+
+def lock_path(results: Path) -> Path:
+    """``results.jsonl.lock``: the lock a run holds, which names its process."""
+    return results.with_name(f"{results.name}.lock")
+
+
+def _lock(results: Path):
+    """Take the results file's lock without waiting, or raise :class:`EvaluationError` naming its holder."""
+    import os
+    import socket
+
+    from filelock import FileLock, Timeout
+
+    def name_holder(descriptor: int) -> None:
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()} on {socket.gethostname()}".encode(), 0)
+
+    lock = FileLock(lock_path(results), timeout=0, on_acquired=name_holder)
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            holder = lock_path(results).read_text(encoding="utf-8").strip()
+        except OSError:
+            holder = ""
+        raise EvaluationError(
+            f"{results} is in use by another run (process {holder or 'unknown'}); "
+            "wait for it to end, or choose another --results"
+        ) from None
+    return lock
+
+
+def _check_writable(results: Path, vis_dir: Path | None) -> None:
+    """Make the output folders and try writing in them, so that no sample fails for the output's sake."""
+    if results.is_dir():
+        raise EvaluationError(f"--results {results} is a folder; name a file such as {results / 'results.jsonl'}")
+    for folder, what in ((results.parent, "--results"), (vis_dir, "the vis_dir")):
+        if folder is None:
+            continue
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise EvaluationError(f"cannot write {what} in {folder}: {error.strerror or error}") from None
 
 
 def _finished_markers(results: Path, num_processes: int) -> list[Path]:
@@ -313,21 +521,26 @@ def _finished_markers(results: Path, num_processes: int) -> list[Path]:
     return [results.with_name(f"{results.name}.part{rank}.done") for rank in range(1, num_processes)]
 
 
-def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume: bool) -> set[int]:
+def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume: bool) -> dict[int, dict]:
     records = read_records(results)
     written = records or results.exists() or settings_path(results).exists()
     if written and not resume:
         raise EvaluationError(f"{results} already holds results: pass --resume to continue it, or another --results")
     if settings_path(results).exists():
-        earlier = json.loads(settings_path(results).read_text(encoding="utf-8"))
-        differing = sorted(key for key in set(earlier) | set(run_settings) if earlier.get(key) != run_settings.get(key))
+        # a setting added since the file was written takes the value that the file was made with
+        earlier = {**SETTINGS_ADDED_LATER, **json.loads(settings_path(results).read_text(encoding="utf-8"))}
+        differing = sorted(
+            key
+            for key in (set(earlier) | set(run_settings)) - set(LOADED_SETTINGS)
+            if earlier.get(key) != run_settings.get(key)
+        )
         if differing:
             changes = ", ".join(f"{key}: {earlier.get(key)!r} then {run_settings.get(key)!r}" for key in differing)
             raise EvaluationError(f"cannot resume {results} with other settings ({changes})")
     for index, record in records.items():
         if index >= len(dataset) or dataset.samples[index].id != record.get("id"):
             raise EvaluationError(f"{results} holds sample {index} ({record.get('id')}), which this data set lacks")
-    return set(records)
+    return records
 
 
 def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping | None = None) -> dict:

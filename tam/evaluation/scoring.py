@@ -93,13 +93,19 @@ def _single_grid(result: TokenActivationResult) -> tuple[int, int]:
     return result.layout.grids[0]
 
 
-def read_mask(path) -> np.ndarray:
+def read_mask(path, image_size: tuple[int, int] | None = None) -> np.ndarray:
     """Read a segmentation label image as a 2-D uint8 array (grayscale, as the reference reads it).
+
+    Parameters
+    ----------
+    path : Path
+    image_size : (width, height), optional
+        The picture's size (PIL order); the mask must have the same.
 
     Raises
     ------
     SampleError
-        The file is missing or cannot be decoded.
+        The file is missing or cannot be decoded, or its size differs from ``image_size``.
     """
     import cv2
 
@@ -108,6 +114,12 @@ def read_mask(path) -> np.ndarray:
     mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if mask is None:
         raise SampleError(f"cannot read mask {path}")
+    if image_size is not None and (mask.shape[1], mask.shape[0]) != tuple(image_size):
+        width, height = image_size
+        raise SampleError(
+            f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its picture is {width}x{height}; "
+            "a mask must cover its picture pixel for pixel"
+        )
     return mask
 
 

@@ -13,7 +13,7 @@ code of the authors'. For explained token ``i`` with slot ``s_i`` and logit ``y_
 
 then min-max scaled per token; the text relevances are the same sum at the earlier
 tokens' slots. Cost: one teacher-forced forward pass with eager attention in every layer,
-and one backward pass through all layers per explained token.
+and backward passes through all layers batched over :data:`TOKENS_PER_PASS` tokens each.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tam.methods.base import MethodMaps, ModelMethod, register
-from tam.methods.forward import attention_weights, frozen_parameters, hooks, rescale
+from tam.methods.forward import attention_weights, frozen_parameters, hooks, rescale, token_gradients
 
-__all__ = ["GradientAttention", "head_weighted_relevance"]
+__all__ = ["TOKENS_PER_PASS", "GradientAttention", "head_weighted_relevance"]
+
+TOKENS_PER_PASS = 4
+"""Explained tokens per batched backward pass: each holds every layer's (heads, L, L) gradient."""
 
 
 def head_weighted_relevance(gradients, attention, vision):
@@ -79,16 +82,16 @@ class GradientAttention(ModelMethod):
             final = run.model.model(**run.sequence_inputs()).last_hidden_state[0]
             logits = run.token_logits(final)
             rows = []
-            for number, logit in enumerate(logits):
-                slot = slots[number]
-                gradients = torch.autograd.grad(logit, captured, retain_graph=number < len(logits) - 1)
-                rows.append(
-                    head_weighted_relevance(
-                        torch.stack([gradient[0, :, slot].float().cpu() for gradient in gradients]),
-                        torch.stack([weights[0, :, slot].detach().float().cpu() for weights in captured]),
-                        vision,
+            for gradients in token_gradients(logits, captured, TOKENS_PER_PASS):
+                for gradient_rows in zip(*(gradient[:, 0] for gradient in gradients), strict=True):
+                    slot = slots[len(rows)]
+                    rows.append(
+                        head_weighted_relevance(
+                            torch.stack([gradient[:, slot].float().cpu() for gradient in gradient_rows]),
+                            torch.stack([weights[0, :, slot].detach().float().cpu() for weights in captured]),
+                            vision,
+                        )
                     )
-                )
         scores = torch.stack(rows).numpy()
         return rescale(scores[:, run.vision], scores[:, run.slots], run.context_mask)
 
@@ -98,6 +101,6 @@ register(
         "dexar",
         "DEX-AR (gradient x attention)",
         frozenset({"attention", "gradients"}),
-        "1 forward pass (eager attention in every layer), 1 backward pass per explained token",
+        f"1 forward pass (eager attention in every layer), 1 backward pass per {TOKENS_PER_PASS} explained tokens",
     )
 )

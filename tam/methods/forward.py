@@ -16,7 +16,16 @@ import numpy as np
 
 from tam.methods.base import MethodMaps, UnavailableMethodError
 
-__all__ = ["ModelRun", "StopForwardSignal", "attention_weights", "frozen_parameters", "hooks", "layer_index", "rescale"]
+__all__ = [
+    "ModelRun",
+    "StopForwardSignal",
+    "attention_weights",
+    "frozen_parameters",
+    "hooks",
+    "layer_index",
+    "rescale",
+    "token_gradients",
+]
 
 
 class StopForwardSignal(Exception):  # noqa: N818  a signal, not an error
@@ -172,6 +181,37 @@ def layer_index(adapter, layer: int, lowest: int, highest: int, method: str) -> 
             f"and {method} reads layers {lowest} to {highest} (or {lowest - depth} to {highest - depth})"
         )
     return index
+
+
+def token_gradients(logits, inputs, chunk: int) -> Iterator[tuple]:
+    """Gradients of each token logit with respect to ``inputs``, ``chunk`` tokens per backward pass.
+
+    A chunk's gradients come from one batched backward pass (``is_grads_batched``: the
+    pass is vectorised over the chunk's one-hot output gradients), so larger chunks take
+    fewer passes and more memory.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (T,)
+    inputs : sequence of Tensor
+        Tensors the logits depend on through the graph.
+    chunk : int
+        Tokens per backward pass.
+
+    Yields
+    ------
+    tuple of Tensor
+        Per chunk of ``c`` tokens, one gradient per input, each ``(c, *input.shape)``.
+    """
+    import torch
+
+    count = len(logits)
+    identity = torch.eye(count, dtype=logits.dtype, device=logits.device)
+    for start in range(0, count, chunk):
+        rows = identity[start : start + chunk]
+        yield torch.autograd.grad(
+            logits, inputs, grad_outputs=rows, retain_graph=start + chunk < count, is_grads_batched=True
+        )
 
 
 @contextlib.contextmanager

@@ -10,8 +10,8 @@ token ``i``'s class at its slot (TAM's context slot)::
 then min-max scaled per token; the text relevances are the same sum at the earlier
 tokens' slots. The states after the last layer reach each logit only at its own
 position, so ``l = n`` has no gradient at the vision tokens and is refused.
-Cost: one teacher-forced forward pass, and one backward pass through layers ``l..n``
-per explained token (the graph below layer ``l`` is cut).
+Cost: one teacher-forced forward pass, and backward passes through layers ``l..n`` (the
+graph below layer ``l`` is cut), batched over :data:`TOKENS_PER_PASS` tokens each.
 """
 
 from __future__ import annotations
@@ -19,9 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tam.methods.base import MethodMaps, ModelMethod, register_layered
-from tam.methods.forward import frozen_parameters, hooks, layer_index, rescale
+from tam.methods.forward import frozen_parameters, hooks, layer_index, rescale, token_gradients
 
-__all__ = ["GradCam", "grad_cam"]
+__all__ = ["TOKENS_PER_PASS", "GradCam", "grad_cam"]
+
+TOKENS_PER_PASS = 16
+"""Explained tokens whose gradients one batched backward pass computes (memory grows with it)."""
 
 
 def grad_cam(states, gradients, vision):
@@ -74,12 +77,7 @@ class GradCam(ModelMethod):
         ):
             final = run.model.model(**run.sequence_inputs()).last_hidden_state[0]
             logits = run.token_logits(final)
-            gradients = torch.stack(
-                [
-                    torch.autograd.grad(logit, leaf[0], retain_graph=number < len(logits) - 1)[0][0]
-                    for number, logit in enumerate(logits)
-                ]
-            )
+            gradients = torch.cat([chunk[0][:, 0] for chunk in token_gradients(logits, leaf, TOKENS_PER_PASS)])
         scores = grad_cam(leaf[0][0].detach().float(), gradients.float(), torch.as_tensor(run.vision))
         scores = scores.cpu().numpy()
         return rescale(scores[:, run.vision], scores[:, run.slots], run.context_mask)
@@ -90,7 +88,7 @@ def _make(layer: int | None) -> GradCam:
         "gradcam" if layer is None else f"gradcam@{layer}",
         "Grad-CAM" if layer is None else f"Grad-CAM, layer {layer}",
         frozenset({"hidden_states", "gradients"}),
-        "1 forward pass, 1 backward pass from the layer per explained token",
+        f"1 forward pass, 1 backward pass from the layer per {TOKENS_PER_PASS} explained tokens",
         layer=-2 if layer is None else layer,
     )
 

@@ -1,6 +1,6 @@
 """The paper's evaluation metrics (spec section 8), as pure functions and accumulators.
 
-- :mod:`tam.metrics.words`: which answer tokens make up each word;
+- :mod:`tam.words` (shared with the result): which answer tokens make up each word;
 - :mod:`tam.metrics.language`: POS kinds and WordNet category matching (NLTK, offline data);
 - :mod:`tam.metrics.overlap`: Otsu thresholds and map-versus-mask overlaps;
 - :mod:`tam.metrics.scoring`: Obj-IoU, Func-IoU and F1-IoU of one answer, pooled over a data set;
@@ -42,7 +42,7 @@ from tam.metrics.scoring import (
     score_answer,
 )
 from tam.metrics.text import ROUGE_L_PACKAGES, meteor, rouge_l
-from tam.metrics.words import Word, group_words, is_punctuation, starts_word
+from tam.words import Word, group_words, is_punctuation, starts_word
 
 __all__ = [
     "CATEGORY_RULES",

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from tam.metrics.overlap import background_fraction, best_token_overlap, word_threshold
-from tam.metrics.words import Word
+from tam.words import Word
 
 __all__ = ["AnswerScores", "FunctionScore", "MeanAccumulator", "ObjectScore", "PooledIoU", "f1_iou", "score_answer"]
 

@@ -8,6 +8,7 @@ twin, a hub id or a folder; :func:`tam.models.explain.explain` is ``tam.explain`
 """
 
 from tam.models.base import (
+    ChatTemplateError,
     ModelAdapter,
     NoAnswerError,
     PreparedInputs,
@@ -28,6 +29,7 @@ from tam.models.twins import TWINS
 
 __all__ = [
     "TWINS",
+    "ChatTemplateError",
     "ModelAdapter",
     "ModelUnavailableError",
     "NoAnswerError",

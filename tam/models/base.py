@@ -13,7 +13,12 @@ inputs, never from typed-in ids:
   :attr:`ModelAdapter.num_layers` give the classifier, the norm for the logit lens and
   the depth;
 - :meth:`ModelAdapter.generate` runs ``generate`` with the hidden states and logits TAM
-  reads.
+  reads, under the checkpoint's own ``generation_config`` (greedy unless overridden).
+
+The prompt is found from the rendering itself: the chat is rendered once more with a
+marker in place of the user's last text, so any template layout (images first, several
+turns, a system message) gives the exact characters, and so the exact tokens, of that
+text.
 
 A family subclasses :class:`ModelAdapter`, fills in the three abstract methods and is
 registered with :func:`tam.models.register_adapter`.
@@ -21,6 +26,8 @@ registered with :func:`tam.models.register_adapter`.
 
 from __future__ import annotations
 
+import copy
+import reprlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
@@ -31,15 +38,20 @@ from tam.errors import SpanError, TAMError
 from tam.spans import TokenSpans
 
 __all__ = [
+    "ChatTemplateError",
     "ModelAdapter",
     "NoAnswerError",
     "PreparedInputs",
     "SquareGridAdapter",
     "UnsupportedInputError",
     "item_kind",
-    "last_text",
+    "last_text_entry",
     "vision_items",
 ]
+
+# Rendered in place of the user's last text to find where the template puts it; no
+# template writes this word itself.
+PROMPT_MARKER = "TAMPROMPTMARKER"
 
 
 class UnsupportedInputError(TAMError):
@@ -48,6 +60,10 @@ class UnsupportedInputError(TAMError):
 
 class NoAnswerError(TAMError):
     """The generation produced nothing to explain (only end-of-turn or padding tokens)."""
+
+
+class ChatTemplateError(TAMError):
+    """The processor's chat template cannot render the chat: no template, no text, or no vision placeholders."""
 
 
 @dataclass
@@ -108,14 +124,58 @@ def item_kind(item: dict) -> str:
     return next((key for key in ("image", "video", "text") if key in item), "other")
 
 
-def last_text(messages: list[dict]) -> str | None:
-    """Return the text the user typed last: the last content entry of the last message, if it is text."""
-    content = messages[-1].get("content")
-    if isinstance(content, str):
-        return content
-    if content and item_kind(content[-1]) == "text":
-        return content[-1]["text"]
+def last_text_entry(messages: list[dict]) -> tuple[int, int | None] | None:
+    """Where the text the user typed last is: the last text entry of the last user message holding one.
+
+    Parameters
+    ----------
+    messages : list of dict
+        The chat (see :func:`vision_items`); messages without a ``"user"`` role count as
+        the user's when the chat has no user message at all.
+
+    Returns
+    -------
+    (message index, entry index) or None
+        The entry index is None for a message whose content is a plain string; None when
+        no user message holds any text.
+    """
+    users = [index for index, message in enumerate(messages) if message.get("role") == "user"]
+    for message_index in reversed(users or range(len(messages))):
+        content = messages[message_index].get("content")
+        if isinstance(content, str):
+            return message_index, None
+        for entry_index in reversed(range(len(content or []))):
+            if item_kind(content[entry_index]) == "text":
+                return message_index, entry_index
     return None
+
+
+def _with_text(messages: list[dict], where: tuple[int, int | None], text: str) -> list[dict]:
+    """Copy the chat with the entry at ``where`` holding ``text`` (pictures are shared, not copied)."""
+    message_index, entry_index = where
+    message = messages[message_index]
+    if entry_index is None:
+        replaced = {**message, "content": text}
+    else:
+        content = list(message["content"])
+        content[entry_index] = {**content[entry_index], "text": text}
+        replaced = {**message, "content": content}
+    return [*messages[:message_index], replaced, *messages[message_index + 1 :]]
+
+
+def _occurrences(sequence: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Start indices of every (possibly overlapping) occurrence of ``segment`` in ``sequence``, ascending."""
+    if len(segment) > len(sequence):
+        return np.arange(0)
+    windows = np.lib.stride_tricks.sliding_window_view(sequence, len(segment))
+    return np.flatnonzero((windows == segment).all(axis=1))
+
+
+def _shorten(text: str) -> str:
+    """``repr`` of a rendered chat, cut in the middle when long."""
+    shortener = reprlib.Repr()
+    shortener.maxstring = 240
+    return shortener.repr(text)
 
 
 class ModelAdapter(ABC):
@@ -201,12 +261,106 @@ class ModelAdapter(ABC):
                 f"{self.family} takes images only in tam; videos are supported for the Qwen-VL families"
             )
 
+    @property
+    def template_name(self) -> str:
+        """Whose chat template renders the chats, for messages: the processor class and its checkpoint."""
+        checkpoint = getattr(self.tokenizer, "name_or_path", "") or getattr(self.processor, "name_or_path", "")
+        return f"{type(self.processor).__name__} {checkpoint!r}" if checkpoint else type(self.processor).__name__
+
+    def apply_template(self, messages: list[dict]) -> str:
+        """Render the chat with the processor's own chat template and the generation prompt.
+
+        Raises
+        ------
+        ChatTemplateError
+            If the processor has no chat template or its template fails on the chat.
+        """
+        from jinja2 import TemplateError
+
+        try:
+            return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        except (TemplateError, ValueError) as error:
+            raise ChatTemplateError(
+                f"the chat template of {self.template_name} cannot render the chat ({type(error).__name__}: "
+                f"{error}); use the checkpoint's chat (instruct) version or set processor.chat_template"
+            ) from error
+
     def render(self, messages: list[dict]) -> str:
-        """Render the chat with the processor's own chat template and the generation prompt."""
-        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """Render the chat with the processor's own chat template and check it holds every picture.
+
+        Raises
+        ------
+        ChatTemplateError
+            If the rendering does not hold one vision placeholder (:meth:`vision_token_ids`)
+            per image or video of the chat: the processor could not place the pictures.
+        """
+        text = self.apply_template(messages)
+        expected = len(vision_items(messages))
+        ids = np.asarray(self.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
+        found = int(np.isin(ids, np.asarray(self.vision_token_ids(), dtype=np.int64)).sum())
+        if found != expected:
+            names = self.tokenizer.convert_ids_to_tokens(list(self.vision_token_ids()))
+            raise ChatTemplateError(
+                f"the chat template of {self.template_name} renders {found} vision placeholders {names} for the "
+                f"chat's {expected} images and videos; it produced {_shorten(text)}. Use a template that writes "
+                "one placeholder per picture (the checkpoint's chat version)"
+            )
+        return text
+
+    def check_template(self) -> None:
+        """Raise :class:`ChatTemplateError` unless the template renders a chat of one image and a question.
+
+        Renders only (no picture is read), so a command can refuse a checkpoint before its first sample.
+        """
+        chat = [{"role": "user", "content": [{"type": "image", "image": ""}, {"type": "text", "text": "What?"}]}]
+        self.prompt_characters(chat, self.render(chat))
+
+    def generation_config(self, max_new_tokens: int, **overrides):
+        """Return the generation settings :meth:`generate` uses, and the arguments that are not settings.
+
+        The checkpoint's own ``generation_config`` (its end-of-turn ids, repetition
+        penalty...), with greedy decoding as the reference release (the checkpoint's
+        sampling knobs are dropped unless ``do_sample=True`` is passed), then ``overrides``.
+
+        Returns
+        -------
+        config : transformers.GenerationConfig
+        model_kwargs : dict
+            The ``overrides`` that are not generation settings (``logits_processor``...),
+            passed on to ``generate``.
+        """
+        config = copy.deepcopy(self.model.generation_config)
+        if not overrides.get("do_sample", False):
+            config.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        model_kwargs = config.update(max_new_tokens=int(max_new_tokens), **overrides)
+        return config, model_kwargs
+
+    @staticmethod
+    def generation_settings(config) -> dict:
+        """Return the settings of a ``GenerationConfig`` that shape the answer, as JSON values (for reports)."""
+        settings = {
+            "do_sample": bool(config.do_sample),
+            "num_beams": int(config.num_beams or 1),
+            "max_new_tokens": config.max_new_tokens,
+            "eos_token_id": _id_list(config.eos_token_id),
+            "repetition_penalty": float(config.repetition_penalty or 1.0),
+        }
+        if config.do_sample:
+            settings.update(temperature=config.temperature, top_p=config.top_p, top_k=config.top_k)
+        return settings
+
+    def closing_token_ids(self, config=None) -> tuple[int, ...]:
+        """Ids that close an answer without being part of it: end-of-turn and padding.
+
+        The ``eos_token_id`` and ``pad_token_id`` of the generation config (the model's
+        own by default) and of the tokenizer, sorted.
+        """
+        config = self.model.generation_config if config is None else config
+        values = (config.eos_token_id, config.pad_token_id, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)
+        return tuple(sorted({token for value in values for token in _id_list(value)}))
 
     def generate(self, prepared, max_new_tokens: int, *, layer: int | None = None, **generate_kwargs):
-        """Greedy ``generate`` returning hidden states and the logits of each round.
+        """``generate`` under :meth:`generation_config`, returning hidden states and the logits of each round.
 
         Parameters
         ----------
@@ -218,7 +372,7 @@ class ModelAdapter(ABC):
             Keep only this entry of each round's hidden states (the others are None);
             every layer when None.
         **generate_kwargs
-            More arguments for ``model.generate``.
+            Settings over :meth:`generation_config` and more arguments for ``model.generate``.
 
         Returns
         -------
@@ -228,28 +382,22 @@ class ModelAdapter(ABC):
         """
         import torch
 
-        options = {"do_sample": False, **generate_kwargs}
+        config, model_kwargs = self.generation_config(max_new_tokens, **generate_kwargs)
+        hidden_states = True if layer is None else layer
+        config.update(output_hidden_states=hidden_states, output_logits=True, return_dict_in_generate=True)
         inputs = prepared.inputs if isinstance(prepared, PreparedInputs) else prepared
         # pixels in the model's dtype, as its vision tower expects (a bfloat16 model gets bfloat16 pixels)
         inputs = inputs.to(device=self.model.device, dtype=self.model.dtype)
         with torch.inference_mode():
-            return self.model.generate(
-                **inputs,
-                max_new_tokens=max_new_tokens,
-                output_hidden_states=True if layer is None else layer,
-                output_logits=True,
-                return_dict_in_generate=True,
-                **options,
-            )
+            return self.model.generate(**inputs, generation_config=config, **model_kwargs)
 
-    def find_spans(self, tokens, prepared: PreparedInputs, messages: list[dict]) -> TokenSpans:
+    def find_spans(self, tokens, prepared: PreparedInputs, messages: list[dict], *, closing_ids=()) -> TokenSpans:
         """Vision, prompt and answer positions of a generated sequence.
 
-        Vision tokens are the input positions holding :meth:`vision_token_ids`. The answer
-        starts right after the input. The prompt is the user's last text: the tokens after
-        the last vision token, without the markers and blank tokens the chat template puts
-        between the picture and the text, and without the template's closing tokens (found
-        by rendering the chat with the processor's template).
+        Vision tokens are the input positions holding :meth:`vision_token_ids`. The prompt
+        is the tokens of the user's last text entry (see :meth:`prompt_positions`). The
+        answer starts right after the input and ends before the run of ``closing_ids``
+        that closes it.
 
         Parameters
         ----------
@@ -257,6 +405,9 @@ class ModelAdapter(ABC):
             Input followed by the generated ids.
         prepared : PreparedInputs
         messages : list of dict
+        closing_ids : sequence of int, default ()
+            End-of-turn and padding ids (:meth:`closing_token_ids`) left out at the end of
+            the answer; empty keeps every generated token, as the reference release does.
 
         Returns
         -------
@@ -265,8 +416,9 @@ class ModelAdapter(ABC):
         Raises
         ------
         SpanError
-            If the input holds no vision token, or the template's closing text is not
-            found at the end of the input.
+            If the input holds no vision token.
+        ChatTemplateError
+            If the template does not render the user's last text once, in its place.
         """
         tokens = np.asarray(tokens, dtype=np.int64)
         input_length = len(prepared.input_ids)
@@ -277,33 +429,96 @@ class ModelAdapter(ABC):
                 f"the input holds none of the vision token ids {list(self.vision_token_ids())} of {self.family}; "
                 "does the chat have an image or a video?"
             )
-        text = last_text(messages)
-        if text is None or vision[-1] == input_length - 1:
-            return TokenSpans(vision=vision, prompt=np.arange(0), answer_start=input_length)
-        prompt_end = input_length - self._closing_length(tokens[:input_length], messages, prepared.text, text)
-        start = int(vision[-1]) + 1
-        while start < prompt_end and not self.tokenizer.decode([int(tokens[start])], skip_special_tokens=True).strip():
-            start += 1
-        return TokenSpans(vision=vision, prompt=np.arange(start, prompt_end), answer_start=input_length)
+        closing = np.isin(tokens[input_length:], np.asarray(list(closing_ids), dtype=np.int64))
+        kept = len(closing) - _trailing_true(closing)
+        return TokenSpans(
+            vision=vision,
+            prompt=self.prompt_positions(prepared, messages),
+            answer_start=input_length,
+            answer_end=input_length + kept,
+        )
 
-    def _closing_length(self, input_ids: np.ndarray, messages: list[dict], rendered: str, text: str) -> int:
-        """Count the tokens at the end of the input that follow the user's last text.
+    def prompt_positions(self, prepared: PreparedInputs, messages: list[dict]) -> np.ndarray:
+        """Input positions of the tokens of the user's last text entry, ascending; empty without one.
 
-        The text is looked for in the chat rendered without the generation prompt, so a
-        prompt that is itself a word of the template (``"assistant"``) is still found in
-        the user's turn.
+        The characters of that text in ``prepared.text`` are found by rendering the chat
+        again with a marker in place of the text; the tokens covering them (a token that
+        mixes the text's words with template text counts, one that adds only the text's
+        outer whitespace to template text does not) are then found in the input ids, which
+        differ from the rendering's ids only by the expanded vision placeholders.
         """
-        user_turns = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
-        index = user_turns.rfind(text)
-        if index < 0 or not rendered.startswith(user_turns):
-            raise SpanError(f"the prompt text {text!r} is not where the processor's chat template puts it")
-        closing = rendered[index + len(text) :].strip()
-        if not closing:
-            return 0
-        for count in range(1, len(input_ids) + 1):
-            if closing in self.tokenizer.decode(input_ids[-count:].tolist()):
-                return count
-        raise SpanError(f"the chat template's closing text {closing!r} is not at the end of the input")
+        characters = self.prompt_characters(messages, prepared.text)
+        if characters is None:
+            return np.arange(0)
+        start, end = characters
+        text = prepared.text[start:end]
+        core_start, core_end = start + len(text) - len(text.lstrip()), start + len(text.rstrip())
+        if not getattr(self.tokenizer, "is_fast", True):
+            raise TAMError(
+                f"tam finds the prompt's tokens by their character offsets, which {type(self.tokenizer).__name__} "
+                "does not give; load the processor with its fast tokenizer (use_fast=True)"
+            )
+        encoding = self.tokenizer(prepared.text, add_special_tokens=False, return_offsets_mapping=True)
+        rendered_ids = np.asarray(encoding["input_ids"], dtype=np.int64)
+        covering = [
+            index
+            for index, (first, last) in enumerate(encoding["offset_mapping"])
+            if first < last and ((start <= first and last <= end) or (first < core_end and last > core_start))
+        ]
+        if not covering:
+            return np.arange(0)
+        segment = rendered_ids[covering[0] : covering[-1] + 1]
+        # The vision placeholders expand before or after the text, never inside it, so
+        # its occurrence counted from the end is the same in both sequences.
+        in_rendering = _occurrences(rendered_ids, segment)
+        from_end = len(in_rendering) - int(np.flatnonzero(in_rendering == covering[0])[0])
+        in_input = _occurrences(prepared.input_ids, segment)
+        if len(in_input) < from_end:
+            raise SpanError(
+                f"the prompt's tokens {self.tokenizer.convert_ids_to_tokens(segment.tolist())} are not in the "
+                f"processor's input ids: {type(self.processor).__name__} tokenizes the chat differently "
+                "from its tokenizer"
+            )
+        begin = int(in_input[-from_end])
+        return np.arange(begin, begin + len(segment))
+
+    def prompt_characters(self, messages: list[dict], rendered: str) -> tuple[int, int] | None:
+        """``(start, end)``: where the template wrote the user's last text in ``rendered``; None without one.
+
+        The chat is rendered with :data:`PROMPT_MARKER` in place of that text: what comes
+        before the marker and what comes after it are the same in both renderings, so the
+        text is what lies between them (as the template wrote it, e.g. stripped).
+        """
+        where = last_text_entry(messages)
+        if where is None:
+            return None
+        marked = self.apply_template(_with_text(messages, where, PROMPT_MARKER))
+        if marked.count(PROMPT_MARKER) != 1:
+            raise ChatTemplateError(
+                f"the chat template of {self.template_name} renders the user's last text "
+                f"{marked.count(PROMPT_MARKER)} times, not once; it produced {_shorten(marked)}"
+            )
+        before, after = marked.split(PROMPT_MARKER)
+        end = len(rendered) - len(after)
+        if not (rendered.startswith(before) and rendered.endswith(after) and end >= len(before)):
+            raise ChatTemplateError(
+                f"the chat template of {self.template_name} renders the chat around the user's last text "
+                f"differently when the text changes; it produced {_shorten(rendered)}"
+            )
+        return len(before), end
+
+
+def _id_list(value) -> list[int]:
+    """Turn an id, a list of ids or None into a list of ints."""
+    if value is None:
+        return []
+    return [int(token) for token in (value if isinstance(value, (list, tuple)) else [value])]
+
+
+def _trailing_true(flags: np.ndarray) -> int:
+    """Length of the run of True values at the end of a boolean array."""
+    false = np.flatnonzero(~flags)
+    return len(flags) - (int(false[-1]) + 1 if false.size else 0)
 
 
 class SquareGridAdapter(ModelAdapter):
@@ -352,10 +567,10 @@ def denormalize(pixel_values, image_mean, image_std) -> list[np.ndarray]:
 
 
 def load_images(messages: list[dict]) -> list:
-    """Open the image of every image entry of a chat, in order, as RGB ``PIL.Image`` objects.
+    """Open the image of every image entry of a chat, in order, with :func:`tam.images.load_image`.
 
-    An entry's ``image`` may be a path, a URL, a base64 string or a ``PIL.Image``.
+    An entry's ``image`` may be a path or a ``PIL.Image``; every Pillow mode becomes upright 8-bit RGB.
     """
-    from transformers.image_utils import load_image
+    from tam.images import load_image
 
-    return [load_image(item["image"]).convert("RGB") for item in vision_items(messages) if item_kind(item) == "image"]
+    return [load_image(item["image"]) for item in vision_items(messages) if item_kind(item) == "image"]

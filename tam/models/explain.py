@@ -16,9 +16,19 @@ from tam.errors import TAMError
 from tam.models.base import ModelAdapter, NoAnswerError, PreparedInputs
 from tam.models.registry import adapter_for
 
-__all__ = ["explain", "explain_chats"]
+__all__ = ["MAX_NEW_TOKENS", "explain", "explain_chats", "explains_end_of_turn"]
 
 logger = logging.getLogger(__name__)
+
+MAX_NEW_TOKENS = 2048
+"""Longest answer :func:`explain` generates. Every round's hidden states (of the layer
+read, or of every layer when a method reads others) and its logits are kept until the maps
+are made: up to about 0.7 MB per answer token for Qwen2-VL-2B (29 x 1536 bfloat16 states,
+151k float32 logits), so 2048 tokens hold up to about 1.4 GB per chat; a larger value is
+almost surely a typo that would run until memory runs out."""
+
+PROGRESS_DELAY_SECONDS = 2.0
+"""The generation progress bar shows only once generating has taken this long."""
 
 
 def explain(
@@ -31,6 +41,8 @@ def explain(
     round0: str = "own",
     methods: Sequence[str] = (),
     generate_kwargs: dict | None = None,
+    progress: bool = False,
+    explain_end_of_turn: bool | None = None,
     batch_size: int | None = None,
 ):
     """Generate an answer to a chat (or to each of several chats) and return the token activation maps of it.
@@ -45,7 +57,7 @@ def explain(
         One of the supported classes (:func:`tam.models.supported_classes`).
     processor : transformers.ProcessorMixin
         The model's processor.
-    messages : list of dict, or list of such lists
+    messages : list of dict
         The chat, as for ``processor.apply_chat_template``: content entries
         ``{"type": "image", "image": path or PIL.Image}``, ``{"type": "video", "video":
         list of frame paths or a video file}`` (Qwen-VL families) and ``{"type": "text",
@@ -53,11 +65,12 @@ def explain(
         is generated in batches and gives one result per chat, each equal to the chat's
         own (the same answer; maps within one grey level).
     max_new_tokens : int, default 64
-        At most this many answer tokens (at least 1).
+        At most this many answer tokens, from 1 to :data:`MAX_NEW_TOKENS`.
     layer : int, default -1
         Decoder layer whose hidden states are read: ``0`` is the embeddings, ``n`` (or
         ``-1``) the last layer; earlier layers go through the final norm (logit lens).
-        Only this layer's hidden states are kept during generation.
+        Only this layer's hidden states are kept during generation (every layer's when a
+        method such as ``lens@L`` reads others).
     round0 : {"own", "reference"}, default "own"
         See :data:`tam.ROUND0_MODES`.
     methods : sequence of str, optional
@@ -65,7 +78,17 @@ def explain(
         ``["attention", "gradcam", "lens@4"]`` (:mod:`tam.methods`, docs/methods.md);
         their maps are in ``result.maps(name)`` and saved with the result.
     generate_kwargs : dict, optional
-        More arguments for ``model.generate`` (greedy decoding is the default).
+        Settings that replace the checkpoint's own ``generation_config`` (its end-of-turn
+        ids, repetition penalty...) and more arguments for ``model.generate``; decoding is
+        greedy unless ``do_sample=True`` is given. The settings used are in
+        ``result.options["generation"]``.
+    explain_end_of_turn : bool, optional
+        Explain the end-of-turn and padding tokens that close the answer (``<|im_end|>``,
+        ``</s>``). By default only with ``round0="reference"``, as the reference release
+        does; a reader does not see them and their maps explain nothing.
+    progress : bool, default False
+        Show the tokens generated so far on stderr (tqdm), once generating takes longer
+        than :data:`PROGRESS_DELAY_SECONDS` (one chat at a time only).
     batch_size : int, optional
         Chats per ``generate`` call when a list of chats is given (default: all of them);
         a batch whose generation would not fit in memory is split.
@@ -79,15 +102,17 @@ def explain(
     Raises
     ------
     ValueError
-        If ``max_new_tokens`` < 1, ``batch_size`` < 1 or ``layer`` is out of range
-        (checked before generating).
+        If ``max_new_tokens`` is not in 1 .. :data:`MAX_NEW_TOKENS`, ``batch_size`` < 1 or
+        ``layer`` is out of range (checked before generating).
     UnknownMethodError, UnavailableMethodError
         If a name in ``methods`` is not a registered method, not one computed from the
         model, or one this model cannot give (checked before generating where possible).
     UnsupportedModelError
         If the model's class has no adapter.
     UnsupportedInputError
-        If a chat has a video and the family takes images only.
+        If the chat has a video and the family takes images only.
+    ChatTemplateError
+        If the processor's chat template renders no text or no vision placeholders for the chat.
     NoAnswerError
         If the model answered with end-of-turn or padding tokens only.
     """
@@ -102,6 +127,8 @@ def explain(
         round0=round0,
         methods=methods,
         generate_kwargs=generate_kwargs,
+        progress=progress and one_chat,
+        explain_end_of_turn=explain_end_of_turn,
         batch_size=max(len(chats), 1) if batch_size is None else batch_size,
     )
     for outcome in outcomes:
@@ -120,6 +147,8 @@ def explain_chats(
     round0: str = "own",
     methods: Sequence[str] = (),
     generate_kwargs: dict | None = None,
+    progress: bool = False,
+    explain_end_of_turn: bool | None = None,
     batch_size: int = 1,
 ) -> list:
     """Explain several chats in batches; a chat that fails gives its exception instead of a result.
@@ -142,8 +171,11 @@ def explain_chats(
     ValueError
         Bad ``max_new_tokens``, ``batch_size``, ``layer`` or ``methods``, before anything is generated.
     """
-    if int(max_new_tokens) < 1:
-        raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+    if not 1 <= int(max_new_tokens) <= MAX_NEW_TOKENS:
+        raise ValueError(
+            f"max_new_tokens must be between 1 and {MAX_NEW_TOKENS} (tam.models.explain.MAX_NEW_TOKENS: the states "
+            f"of every generated token are kept), got {max_new_tokens}"
+        )
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     adapter = adapter_for(model, processor)
@@ -156,6 +188,16 @@ def explain_chats(
     extra = model_methods(methods, adapter)
     # only the layer read is kept, unless a method reads others (the logit lens)
     kept_layer = None if any("hidden_states" in method.needs for method in extra) else layer % depth - depth
+    generate_kwargs = dict(generate_kwargs or {})
+    config, _ = adapter.generation_config(int(max_new_tokens), **generate_kwargs)
+    end_of_turn = explains_end_of_turn(round0, explain_end_of_turn)
+    row_options = {
+        "layer": layer,
+        "round0": round0,
+        "extra": extra,
+        "closing_ids": () if end_of_turn else adapter.closing_token_ids(config),
+        "options": {"generation": adapter.generation_settings(config), "explain_end_of_turn": end_of_turn},
+    }
     outcomes: list = [None] * len(chats)
     for start in range(0, len(chats), int(batch_size)):
         indices = range(start, min(start + int(batch_size), len(chats)))
@@ -169,16 +211,17 @@ def explain_chats(
         groups = _fitting_groups(adapter, [prepared[index] for index in ready], int(max_new_tokens), kept_layer)
         for group in groups:
             group_indices = [ready[position] for position in group]
+            options = dict(generate_kwargs)
+            if progress and len(group_indices) == 1:
+                options.setdefault("streamer", GenerationProgress(int(max_new_tokens)))
             rows = _generate_rows(
-                adapter, [prepared[index] for index in group_indices], int(max_new_tokens), kept_layer, generate_kwargs
+                adapter, [prepared[index] for index in group_indices], int(max_new_tokens), kept_layer, options, config
             )
             for index, row in zip(group_indices, rows, strict=True):
                 outcomes[index] = row  # the generation's error, unless the row is explained below
                 if not isinstance(row, Exception):
                     try:
-                        outcomes[index] = _explain_row(
-                            adapter, prepared[index], chats[index], row, layer=layer, round0=round0, extra=extra
-                        )
+                        outcomes[index] = _explain_row(adapter, prepared[index], chats[index], row, **row_options)
                     except (OSError, ValueError) as error:
                         outcomes[index] = error
     return outcomes
@@ -212,7 +255,7 @@ def _fitting_groups(
 
 
 def _generate_rows(
-    adapter: ModelAdapter, prepared: list[PreparedInputs], max_new_tokens: int, kept_layer: int | None, options
+    adapter: ModelAdapter, prepared: list[PreparedInputs], max_new_tokens: int, kept_layer: int | None, options, config
 ):
     """One ``generate`` over the collated chats, keeping ``kept_layer``'s hidden states (all if None), cut in rows.
 
@@ -224,13 +267,12 @@ def _generate_rows(
 
     from tam.models.batching import collate, split_rows
 
-    generation_config = adapter.model.generation_config
     pad_token_id = adapter.tokenizer.pad_token_id
     if pad_token_id is None:
-        pad_token_id = generation_config.pad_token_id
+        pad_token_id = config.pad_token_id
     inputs, pads = collate(prepared, 0 if pad_token_id is None else int(pad_token_id))
     try:
-        output = adapter.generate(inputs, max_new_tokens, layer=kept_layer, **(options or {}))
+        output = adapter.generate(inputs, max_new_tokens, layer=kept_layer, **options)
     except torch.OutOfMemoryError as error:
         if len(prepared) == 1:
             return [error]
@@ -238,25 +280,33 @@ def _generate_rows(
         logger.warning("a batch of %d chats ran out of memory (%s); trying %d at a time", len(prepared), error, half)
         del inputs
         return [
-            *_generate_rows(adapter, prepared[:half], max_new_tokens, kept_layer, options),
-            *_generate_rows(adapter, prepared[half:], max_new_tokens, kept_layer, options),
+            *_generate_rows(adapter, prepared[:half], max_new_tokens, kept_layer, options, config),
+            *_generate_rows(adapter, prepared[half:], max_new_tokens, kept_layer, options, config),
         ]
     except RuntimeError as error:
         return [error] * len(prepared)
-    eos = (options or {}).get("eos_token_id", generation_config.eos_token_id)
-    eos_ids = [] if eos is None else [int(token) for token in np.atleast_1d(eos)]
+    eos_ids = [] if config.eos_token_id is None else [int(token) for token in np.atleast_1d(config.eos_token_id)]
     return split_rows(output, pads, eos_ids)
 
 
 def _explain_row(
-    adapter: ModelAdapter, prepared: PreparedInputs, messages: list[dict], row, *, layer: int, round0: str, extra
+    adapter: ModelAdapter,
+    prepared: PreparedInputs,
+    messages: list[dict],
+    row,
+    *,
+    layer: int,
+    round0: str,
+    extra,
+    closing_ids,
+    options: dict,
 ):
     """Explain one chat from its own ids, hidden states and logits (a batch of one or a row of a batch)."""
     from tam.pipeline import explain_generation
 
     tokens = row.tokens
     _check_answer(tokens[len(prepared.input_ids) :], adapter.tokenizer)
-    spans = adapter.find_spans(tokens, prepared, messages)
+    spans = adapter.find_spans(tokens, prepared, messages, closing_ids=closing_ids)
     depth = adapter.num_layers + 1
 
     def explain_at(at: int, logits=None):
@@ -276,6 +326,7 @@ def _explain_row(
         )
 
     result = explain_at(layer, logits=row.logits)
+    result.options.update(options)
     if extra:
         from tam.methods.forward import ModelRun
 
@@ -292,6 +343,11 @@ def _explain_row(
         )
         result.method_maps.update((method.name, method.compute(run)) for method in extra)
     return result
+
+
+def explains_end_of_turn(round0: str, explain_end_of_turn: bool | None = None) -> bool:
+    """Whether the tokens closing the answer are explained: as asked, else only in ``round0="reference"`` mode."""
+    return round0 == "reference" if explain_end_of_turn is None else bool(explain_end_of_turn)
 
 
 def model_methods(names: Sequence[str], adapter) -> list:
@@ -319,6 +375,32 @@ def model_methods(names: Sequence[str], adapter) -> list:
         method.check(adapter)
         chosen.append(method)
     return chosen
+
+
+class GenerationProgress:
+    """A ``generate`` streamer that counts the answer tokens on a tqdm bar (``put`` / ``end``).
+
+    ``generate`` first hands it the input ids, then each new token; the bar counts only the
+    new ones, up to ``max_new_tokens``.
+    """
+
+    def __init__(self, max_new_tokens: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=max_new_tokens, desc="generating", unit="token", delay=PROGRESS_DELAY_SECONDS, leave=False
+        )
+        self.seen_input = False
+
+    def put(self, value) -> None:
+        """Count the new token(s) in ``value``; the first call carries the input and is skipped."""
+        if self.seen_input:
+            self.bar.update(int(value.numel()))
+        self.seen_input = True
+
+    def end(self) -> None:
+        """Close the bar when generation ends."""
+        self.bar.close()
 
 
 def _check_answer(answer: np.ndarray, tokenizer) -> None:

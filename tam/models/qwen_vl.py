@@ -7,8 +7,10 @@ Read from the model and its processor:
 - grid: ``image_grid_thw`` / ``video_grid_thw`` of the processed inputs, divided by
   ``config.vision_config.spatial_merge_size`` in height and width; a video's ``t``
   counts temporal tokens, each made of ``temporal_patch_size`` (2) frames;
-- pictures: loaded by qwen-vl-utils (``process_vision_info``); images within the
-  processor's own pixel bounds, so the processor does not resize them again.
+- pictures: read by :mod:`tam.images` (every Pillow mode, EXIF rotation, the pixel limit;
+  frames of a list resized to the first frame's size), then sized by qwen-vl-utils
+  (``process_vision_info``) within the processor's own pixel bounds, so the processor
+  does not resize them again.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import copy
 
 import numpy as np
 
+from tam.images import load_frames, load_image
 from tam.models.base import ModelAdapter, PreparedInputs, UnsupportedInputError, item_kind, vision_items
 
 __all__ = ["QwenVLAdapter"]
@@ -66,7 +69,10 @@ class QwenVLAdapter(ModelAdapter):
             "max_pixels": image_processor.size.get("longest_edge"),
         }
         for item in vision_items(messages):
+            if item_kind(item) == "video" and not isinstance(item["video"], str):
+                item["video"] = load_frames(item["video"])  # every mode read right, all frames of one size
             if item_kind(item) == "image":
+                item["image"] = load_image(item["image"])
                 for key, value in bounds.items():
                     if value is not None:
                         item.setdefault(key, value)

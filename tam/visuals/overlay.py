@@ -10,7 +10,18 @@ import functools
 
 import numpy as np
 
-__all__ = ["jet_colours", "jet_table", "map_panels", "overlay_panels", "show_map_on_image"]
+__all__ = ["jet_colours", "jet_table", "map_panels", "overlay_panels", "show_map_on_image", "viridis_table"]
+
+
+def _colour_table(opencv_map: int) -> np.ndarray:
+    """Read an OpenCV colour map into a (256, 3) uint8 RGB table (read-only)."""
+    import cv2
+
+    levels = np.arange(256, dtype=np.uint8).reshape(1, 256)
+    # reshape, not indexing: OpenCV 4 and 5 return (1, 256, 3) or (256, 1, 3) here
+    table = cv2.applyColorMap(levels, opencv_map).reshape(256, 3)[:, ::-1].copy()
+    table.setflags(write=False)
+    return table
 
 
 @functools.cache
@@ -18,11 +29,15 @@ def jet_table() -> np.ndarray:
     """OpenCV's JET colour map as a (256, 3) uint8 RGB table (read-only)."""
     import cv2
 
-    levels = np.arange(256, dtype=np.uint8).reshape(1, 256)
-    # reshape, not indexing: OpenCV 4 and 5 return (1, 256, 3) or (256, 1, 3) here
-    table = cv2.applyColorMap(levels, cv2.COLORMAP_JET).reshape(256, 3)[:, ::-1].copy()
-    table.setflags(write=False)
-    return table
+    return _colour_table(cv2.COLORMAP_JET)
+
+
+@functools.cache
+def viridis_table() -> np.ndarray:
+    """OpenCV's viridis colour map (perceptually uniform, readable in grey) as a (256, 3) uint8 RGB table."""
+    import cv2
+
+    return _colour_table(cv2.COLORMAP_VIRIDIS)
 
 
 def jet_colours(values) -> np.ndarray:
@@ -78,7 +93,7 @@ def show_map_on_image(image: np.ndarray, activation: np.ndarray, *, alpha: float
     return cv2.addWeighted(coloured, alpha, image, 1.0 - alpha, 0.0)
 
 
-def overlay_panels(pictures, grids, *, height: int | None = None) -> np.ndarray:
+def overlay_panels(pictures, grids, *, height: int | None = None, alpha: float = 0.5) -> np.ndarray:
     """Each map over its picture, the panels side by side.
 
     Parameters
@@ -88,6 +103,8 @@ def overlay_panels(pictures, grids, *, height: int | None = None) -> np.ndarray:
         One map per picture.
     height : int, optional
         Height of every panel in pixels; by default the first picture's height.
+    alpha : float, default 0.5
+        Weight of the coloured map (see :func:`show_map_on_image`).
 
     Returns
     -------
@@ -106,8 +123,9 @@ def overlay_panels(pictures, grids, *, height: int | None = None) -> np.ndarray:
     for picture, grid in zip(pictures, grids, strict=True):
         width = max(1, round(picture.shape[1] * height / picture.shape[0]))
         if picture.shape[:2] != (height, width):
-            picture = cv2.resize(picture, (width, height), interpolation=cv2.INTER_AREA)
-        panels.append(show_map_on_image(picture, grid))
+            interpolation = cv2.INTER_AREA if height < picture.shape[0] else cv2.INTER_CUBIC
+            picture = cv2.resize(picture, (width, height), interpolation=interpolation)
+        panels.append(show_map_on_image(picture, grid, alpha=alpha))
     return np.concatenate(panels, axis=1)
 
 
@@ -120,7 +138,8 @@ def map_panels(result, index: int, method: str = "tam", *, height: int | None = 
         Must carry ``images`` (one per grid: per image, or per temporal slice of a video).
     index : int
         Explained token.
-    method : {"tam", "raw", "eci", "rgf"}
+    method : str
+        One of ``result.methods`` (:mod:`tam.methods`).
     height : int, optional
         Height of every panel in pixels; by default the first picture's height.
 

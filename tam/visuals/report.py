@@ -1,19 +1,27 @@
 """A self-contained HTML report of one result: open it from disk, no network needed.
 
-The page shows the picture(s) with the map of the selected token, the prompt and the
-answer as clickable tokens coloured by their relevance to it, its top-3 candidates, and
-a switch between the map methods the result holds (:attr:`TokenActivationResult.methods`,
-named by :mod:`tam.methods`); the arrow keys step through the tokens.
+The page shows the picture(s) with the map of the selected word (or token, or phrase),
+the prompt and the answer as clickable tokens coloured by their relevance to it, the
+top-3 candidates at its first token, and every map method the result holds
+(:attr:`TokenActivationResult.methods`, named by :mod:`tam.methods`). A researcher compares there:
+click a word to select all of it, shift-click or drag for a phrase (its map is the
+chosen reduction of its tokens' maps, :mod:`tam.words`); arrow keys step (Shift
+extends), Home/End jump, Tab reaches every token; the methods side by side; an
+opacity slider; JET (the paper's) or viridis colours; one shared colour scale or each
+selection stretched to its maximum; the value under the cursor; captions naming each
+image or time step; a strip of small maps of every answer word; "download PNG" of
+the current view. It opens on the answer's first content word.
 
 Everything is inside the one file: the pictures as JPEG data URIs, the maps as uint8
 grids (``maps_uint8``: the values the paper evaluates) compressed with zlib and
-coloured in the browser with the same JET table as the PNG visuals. Grids are far
+coloured in the browser with the same tables as the PNG visuals. Grids are far
 smaller than one picture per token and variant (22 prompt and 40 answer tokens on a
 20x27 grid take about 85 KB for all four variants, where 248 JPEG overlays would take
-megabytes), and the page draws any token in any variant at once. Token text is carried
-as JSON data and put into the page as text nodes, never as markup, so a token
-``<script>`` shows as text. The fonts of the PNG visuals are embedded too, cut down to
-the characters shown.
+megabytes), and the page draws any selection in any variant at once: a 256-token
+answer with four methods opens in about half a second (``benchmarks/bench_report.py``).
+Token text is carried as JSON data and put into the page as text nodes, never as
+markup, so a token ``<script>`` shows as text. The fonts of the PNG visuals are
+embedded too, cut down to the characters shown.
 """
 
 from __future__ import annotations
@@ -28,14 +36,18 @@ from pathlib import Path
 
 import numpy as np
 
+from tam.files import write_atomically
 from tam.methods import get_method
-from tam.visuals.files import write_atomically
 from tam.visuals.fonts import font_subsets
-from tam.visuals.overlay import jet_table
+from tam.visuals.overlay import jet_table, viridis_table
 from tam.visuals.text import visible_lines
 from tam.visuals.token_visual import candidate_labels, token_labels
+from tam.words import REDUCTIONS, WORD_REDUCTION, Word, first_content_word
 
-__all__ = ["report_data", "report_html", "save_html"]
+__all__ = ["COLOUR_MAPS", "grid_labels", "report_data", "report_html", "save_html"]
+
+COLOUR_MAPS = {"jet": jet_table, "viridis": viridis_table}
+"""The report's colour maps: JET as in the paper, and the perceptually uniform viridis."""
 
 _DATA_MARKER = "__TAM_REPORT_DATA__"
 _FONTS_MARKER = "/*__TAM_REPORT_FONTS__*/"
@@ -81,12 +93,17 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
     -------
     dict
         ``tokens`` (text and visible lines of each of the ``T`` explained tokens),
-        ``numPrompt``, ``grids`` (``[h, w]`` each), ``images`` (data URIs),
-        ``methods`` (per method of ``result.methods``: ``maps``, the ``(T, M)`` uint8 maps, and ``text``,
-        the ``(T, T)`` uint8 text relevances, row ``i`` filled left of ``i``; both
-        zlib-compressed base64), ``methodNames`` (the registry's title of each), ``candidates`` (per token, up to
-        three ``[text, probability]``, or None), ``jet`` (256 RGB triples) and
-        ``initial`` (the first answer token).
+        ``numPrompt``, ``words`` (``[first, last]`` token of each word of
+        :attr:`~tam.TokenActivationResult.words`, or one per token without texts),
+        ``grids`` (``[h, w]`` each), ``gridLabels`` (:func:`grid_labels`), ``images`` (data URIs),
+        ``methods`` (per method of ``result.methods``: ``maps``, the ``(T, M)`` uint8
+        maps, and ``text``, the ``(T, T)`` uint8 text relevances, row ``i`` filled left
+        of ``i``; both zlib-compressed base64), ``methodNames`` (the registry's title of
+        each), ``candidates`` (per token, up to
+        three ``[text, probability]``, or None), ``reductions`` and ``reduction`` (the
+        default for words), ``colourMaps`` (:data:`COLOUR_MAPS`, 256 RGB triples each) and
+        ``initial`` (the first token of the answer's first content word, else the
+        first answer token).
     """
     if method not in result.methods:
         raise ValueError(f"method must be one of the result's methods {result.methods}, got {method!r}")
@@ -103,20 +120,48 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
             "text": _packed(np.clip(relevance * 255.0, 0, 255).astype(np.uint8)),
         }
     candidates = candidate_labels(result, tokenizer)
+    words = result.words if result.texts is not None else [Word("", (index,)) for index in range(count)]
     return {
         "tokens": [{"text": text, "lines": visible_lines(text)} for text in token_labels(result)],
         "numPrompt": int(result.num_prompt_tokens),
+        "words": [[word.tokens[0], word.tokens[-1]] for word in words],
         "grids": [list(grid) for grid in result.layout.grids],
+        "gridLabels": grid_labels(result.layout),
         "images": [_jpeg_data_uri(image, max_image_side) for image in result.images or []],
         "methods": methods,
         "methodNames": {name: get_method(name).title for name in result.methods},
         "method": method,
+        "reductions": list(REDUCTIONS),
+        "reduction": WORD_REDUCTION,
         "candidates": None
         if candidates is None
         else [[["".join(visible_lines(text)), probability] for text, probability in row] for row in candidates],
-        "jet": jet_table().tolist(),
-        "initial": int(result.num_prompt_tokens) % count,
+        "colourMaps": {name: table().tolist() for name, table in COLOUR_MAPS.items()},
+        "initial": _initial_token(result),
     }
+
+
+def grid_labels(layout) -> list[str]:
+    """Caption of each grid's picture: ``image``, ``image 2``, or ``time step 3 of 8`` (a video's slice).
+
+    >>> from tam.layout import VisionLayout
+    >>> grid_labels(VisionLayout.from_shape([(2, 2), (3, 3)])), grid_labels(VisionLayout.from_shape((2, 4, 4)))
+    (['image 1', 'image 2'], ['time step 1 of 2', 'time step 2 of 2'])
+    """
+    count = len(layout.grids)
+    if layout.kind == "video":
+        return [f"time step {k + 1} of {count}" for k in range(count)]
+    return ["image"] if count == 1 else [f"image {k + 1}" for k in range(count)]
+
+
+def _initial_token(result) -> int:
+    """Pick the first token of the answer's first content word (:func:`tam.words.first_content_word`)."""
+    answer_start = int(result.num_prompt_tokens) % len(result)
+    if result.texts is None:
+        return answer_start
+    answer = [word for word in result.words if word.tokens[0] >= answer_start]
+    found = first_content_word(answer)
+    return answer_start if found is None else answer[found].tokens[0]
 
 
 def _font_faces(data: dict) -> str:

@@ -153,9 +153,10 @@ def draw_text_block(
 
     Parameters
     ----------
-    lines : list of (TextLayout, ndarray of shape (N, 3) uint8 RGB, int or None)
+    lines : list of (TextLayout, ndarray of shape (N, 3) uint8 RGB, int, range or None)
         Each paragraph's layout, the text colour of each of its ``N`` items, and the
-        item drawn white on a black box (``None`` for none).
+        item (or the range of items: a word, a phrase) drawn white on a black box
+        (``None`` for none).
     width : int
         Width of the block in pixels, margins included.
     margin : int
@@ -178,12 +179,19 @@ def draw_text_block(
     for layout, colours, highlighted in lines:
         if len(colours) != len(layout.boxes):
             raise ValueError(f"got {len(colours)} colours for {len(layout.boxes)} laid-out items")
-        if highlighted is not None:
-            for line, x0, x1 in layout.boxes[highlighted]:
+        highlighted = (
+            ()
+            if highlighted is None
+            else range(highlighted, highlighted + 1)
+            if isinstance(highlighted, int)
+            else highlighted
+        )
+        for item in highlighted:
+            for line, x0, x1 in layout.boxes[item]:
                 y0 = top + line * layout.line_height
                 draw.rectangle((margin + x0 - 1, y0, margin + x1, y0 + layout.line_height - 1), fill=(0, 0, 0))
         for item, line, x, text, font in layout.runs:
-            colour = (255, 255, 255) if item == highlighted else tuple(int(c) for c in colours[item])
+            colour = (255, 255, 255) if item in highlighted else tuple(int(c) for c in colours[item])
             draw.text(
                 (margin + x, top + line * layout.line_height + layout.ascent), text, font=font, fill=colour, anchor="ls"
             )

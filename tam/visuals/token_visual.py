@@ -14,15 +14,19 @@ from pathlib import Path
 
 import numpy as np
 
-from tam.visuals.files import write_atomically
+from tam.files import write_atomically
 from tam.visuals.overlay import jet_colours, overlay_panels
 from tam.visuals.text import draw_text_block, layout_text, visible_lines
+from tam.words import WORD_REDUCTION
 
 __all__ = [
     "LATER_TOKEN_GREY",
     "candidate_labels",
     "draw_token_visual",
+    "render_span_visual",
     "render_token_visual",
+    "save_picture",
+    "save_span_visual",
     "save_token_visual",
     "save_token_visuals",
     "token_labels",
@@ -92,7 +96,7 @@ def draw_token_visual(
     grids,
     texts,
     relevance,
-    index: int,
+    index: int | range,
     *,
     candidates=None,
     answer_start: int | None = None,
@@ -110,10 +114,11 @@ def draw_token_visual(
         The token's map on each picture.
     texts : sequence of str
         Every token of the line, decoded.
-    relevance : ndarray of shape (index,), float in [0, 1]
-        Relevance of each earlier token, coloured with JET.
-    index : int
-        The explained token among ``texts``, drawn white on black; later ones are grey.
+    relevance : ndarray of shape (first,), float in [0, 1]
+        Relevance of each token before the explained one(s), coloured with JET.
+    index : int or range
+        The explained token among ``texts``, or the consecutive tokens of a word or
+        phrase (``first = index.start``), drawn white on black; later ones are grey.
     candidates : sequence of (str, float), optional
         Candidate next tokens with their probability, listed below the text.
     answer_start : int, optional
@@ -132,20 +137,22 @@ def draw_token_visual(
         height plus the text block's, which grows with the number of lines.
     """
     texts = tuple(texts)
-    if not 0 <= index < len(texts):
+    selected = index if isinstance(index, range) else range(int(index), int(index) + 1)
+    if not selected or selected.step != 1 or not 0 <= selected.start < selected.stop <= len(texts):
         raise IndexError(f"`index` must be in [0, {len(texts)}) for {len(texts)} texts, got {index}")
+    first = selected.start
     relevance = np.asarray(relevance, dtype=np.float64)
-    if relevance.shape != (index,):
-        raise ValueError(f"`relevance` must hold one value per earlier token, shape ({index},), got {relevance.shape}")
+    if relevance.shape != (first,):
+        raise ValueError(f"`relevance` must hold one value per earlier token, shape ({first},), got {relevance.shape}")
     panels = None if pictures is None else overlay_panels(pictures, grids, height=panel_height)
     width = max(_MIN_TEXT_WIDTH, text_width if panels is None else panels.shape[1])
     line_width = width - 20
 
     colours = np.empty((len(texts), 3), dtype=np.uint8)
-    colours[:index] = jet_colours(relevance)
-    colours[index:] = LATER_TOKEN_GREY
+    colours[:first] = jet_colours(relevance)
+    colours[first:] = LATER_TOKEN_GREY
     breaks = frozenset({answer_start}) if answer_start is not None and 0 < answer_start < len(texts) else frozenset()
-    paragraphs = [(layout_text(texts, line_width, font_size, breaks), colours, index)]
+    paragraphs = [(layout_text(texts, line_width, font_size, breaks), colours, selected)]
     if candidates:
         label = [f"{word} " for word in "Top-3 candidates (probability over the vocabulary):".split()]
         named = [f" \u201c{''.join(visible_lines(text))}\u201d {probability:.1%} " for text, probability in candidates]
@@ -179,8 +186,8 @@ def render_token_visual(
     result : TokenActivationResult
     index : int
         Explained token (prompt tokens first, then answer tokens; negative counts from the end).
-    method : {"tam", "raw", "eci", "rgf"}
-        Which maps and text relevances to show.
+    method : str
+        Which maps and text relevances to show: one of ``result.methods`` (:mod:`tam.methods`).
     tokenizer : optional
         Names the candidates (see :func:`candidate_labels`).
     font_size, panel_height, text_width
@@ -191,19 +198,8 @@ def render_token_visual(
     ndarray of shape (H, W, 3), uint8, RGB
         See :func:`draw_token_visual`; the answer starts on a new line.
     """
-    index = check_index(result, index)
-    return draw_token_visual(
-        result.images,
-        result.grids(index, method) if result.images else None,
-        token_labels(result),
-        result.text_relevance(index, method),
-        index,
-        candidates=_token_candidates(result, index, tokenizer),
-        answer_start=result.num_prompt_tokens,
-        font_size=font_size,
-        panel_height=panel_height,
-        text_width=text_width,
-    )
+    options = {"tokenizer": tokenizer, "font_size": font_size, "panel_height": panel_height, "text_width": text_width}
+    return render_span_visual(result, check_index(result, index), method, **options)
 
 
 def save_token_visual(
@@ -215,13 +211,74 @@ def save_token_visual(
     leaves nothing half-written; an existing file is replaced only with ``overwrite``.
     ``options`` go to :func:`render_token_visual`.
     """
+    return save_picture(render_token_visual(result, index, method, **options), path, overwrite=overwrite)
+
+
+def render_span_visual(
+    result,
+    span,
+    method: str = "tam",
+    *,
+    reduction: str = WORD_REDUCTION,
+    tokenizer=None,
+    font_size: int = 18,
+    panel_height: int | None = None,
+    text_width: int = 800,
+) -> np.ndarray:
+    """Draw a word, phrase or sentence of a result: its map over each picture above the text.
+
+    Parameters
+    ----------
+    result : TokenActivationResult
+    span : Span, str, int, or sequence of int or of Span
+        See :meth:`~tam.TokenActivationResult.span_tokens` (``result.words[5]``, ``"red circle"``).
+    method : str
+        Whose maps and text relevances.
+    reduction : {"mean", "max", "first", "weighted"}
+        How the tokens' maps and text relevances become one (:func:`tam.words.reduce_rows`).
+    tokenizer : optional
+        Names the candidates of a one-token span (longer spans show none).
+    font_size, panel_height, text_width
+        As in :func:`draw_token_visual`.
+
+    Returns
+    -------
+    ndarray of shape (H, W, 3), uint8, RGB
+        See :func:`draw_token_visual`: the span's tokens are white on black.
+    """
+    tokens = result.span_tokens(span)
+    if tokens[-1] - tokens[0] + 1 != len(tokens):
+        raise ValueError(f"a span to draw must be consecutive tokens, got {tokens}")
+    return draw_token_visual(
+        result.images,
+        result.layout.split(result.span_map(tokens, method, reduction)) if result.images else None,
+        token_labels(result),
+        result.span_text_relevance(tokens, method, reduction),
+        range(tokens[0], tokens[-1] + 1),
+        candidates=_token_candidates(result, tokens[0], tokenizer) if len(tokens) == 1 else None,
+        answer_start=result.num_prompt_tokens,
+        font_size=font_size,
+        panel_height=panel_height,
+        text_width=text_width,
+    )
+
+
+def save_picture(picture: np.ndarray, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write an RGB picture to ``path`` (format from the suffix), whole or not at all."""
     from PIL import Image
 
-    picture = Image.fromarray(render_token_visual(result, index, method, **options))
+    image = Image.fromarray(picture)
     # Fast PNG compression: level 6 (Pillow's default) takes 25 times as long as drawing, for 15% less.
     settings = {".png": {"compress_level": 1}, ".jpg": {"quality": 90}, ".jpeg": {"quality": 90}}
     extra = settings.get(Path(path).suffix.lower(), {})
-    return write_atomically(path, lambda staging: picture.save(staging, **extra), overwrite=overwrite)
+    return write_atomically(path, lambda staging: image.save(staging, **extra), overwrite=overwrite)
+
+
+def save_span_visual(
+    result, span, path: str | os.PathLike, method: str = "tam", *, overwrite: bool = False, **options
+) -> Path:
+    """Write :func:`render_span_visual` of ``span`` to ``path``; ``options`` go to it."""
+    return save_picture(render_span_visual(result, span, method, **options), path, overwrite=overwrite)
 
 
 def save_token_visuals(

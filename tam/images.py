@@ -1,0 +1,175 @@
+"""Reading pictures: the one loader behind demo.py, eval.py and the model adapters.
+
+Every file Pillow opens becomes the 8-bit RGB picture a person sees when opening it:
+
+- EXIF orientation is applied (a phone photo stored sideways is turned upright);
+- 16-bit and 32-bit integer modes (``I;16``, ``I;16B``, ``I``) are scaled from 0..65535
+  to 0..255, and float mode ``F`` from 0..1, instead of being clipped at 255 (which
+  turns a 16-bit picture white);
+- transparency (``RGBA``, ``LA``, ``PA``, palettes with a transparent colour) is laid
+  over white;
+- palette, black-and-white, CMYK, YCbCr and HSV pictures are converted by Pillow, CIELAB
+  through a colour transform to sRGB.
+
+A picture of more than :data:`MAX_PIXELS` pixels is refused before it is decoded, and
+a file that cannot be decoded whole (a truncated JPEG) is refused too: both raise
+:class:`~tam.errors.ImageFileError`, one line naming the file.
+
+The frames of a folder may differ in size (a video export that changed resolution, a
+cropped frame): :func:`load_frames` resizes every frame to the first frame's size, so
+the frames stack into one video.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tam.errors import ImageFileError
+
+__all__ = ["FRAME_SUFFIXES", "MAX_PIXELS", "frame_paths", "load_frames", "load_image"]
+
+MAX_PIXELS = 8192 * 8192
+"""Largest picture read, in pixels (about 67 megapixels, 200 MB decoded as RGB). The
+models see at most a few megapixels, so a larger file is almost surely a mistake or a
+decompression bomb."""
+
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+"""Files of a frames folder that are read as frames."""
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_TRANSPARENT_MODES = ("RGBA", "LA", "PA", "RGBa")
+
+
+def load_image(source, *, max_pixels: int = MAX_PIXELS):
+    """Read a picture as an upright 8-bit RGB ``PIL.Image``.
+
+    Parameters
+    ----------
+    source : str, PathLike or PIL.Image.Image
+        A file (a ``file://`` prefix is allowed), or a picture already opened (converted
+        the same way). URLs and base64 strings are refused: download them first.
+    max_pixels : int
+        Refuse pictures with more pixels than this (:data:`MAX_PIXELS`).
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``"RGB"``, decoded in full.
+
+    Raises
+    ------
+    ImageFileError
+        No such file, not a picture, truncated or damaged, or over ``max_pixels``.
+    """
+    from PIL import Image
+
+    if isinstance(source, Image.Image):
+        return _to_rgb(_checked_size(source, "the picture", max_pixels))
+    if isinstance(source, str) and source.startswith("file://"):
+        source = source[len("file://") :]
+    if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
+        raise ImageFileError(f"tam reads pictures from files or PIL images, got {source[:60]!r}: download it first")
+    path = Path(source)
+    if not path.is_file():
+        raise ImageFileError(f"no image file at {str(path)!r}")
+    try:
+        with warnings.catch_warnings():  # our limit is below Pillow's warning; refuse in one line instead
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as image:
+            _checked_size(image, repr(str(path)), max_pixels)
+            image.load()
+            return _to_rgb(image)
+    except Image.DecompressionBombError as error:
+        raise ImageFileError(
+            f"{str(path)!r} is over the pixel limit of {max_pixels}: shrink it first ({error})"
+        ) from None
+    except (OSError, SyntaxError, ValueError) as error:  # Pillow's decoders raise all three on damaged files
+        if isinstance(error, ImageFileError):
+            raise
+        raise ImageFileError(f"{str(path)!r} is not an image that can be read whole ({error})") from None
+
+
+def _checked_size(image, name: str, max_pixels: int):
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageFileError(
+            f"{name} is {width}x{height} = {width * height} pixels, over the pixel limit of {max_pixels} "
+            "(tam.images.MAX_PIXELS): shrink it first"
+        )
+    return image
+
+
+def _to_rgb(image):
+    """Upright RGB copy of an opened picture of any mode."""
+    from PIL import Image, ImageOps
+
+    image = ImageOps.exif_transpose(image)
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        scale = 255.0 if image.mode == "F" else 255.0 / 65535.0
+        grey = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in _TRANSPARENT_MODES:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode == "LAB":  # Pillow's plain convert copies the channels; CIELAB needs a colour transform
+        from PIL import ImageCms
+
+        lab_to_srgb = ImageCms.buildTransform(
+            ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+        )
+        return ImageCms.applyTransform(image, lab_to_srgb)
+    try:
+        return image.convert("RGB")
+    except ValueError as error:
+        raise ImageFileError(f"pictures of mode {image.mode!r} cannot be turned into RGB ({error})") from None
+
+
+def frame_paths(folder: str | os.PathLike) -> list[Path]:
+    """Return the frame files of a folder (:data:`FRAME_SUFFIXES`), sorted by name.
+
+    Raises
+    ------
+    ImageFileError
+        The folder holds none.
+    """
+    folder = Path(folder)
+    frames = sorted(path for path in folder.iterdir() if path.suffix.lower() in FRAME_SUFFIXES)
+    if not frames:
+        raise ImageFileError(f"the frames folder {str(folder)!r} holds no {'/'.join(FRAME_SUFFIXES)} files")
+    return frames
+
+
+def load_frames(frames: Sequence | str | os.PathLike, *, max_pixels: int = MAX_PIXELS) -> list:
+    """Read the frames of a video, each with :func:`load_image`, all at the first frame's size.
+
+    Parameters
+    ----------
+    frames : folder, or sequence of paths or PIL images
+        A folder is read with :func:`frame_paths`.
+    max_pixels : int
+        Per frame, as for :func:`load_image`.
+
+    Returns
+    -------
+    list of PIL.Image.Image
+        RGB frames, all of the first frame's size (others resized with Lanczos filtering).
+    """
+    from PIL import Image
+
+    if isinstance(frames, (str, os.PathLike)):
+        frames = frame_paths(frames)
+    pictures = [load_image(frame, max_pixels=max_pixels) for frame in frames]
+    if not pictures:
+        raise ImageFileError("a video needs at least one frame, got none")
+    size = pictures[0].size
+    return [picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS) for picture in pictures]

@@ -1,0 +1,180 @@
+"""The methods that read the model: hand-computed values, every tiny twin, toy-shapes, and their errors."""
+
+import numpy as np
+import pytest
+import torch
+
+import tam
+from tam.methods import UnavailableMethodError
+from tam.models import TWINS, adapter_for, load_model
+from tam.result import TokenActivationResult
+
+IMAGE = "imgs/demo.jpg"
+FRAMES = [f"imgs/frames/{index:04d}.jpg" for index in range(4)]
+BASELINES = ["attention", "attention@1", "gradcam", "gradcam@0", "dexar", "lens@1"]
+
+
+def chat(*entries, text="Describe this image."):
+    return [{"role": "user", "content": [*entries, {"type": "text", "text": text}]}]
+
+
+def image(path=IMAGE):
+    return {"type": "image", "image": path}
+
+
+def tam_hooks(model):
+    """Hooks of tam's left on the model (transformers puts its own on at the first generation)."""
+    hooks = [hook for m in model.modules() for hook in [*m._forward_hooks.values(), *m._forward_pre_hooks.values()]]
+    return [hook for hook in hooks if getattr(hook, "__module__", "").startswith("tam.")]
+
+
+def assert_maps_fit(result):
+    count, vision = len(result), result.layout.num_tokens
+    for name in result.methods:
+        maps = result.processed(name)
+        assert maps.vision.shape == (count, vision) and maps.text.shape == (count, count), name
+        assert np.isfinite(maps.vision).all() and maps.vision.min() >= 0 and maps.vision.max() <= 1, name
+        assert len(result.grids(0, name)) == len(result.layout.grids)
+
+
+@pytest.mark.parametrize("name", list(TWINS))
+def test_every_baseline_runs_on_every_twin_and_leaves_the_model_as_it_was(name, tmp_path):
+    model, processor = load_model(name)
+    kernel = model.config._attn_implementation
+    result = tam.explain(model, processor, chat(image()), max_new_tokens=3, methods=BASELINES)
+    assert result.methods == (*tam.METHODS, *BASELINES)
+    assert_maps_fit(result)
+    assert result.maps("attention").max() == 1.0 and result.maps("gradcam").max() == 1.0
+    assert model.config._attn_implementation == kernel
+    assert not tam_hooks(model) and all(p.requires_grad for p in model.parameters())
+    loaded = TokenActivationResult.load(result.save(tmp_path / "r"))
+    assert loaded.methods == result.methods
+    for method in BASELINES:
+        np.testing.assert_array_equal(loaded.processed(method).vision, result.processed(method).vision)
+        np.testing.assert_array_equal(loaded.processed(method).text, result.processed(method).text)
+
+
+def test_baselines_on_several_pictures_and_a_video_follow_the_layout():
+    model, processor = load_model("tiny-qwen3-vl")
+    messages = chat(image(), {"type": "video", "video": FRAMES}, text="Compare.")
+    result = tam.explain(model, processor, messages, max_new_tokens=2, methods=["attention", "gradcam", "dexar"])
+    assert len(result.layout.grids) == 3
+    assert_maps_fit(result)
+
+
+def test_baselines_on_toy_shapes():
+    model, processor = load_model("toy-shapes")
+    messages = chat(image("imgs/toy-shapes.jpg"))
+    result = tam.explain(model, processor, messages, max_new_tokens=4, methods=BASELINES)
+    assert_maps_fit(result)
+
+
+@pytest.fixture(scope="module")
+def llava():
+    """The LLaVA twin with eager attention, explained with attention and Grad-CAM, and its replayed pass."""
+    model, processor = load_model("tiny-llava")
+    model.set_attn_implementation("eager")
+    methods = ["attention@1", "gradcam@1", "dexar"]
+    result = tam.explain(model, processor, chat(image()), max_new_tokens=4, methods=methods)
+    adapter = adapter_for(model, processor)
+    prepared = adapter.prepare(chat(image()))
+    tokens = torch.cat([prepared.inputs["input_ids"][0], torch.as_tensor(result.token_ids[result.answer_slice])])
+    inputs = {
+        "input_ids": tokens[None],
+        "attention_mask": torch.ones(1, len(tokens), dtype=torch.long),
+        "pixel_values": prepared.inputs["pixel_values"],
+    }
+    vision = np.flatnonzero(tokens.numpy() == model.config.image_token_id)
+    slots = result.positions.copy()
+    slots[result.num_prompt_tokens :] -= 1
+    return model, result, inputs, vision, slots
+
+
+def rows01(values):
+    values = np.asarray(values, dtype=np.float64)
+    low, high = values.min(1, keepdims=True), values.max(1, keepdims=True)
+    return (values - low) / (high - low)
+
+
+def test_the_replayed_sequence_predicts_the_generated_answer(llava):
+    model, result, inputs, vision, slots = llava
+    with torch.no_grad():
+        logits = model(**inputs).logits[0]
+    answer = slice(result.num_prompt_tokens, len(result))
+    np.testing.assert_array_equal(logits[slots[answer]].argmax(-1).numpy(), result.token_ids[answer])
+
+
+def test_attention_maps_equal_the_mean_head_attention_of_the_layer(llava):
+    model, result, inputs, vision, slots = llava
+    with torch.no_grad():
+        attentions = model(**inputs, output_attentions=True).attentions
+    rows = attentions[0][0].mean(0)[slots].numpy()  # layer 1 is the first decoder layer
+    np.testing.assert_allclose(result.maps("attention@1"), rows01(rows[:, vision]), atol=1e-5)
+
+
+def test_gradcam_maps_equal_pooled_gradients_times_the_states(llava):
+    model, result, inputs, vision, slots = llava
+    entering = []  # the states entering decoder layer 2 (hidden-state numbering 1), kept in the graph
+    layer = model.model.language_model.layers[1]
+    handle = layer.register_forward_pre_hook(lambda module, args, kwargs: entering.append(args[0]), with_kwargs=True)
+    try:
+        logits = model(**inputs).logits[0]
+    finally:
+        handle.remove()
+    states = entering[0][0]
+    expected = []
+    for slot, class_id in zip(slots, result.class_ids, strict=True):
+        (gradient,) = torch.autograd.grad(logits[slot, class_id], entering[0], retain_graph=True)
+        gradient = gradient[0]
+        weights = gradient[vision].mean(0)
+        expected.append(torch.relu(states[vision] @ weights).detach().numpy())
+    np.testing.assert_allclose(result.maps("gradcam@1"), rows01(np.stack(expected)), atol=1e-4)
+
+
+def test_dexar_maps_equal_head_weighted_gradient_times_attention_summed_over_layers(llava):
+    model, result, inputs, vision, slots = llava
+    output = model(**inputs, output_attentions=True)
+    attentions = output.attentions  # per layer (1, heads, L, L), in the graph
+    expected = []
+    for slot, class_id in zip(slots, result.class_ids, strict=True):
+        gradients = torch.autograd.grad(output.logits[0, slot, class_id], attentions, retain_graph=True)
+        total = 0.0
+        for attention, gradient in zip(attentions, gradients, strict=True):
+            rows, grads = attention[0, :, slot].detach().numpy(), gradient[0, :, slot].numpy()  # (heads, L)
+            weights = rows[:, vision].sum(1)
+            total = total + (weights[:, None] * np.maximum(grads * rows, 0)).sum(0) / weights.sum()
+        expected.append(total[vision])
+    np.testing.assert_allclose(result.maps("dexar"), rows01(np.stack(expected)), atol=1e-4)
+
+
+def test_gradcam_of_the_last_layers_output_is_refused_before_generating():
+    model, processor = load_model("tiny-llava")
+    with pytest.raises(
+        UnavailableMethodError,
+        match=r"gradcam@-1: layer -1 is out of range; LLaVA-1.5 has 2 decoder layers and gradcam@-1 reads layers 0 to",
+    ):
+        tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["gradcam@-1"])
+
+
+def test_mask_maps_are_refused_by_explain():
+    model, processor = load_model("tiny-llava")
+    with pytest.raises(UnavailableMethodError, match="'perfect' is made from a segmentation mask and only eval.py"):
+        tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["perfect"])
+
+
+def test_a_kernel_that_hides_the_weights_and_cannot_switch_names_the_fix(monkeypatch):
+    model, processor = load_model("tiny-qwen2-vl")
+
+    def refuse(implementation):
+        raise ValueError("this build has no eager attention")
+
+    monkeypatch.setattr(model, "set_attn_implementation", refuse)
+    with pytest.raises(
+        UnavailableMethodError,
+        match="runs 'sdpa' attention, which hides them, and cannot switch .* load it with attn_implementation='eager'",
+    ):
+        tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["attention"])
+    monkeypatch.setattr(model, "set_attn_implementation", lambda implementation: None)  # claims to switch, does not
+    with pytest.raises(UnavailableMethodError, match="returned none; load the model with attn_implementation='eager'"):
+        tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["dexar"])
+    assert not tam_hooks(model) and all(p.requires_grad for p in model.parameters())

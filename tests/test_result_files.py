@@ -1,0 +1,116 @@
+"""Saving is atomic over what it replaces; loading checks everything it reads (issue 11, items 6 and 10)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import tam.files
+import tam.result
+from tam.errors import ResultFileError
+from tam.result import TokenActivationResult
+from tam.testing import make_generation
+
+
+@pytest.fixture
+def result():
+    generation = make_generation((4, 5), seed=21)
+    return generation.explain(tokenizer=generation.processor, images=[np.full((8, 10, 3), 9, np.uint8)])
+
+
+@pytest.fixture
+def saved(result, tmp_path):
+    return result.save(tmp_path / "result")
+
+
+def test_an_interrupted_overwrite_leaves_a_whole_result(result, saved, monkeypatch):
+    """An interruption while the old folder is removed must not leave the target missing."""
+    real_rmtree = shutil.rmtree
+
+    def interrupted(path, *args, **kwargs):
+        real_rmtree(path, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(shutil, "rmtree", interrupted)
+    shorter = make_generation((4, 5), seed=22, num_answer=3).explain()
+    with pytest.raises(KeyboardInterrupt):
+        shorter.save(saved, overwrite=True)
+    monkeypatch.undo()
+    assert len(TokenActivationResult.load(saved)) == len(shorter)
+
+
+def test_without_an_exchange_a_failed_rename_puts_the_old_result_back(result, saved, monkeypatch):
+    monkeypatch.setattr(tam.files, "_exchange", lambda first, second: False)
+    real_rename = type(saved).rename
+
+    def failing(self, target):
+        if self.name.startswith(".result.") and not self.name.endswith(".old"):
+            raise KeyboardInterrupt  # the new folder's rename, after the old one was moved aside
+        return real_rename(self, target)
+
+    monkeypatch.setattr(type(saved), "rename", failing)
+    with pytest.raises(KeyboardInterrupt):
+        make_generation((4, 5), seed=22, num_answer=3).explain().save(saved, overwrite=True)
+    monkeypatch.undo()
+    assert len(TokenActivationResult.load(saved)) == len(result)
+    assert sorted(path.name for path in saved.parent.iterdir()) == ["result"]
+
+
+def test_overwrite_replaces_the_folder_and_leaves_nothing_beside_it(saved):
+    shorter = make_generation((4, 5), seed=22, num_answer=3).explain()
+    shorter.save(saved, overwrite=True)
+    assert len(TokenActivationResult.load(saved)) == len(shorter)
+    assert sorted(path.name for path in saved.parent.iterdir()) == ["result"]
+
+
+def rewrite_meta(folder, **changes):
+    meta = json.loads((folder / "meta.json").read_text())
+    meta.update(changes)
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+def rewrite_arrays(folder, change):
+    with np.load(folder / "arrays.npz") as data:
+        arrays = {name: data[name] for name in data.files}
+    change(arrays)
+    np.savez(folder / "arrays.npz", **arrays)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda f: shutil.rmtree(f), "no such folder"),
+        (lambda f: (f / "meta.json").write_text("{not json"), "cannot read meta.json"),
+        (lambda f: (f / "meta.json").write_text("[1, 2]"), "meta.json must hold the keys"),
+        (lambda f: rewrite_meta(f, num_prompt_tokens=-4), "num_prompt_tokens is -4, but the result has"),
+        (lambda f: rewrite_meta(f, num_prompt_tokens=10**12), "num_prompt_tokens is 1000000000000"),
+        (lambda f: rewrite_meta(f, num_prompt_tokens="6"), "'num_prompt_tokens' has the wrong type str"),
+        (lambda f: rewrite_meta(f, vision_shape=[0, 5]), "vision_shape"),
+        (lambda f: rewrite_meta(f, texts=["a"]), "'texts' must be"),
+        (lambda f: rewrite_meta(f, num_images=5), "num_images is 5"),
+        (lambda f: rewrite_meta(f, surprise=1), "meta.json must hold the keys"),
+        (lambda f: (f / "arrays.npz").write_bytes(b"PK\x03\x04 cut short"), "cannot read arrays.npz"),
+        (lambda f: rewrite_arrays(f, lambda a: a.update(evil=np.zeros(2))), r"unknown arrays \['evil'\]"),
+        (
+            lambda f: rewrite_arrays(f, lambda a: a.update(token_ids=np.array([{}], dtype=object))),
+            "Object arrays cannot be loaded",
+        ),
+        (lambda f: rewrite_arrays(f, lambda a: a.pop("eci_maps")), r"lacks \['eci_maps'\]"),
+        (lambda f: rewrite_arrays(f, lambda a: a.update(raw_maps=a["raw_maps"][:, :3])), "array 'raw_maps' has shape"),
+        (lambda f: rewrite_arrays(f, lambda a: a.update(context_mask=a["context_scores"])), "'context_mask'"),
+        (lambda f: rewrite_arrays(f, lambda a: a["raw_maps"].__setitem__((0, 0), np.nan)), "holds NaN or infinity"),
+    ],
+)
+def test_load_of_a_damaged_folder_says_what_is_wrong_in_one_line(saved, damage, message):
+    damage(saved)
+    with pytest.raises(ResultFileError, match=message) as caught:
+        TokenActivationResult.load(saved)
+    assert "\n" not in str(caught.value) and str(saved) in str(caught.value)
+
+
+def test_the_saved_arrays_schema_covers_every_array_save_writes(result):
+    import re
+
+    names = result._saved_arrays()
+    assert all(any(re.fullmatch(pattern, name) for pattern in tam.result.SAVED_ARRAYS) for name in names)
