@@ -29,16 +29,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (or the platform's processor string)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
+from bench_visuals import processor_name  # noqa: E402
 
 
 def time_run(repo: Path, dataset: Path, results: Path, extra: list[str], max_new_tokens: int) -> dict:
@@ -83,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tam.toy.scenes import write_coco14
 
-    print(f"machine: {cpu_name()}, {os.cpu_count()} cores; {platform.python_version()}")
+    print(f"machine: {processor_name()}, {os.cpu_count()} cores; Python {platform.python_version()}")
     print(f"load average before: {' '.join(f'{value:.1f}' for value in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as folder:
         dataset = write_coco14(Path(folder) / "heldout", args.scenes, seed=1)
