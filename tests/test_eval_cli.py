@@ -222,20 +222,28 @@ def test_tiny_twin_explainer_returns_maps_and_the_plain_answer():
     assert reproducing.settings["explain_end_of_turn"] is True
 
 
-def test_the_explainer_settings_reach_the_settings_file(tmp_path):
+def test_the_explainer_settings_reach_the_settings_file_and_bind_a_resumed_run(tmp_path, capsys):
     load = fake_loader()
 
-    def with_settings(model_name, **options):
-        explainer = load(model_name, **options)
-        explainer.settings = {"generation": {"do_sample": False, "eos_token_id": [7]}, "explain_end_of_turn": False}
-        return explainer
+    def loader_stopping_at(eos):
+        def with_settings(model_name, **options):
+            explainer = load(model_name, **options)
+            generation = {"do_sample": False, "eos_token_id": [eos]}
+            explainer.settings = {"generation": generation, "explain_end_of_turn": False}
+            return explainer
+
+        return with_settings
 
     results = tmp_path / "r.jsonl"
     argv = ["m", str(FIXTURES / "coco2014_mini"), "--limit", "1", "--results", str(results)]
-    assert main(argv, load=with_settings) == 0
+    assert main(argv, load=loader_stopping_at(7)) == 0
     settings = json.loads(Path(f"{results}.settings.json").read_text())
     assert settings["generation"] == {"do_sample": False, "eos_token_id": [7]}
     assert settings["explain_end_of_turn"] is False
+    assert main([*argv, "--limit", "2", "--resume"], load=loader_stopping_at(7)) == 0
+    capsys.readouterr()
+    assert main([*argv, "--limit", "3", "--resume"], load=loader_stopping_at(8)) == 2
+    assert "other settings (generation: {'do_sample': False, 'eos_token_id': [7]} then" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("folder", ["coco2014_mini", "GranDf_mini", "OpenPSG_mini"])

@@ -239,6 +239,24 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
         )
 
 
+def test_the_generation_settings_known_once_the_model_loads_are_recorded_and_compared_on_resume(tmp_path):
+    from tam.evaluation.runner import start_evaluation
+
+    dataset = load_dataset(FIXTURES / "OpenPSG_mini")
+    results = tmp_path / "results.jsonl"
+    greedy = {"generation": {"do_sample": False, "eos_token_id": [2]}, "explain_end_of_turn": False}
+    with start_evaluation(dataset, results, limit=1, settings={"model": "a"}) as run:
+        run.add_settings(greedy)
+        run.evaluate(FakeExplainer())
+    assert json.loads(settings_path(results).read_text())["generation"] == greedy["generation"]
+    with start_evaluation(dataset, results, limit=2, resume=True, settings={"model": "a"}) as run:
+        run.add_settings(greedy)  # the same settings: the run goes on
+        assert run.evaluate(FakeExplainer())["settings"]["generation"] == greedy["generation"]
+    with start_evaluation(dataset, results, limit=2, resume=True, settings={"model": "a"}) as run:
+        with pytest.raises(EvaluationError, match=r"generation: \{'do_sample': False, 'eos_token_id': \[2\]\} then"):
+            run.add_settings({**greedy, "generation": {"do_sample": False, "eos_token_id": [7]}})
+
+
 def test_results_of_another_data_set_are_refused(tmp_path):
     results = tmp_path / "results.jsonl"
     run_evaluation(FakeExplainer(), load_dataset(FIXTURES / "GranDf_mini"), results, limit=1)
