@@ -95,6 +95,24 @@ class FakeExplainer:
         return scorer
 
 
+class BatchingFakeExplainer(FakeExplainer):
+    """A FakeExplainer with ``explain_batch``: records each batch's image names; errors are returned per sample."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.batches = []
+
+    def explain_batch(self, requests):
+        self.batches.append([Path(paths[0]).stem for paths, _ in requests])
+        outcomes = []
+        for paths, prompt in requests:
+            try:
+                outcomes.append(self(paths, prompt))
+            except (OSError, ValueError) as error:
+                outcomes.append(error)
+        return outcomes
+
+
 def fake_loader(calls=None, **explainer_options):
     """A stand-in for ``load_explainer`` that records its arguments and returns a FakeExplainer."""
 

@@ -188,7 +188,7 @@ def test_help_lists_the_options():
     done = eval_py("--help")
     assert done.returncode == 0
     options = ("--limit", "--max-new-tokens", "--methods", "--baselines", "--results", "--resume", "--layer")
-    options += ("--seed", "--round0", "--category-match", "--rouge-l")
+    options += ("--seed", "--round0", "--category-match", "--rouge-l", "--batch-size")
     options += ("--faithfulness", "--faithfulness-steps", "--faithfulness-tokens", "--faithfulness-fill")
     options += ("--faithfulness-batch",)
     assert all(option in done.stdout for option in options)

@@ -31,6 +31,9 @@ __all__ = ["build_parser", "default_results_path", "main", "process_state"]
 
 PROGRAM = "eval.py"
 
+DEFAULT_BATCH_SIZE = 8
+"""Samples per generate call, chosen by measurement (docs/benchmarks.md, "Evaluation throughput")."""
+
 
 def _methods(text: str) -> list[str]:
     methods = [name.strip() for name in text.split(",") if name.strip()]
@@ -77,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=_positive, help="evaluate only the first N samples")
     parser.add_argument(
         "--max-new-tokens", type=_new_tokens, default=256, help="longest answer, at most 2048 (default 256)"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"samples generated together in one call (default {DEFAULT_BATCH_SIZE}; the results are those of 1, "
+        "and a batch too large for the free memory is split)",
     )
     parser.add_argument(
         "--methods",
@@ -229,7 +239,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
             from tqdm.contrib.logging import logging_redirect_tqdm
 
             with logging_redirect_tqdm():  # failed samples are logged above the progress bar, not through it
-                summary = run.evaluate(explainer, progress=True)
+                summary = run.evaluate(explainer, progress=True, batch_size=args.batch_size)
     except (DatasetError, EvaluationError, MissingNLTKDataError, ModelLoadError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2

@@ -53,6 +53,7 @@ __all__ = [
     "EvaluationError",
     "EvaluationRun",
     "curves_path",
+    "evaluate_batch",
     "evaluate_one",
     "format_table",
     "run_evaluation",
@@ -135,31 +136,100 @@ def evaluate_one(
         The sample's result cannot be saved in ``vis_dir``: a fault of the output, not of
         the sample, so the run stops (and ``--resume`` computes the sample again).
     """
-    try:
-        mask = read_mask(sample.mask, load_image(sample.image).size)
-        explanation = explainer([str(sample.image)], sample.prompt)
-        record = score_sample(
-            sample, explanation, mask, methods, category_rule=category_rule, rouge_l_package=rouge_l_package
-        )
-        if faithfulness is not None:
-            record["faithfulness"] = score_faithfulness(
-                sample,
-                explanation,
-                mask,
-                faithfulness_methods(methods, faithfulness),
-                faithfulness,
-                category_rule=category_rule,
-            )
-    except SAMPLE_ERRORS as error:
-        logger.warning("sample %s (%s) failed: %s", sample.index, sample.id, error)
-        return {"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"}
-    if vis_dir is not None:
-        target = Path(vis_dir) / f"{sample.index:05d}_{sample.id}"
-        try:
-            explanation.result.save(target, overwrite=True)
-        except OSError as error:
-            raise EvaluationError(f"cannot save the maps of sample {sample.index} to {target}: {error}") from None
+    (record,) = evaluate_batch(
+        explainer,
+        [sample],
+        methods,
+        category_rule=category_rule,
+        rouge_l_package=rouge_l_package,
+        vis_dir=vis_dir,
+        faithfulness=faithfulness,
+    )
     return record
+
+
+def evaluate_batch(
+    explainer: Explainer,
+    samples: Sequence[Sample],
+    methods: Sequence[str],
+    *,
+    category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
+    vis_dir: Path | None = None,
+    faithfulness: FaithfulnessOptions | None = None,
+) -> list[dict]:
+    """Explain several samples together and score each, as :func:`evaluate_one` does one.
+
+    The samples whose picture and mask could be read are explained in one call when the
+    explainer has ``explain_batch`` (one ``generate`` for the batch), else one by one;
+    each record is the one :func:`evaluate_one` gives for the sample alone, and a sample
+    that fails fails alone.
+
+    Returns
+    -------
+    list of dict
+        One record per sample, in order.
+
+    Raises
+    ------
+    EvaluationError
+        A sample's result cannot be saved in ``vis_dir``.
+    """
+    masks, outcomes = {}, {}
+    for sample in samples:
+        try:
+            masks[sample.index] = read_mask(sample.mask, load_image(sample.image).size)
+        except SAMPLE_ERRORS as error:
+            outcomes[sample.index] = error
+    ready = [sample for sample in samples if sample.index in masks]
+    outcomes.update(zip((sample.index for sample in ready), _explain(explainer, ready), strict=True))
+    records = []
+    for sample in samples:
+        outcome = outcomes[sample.index]
+        try:
+            if isinstance(outcome, Exception):
+                raise outcome
+            mask = masks[sample.index]
+            record = score_sample(
+                sample, outcome, mask, methods, category_rule=category_rule, rouge_l_package=rouge_l_package
+            )
+            if faithfulness is not None:
+                record["faithfulness"] = score_faithfulness(
+                    sample,
+                    outcome,
+                    mask,
+                    faithfulness_methods(methods, faithfulness),
+                    faithfulness,
+                    category_rule=category_rule,
+                )
+            records.append(record)
+        except SAMPLE_ERRORS as error:
+            logger.warning("sample %s (%s) failed: %s", sample.index, sample.id, error)
+            records.append({"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"})
+            continue
+        if vis_dir is not None:
+            target = Path(vis_dir) / f"{sample.index:05d}_{sample.id}"
+            try:
+                outcome.result.save(target, overwrite=True)
+            except OSError as error:
+                raise EvaluationError(f"cannot save the maps of sample {sample.index} to {target}: {error}") from None
+    return records
+
+
+def _explain(explainer: Explainer, samples: Sequence[Sample]) -> list:
+    """Each sample's Explanation or the error it failed with: in one batch when the explainer can."""
+    if not samples:
+        return []
+    requests = [([str(sample.image)], sample.prompt) for sample in samples]
+    if hasattr(explainer, "explain_batch"):
+        return explainer.explain_batch(requests)
+    outcomes = []
+    for paths, prompt in requests:
+        try:
+            outcomes.append(explainer(paths, prompt))
+        except SAMPLE_ERRORS as error:
+            outcomes.append(error)
+    return outcomes
 
 
 class _OneProcess:
@@ -171,15 +241,25 @@ class _OneProcess:
         """Nothing to wait for."""
 
 
-def run_evaluation(explainer: Explainer, dataset: Dataset, results: str | Path, *, progress: bool = False, **options):
+def run_evaluation(
+    explainer: Explainer,
+    dataset: Dataset,
+    results: str | Path,
+    *,
+    progress: bool = False,
+    batch_size: int = 1,
+    **options,
+):
     """Evaluate ``dataset`` with ``explainer`` and write results and summary, in one call.
 
-    ``options`` are those of :func:`start_evaluation`; ``progress`` shows a tqdm bar per
-    process. Returns what :meth:`EvaluationRun.evaluate` returns: the summary
-    (:func:`summarize`) on the main process, None on the others.
+    ``options`` are those of :func:`start_evaluation`; ``progress`` and ``batch_size`` those
+    of :meth:`EvaluationRun.evaluate`. Returns what :meth:`EvaluationRun.evaluate` returns:
+    the summary (:func:`summarize`) on the main process, None on the others.
     """
+    if batch_size < 1:
+        raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
     with start_evaluation(dataset, results, **options) as run:
-        return run.evaluate(explainer, progress=progress)
+        return run.evaluate(explainer, progress=progress, batch_size=batch_size)
 
 
 def start_evaluation(
@@ -368,7 +448,7 @@ class EvaluationRun:
             write_json_atomic(path, {**written, **extra})
         self.run_settings = {**self.run_settings, **extra}
 
-    def evaluate(self, explainer: Explainer, *, progress: bool = False) -> dict | None:
+    def evaluate(self, explainer: Explainer, *, progress: bool = False, batch_size: int = 1) -> dict | None:
         """Compute the pending samples, append their records, and (main process) merge and summarise.
 
         Parameters
@@ -377,6 +457,11 @@ class EvaluationRun:
             ``explainer(image_paths, prompt) -> Explanation``.
         progress : bool
             Show a tqdm progress bar per process.
+        batch_size : int, default 1
+            Samples explained together (one ``generate`` call when the explainer has
+            ``explain_batch``), taken in order from this process's own pending samples,
+            so a batch never spans two processes' shares; the records are those of
+            batch size 1.
 
         Returns
         -------
@@ -385,26 +470,31 @@ class EvaluationRun:
         """
         from tqdm.auto import tqdm
 
+        if batch_size < 1:
+            raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
         state, results = self.state, self.results
         with open_for_append(part_path(results, state.process_index, state.num_processes)) as handle:
             bar = tqdm(
-                self.pending,
+                total=len(self.pending),
                 disable=not progress,
                 unit="sample",
                 desc=f"process {state.process_index}" if state.num_processes > 1 else "evaluating",
                 position=state.process_index,
             )
-            for sample in bar:
-                record = evaluate_one(
+            for start in range(0, len(self.pending), batch_size):
+                batch = self.pending[start : start + batch_size]
+                for record in evaluate_batch(
                     explainer,
-                    sample,
+                    batch,
                     self.methods,
                     category_rule=self.category_rule,
                     rouge_l_package=self.rouge_l_package,
                     vis_dir=self.vis_dir,
                     faithfulness=self.faithfulness,
-                )
-                append_record(handle, record)
+                ):
+                    append_record(handle, record)
+                bar.update(len(batch))
+            bar.close()
 
         if not state.is_main_process:
             _finished_markers(results, state.num_processes)[state.process_index - 1].touch()

@@ -54,7 +54,12 @@ class Explanation(NamedTuple):
 
 
 class Explainer(Protocol):
-    """Generate an answer for images and a prompt, and explain it: ``explainer(image_paths, prompt)``."""
+    """Generate an answer for images and a prompt, and explain it: ``explainer(image_paths, prompt)``.
+
+    An explainer that can generate several samples at once also has
+    ``explain_batch(requests) -> list``: for each ``(image_paths, prompt)`` its
+    Explanation or the error it failed with (:class:`~tam.evaluation.models.ModelExplainer`).
+    """
 
     def __call__(self, image_paths: Sequence[str], prompt: str) -> Explanation:
         """Explain the model's answer to ``prompt`` about the images at ``image_paths``."""
