@@ -60,9 +60,9 @@ class WordTokenizer:
 
 
 def make_result():
-    from PIL import Image
+    from tam.images import load_image
 
-    picture = Image.open(Path(__file__).resolve().parents[1] / "imgs" / "demo.jpg").convert("RGB")
+    picture = load_image(Path(__file__).resolve().parents[1] / "imgs" / "demo.jpg")
     image = np.asarray(picture.resize((756, 560)))
     # The picture does not depend on the vocabulary size: a small one keeps the candidates quick.
     generation = make_generation(

@@ -99,9 +99,24 @@ def test_baselines_add_chance_and_ceiling_rows(tmp_path, capsys):
     argv = ["m", str(FIXTURES / "coco2014_mini"), "--limit", "2", "--results", str(tmp_path / "r.jsonl")]
     assert main([*argv, "--methods", "tam,random", "--baselines"], load=fake_loader()) == 0
     rows = [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:8]]
-    assert rows == ["tam", "maps", "random", "uniform", "perfect", "perfect+rgf", "exact"]  # maps made from the mask
+    assert rows == ["tam", "not", "random", "uniform", "perfect", "perfect+rgf", "exact"]  # "not made by the model"
     summary = json.loads(Path(f"{tmp_path / 'r.jsonl'}.summary.json").read_text())
     assert summary["methods"]["perfect"]["obj_iou"] > summary["methods"]["uniform"]["obj_iou"]
+
+
+def test_faithfulness_adds_its_columns_and_a_random_order_row_with_baselines(tmp_path, capsys):
+    results = tmp_path / "r.jsonl"
+    argv = ["m", str(FIXTURES / "coco2014_mini"), "--limit", "2", "--results", str(results), "--methods", "tam"]
+    argv += ["--baselines", "--faithfulness", "--faithfulness-steps", "4", "--faithfulness-fill", "blur"]
+    assert main(argv, load=fake_loader()) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[-4:] == ["Ins-AUC", "Del-AUC", "Pointing", "tokens"]
+    rows = {line.split()[0]: line.split() for line in out[1:8]}
+    assert list(rows) == ["tam", "not", "uniform", "random", "perfect", "perfect+rgf", "random-order"]
+    assert rows["uniform"][-4:] == ["-"] * 4 and rows["random-order"][1:8] == ["-"] * 7
+    assert out[-1] == f"curves: {results}.curves.png, .pdf"
+    settings = json.loads(Path(f"{results}.settings.json").read_text())["faithfulness"]
+    assert settings == {"steps": 4, "tokens": "nouns", "fill": "blur", "batch_size": 16, "random_order": True}
 
 
 def no_model(model_name, **options):
@@ -179,7 +194,9 @@ def test_help_lists_the_options():
     done = eval_py("--help")
     assert done.returncode == 0
     options = ("--limit", "--max-new-tokens", "--methods", "--baselines", "--results", "--resume", "--layer")
-    options += ("--seed", "--round0", "--category-match", "--rouge-l")
+    options += ("--seed", "--round0", "--category-match", "--rouge-l", "--batch-size")
+    options += ("--faithfulness", "--faithfulness-steps", "--faithfulness-tokens", "--faithfulness-fill")
+    options += ("--faithfulness-batch",)
     assert all(option in done.stdout for option in options)
 
 
@@ -228,20 +245,28 @@ def test_tiny_twin_explainer_returns_maps_and_the_plain_answer():
     assert reproducing.settings["explain_end_of_turn"] is True
 
 
-def test_the_explainer_settings_reach_the_settings_file(tmp_path):
+def test_the_explainer_settings_reach_the_settings_file_and_bind_a_resumed_run(tmp_path, capsys):
     load = fake_loader()
 
-    def with_settings(model_name, **options):
-        explainer = load(model_name, **options)
-        explainer.settings = {"generation": {"do_sample": False, "eos_token_id": [7]}, "explain_end_of_turn": False}
-        return explainer
+    def loader_stopping_at(eos):
+        def with_settings(model_name, **options):
+            explainer = load(model_name, **options)
+            generation = {"do_sample": False, "eos_token_id": [eos]}
+            explainer.settings = {"generation": generation, "explain_end_of_turn": False}
+            return explainer
+
+        return with_settings
 
     results = tmp_path / "r.jsonl"
     argv = ["m", str(FIXTURES / "coco2014_mini"), "--limit", "1", "--results", str(results)]
-    assert main(argv, load=with_settings) == 0
+    assert main(argv, load=loader_stopping_at(7)) == 0
     settings = json.loads(Path(f"{results}.settings.json").read_text())
     assert settings["generation"] == {"do_sample": False, "eos_token_id": [7]}
     assert settings["explain_end_of_turn"] is False
+    assert main([*argv, "--limit", "2", "--resume"], load=loader_stopping_at(7)) == 0
+    capsys.readouterr()
+    assert main([*argv, "--limit", "3", "--resume"], load=loader_stopping_at(8)) == 2
+    assert "other settings (generation: {'do_sample': False, 'eos_token_id': [7]} then" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,4 @@
-import os
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -242,51 +240,6 @@ def test_save_and_load_round_trip(tmp_path):
         result.save(target)
     result.save(target, overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]  # nothing left beside it
-
-
-def fail_writing_the_arrays(monkeypatch, target):
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(np, "savez_compressed", interrupted)
-
-
-def fail_moving_the_new_folder_in(monkeypatch, target):
-    """Every rename onto ``target`` fails: the new result is written, its final rename is not done."""
-    rename = os.rename
-
-    def interrupted(source, destination, *args, **kwargs):
-        if Path(destination) == target:
-            raise OSError(f"injected fault: rename onto {target}")
-        return rename(source, destination, *args, **kwargs)
-
-    monkeypatch.setattr(os, "rename", interrupted)
-
-
-@pytest.mark.parametrize(
-    "fault",
-    [
-        fail_writing_the_arrays,
-        pytest.param(
-            fail_moving_the_new_folder_in,
-            marks=pytest.mark.xfail(
-                reason="save deletes the old folder before its final rename; issue 11 makes it atomic", strict=True
-            ),
-        ),
-    ],
-)
-def test_a_save_that_fails_before_its_final_rename_keeps_the_old_result_and_no_staging_folder(
-    tmp_path, monkeypatch, fault
-):
-    old = make_generation((4, 5), seed=17).explain()
-    target = old.save(tmp_path / "result")
-    new = make_generation((4, 5), seed=18).explain()
-    fault(monkeypatch, target)
-    with pytest.raises((KeyboardInterrupt, OSError)):
-        new.save(target, overwrite=True)
-    monkeypatch.undo()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["result"]  # no staging folder, no old one set aside
-    np.testing.assert_array_equal(TokenActivationResult.load(target).raw_maps, old.raw_maps)
 
 
 def test_thread_limits_are_restored_after_the_call():

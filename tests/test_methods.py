@@ -104,3 +104,12 @@ def test_eval_explainer_computes_the_model_methods_it_is_asked_for():
     assert explanation.result.methods == (*ABLATIONS, "gradcam", "lens@1")
     with pytest.raises(ModelLoadError, match=r"attention@9: layer 9 is out of range; .* reads layers 1 to 2"):
         load_explainer("tiny-qwen2-vl", methods=["attention@9"])
+
+
+def test_eval_passes_the_model_methods_to_the_loader_and_scores_them(tmp_path, capsys):
+    calls = []
+    argv = ["m", str(FIXTURES / "GranDf_mini"), "--limit", "1", "--results", str(tmp_path / "r.jsonl")]
+    assert main([*argv, "--methods", "tam,gradcam@0,lens@1,uniform"], load=fake_loader(calls)) == 0
+    assert calls[0][1]["methods"] == ["gradcam@0", "lens@1"]
+    record = json.loads((tmp_path / "r.jsonl").read_text())
+    assert "this result has no 'gradcam@0' maps" in record["error"]  # the fake explainer computes TAM only

@@ -1,6 +1,8 @@
 """Saving is atomic over what it replaces; loading checks everything it reads (issue 11, items 6 and 10)."""
 
+import errno
 import json
+import os
 import shutil
 
 import numpy as np
@@ -55,6 +57,37 @@ def test_without_an_exchange_a_failed_rename_puts_the_old_result_back(result, sa
     monkeypatch.undo()
     assert len(TokenActivationResult.load(saved)) == len(result)
     assert sorted(path.name for path in saved.parent.iterdir()) == ["result"]
+
+
+def interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def fail_writing_the_arrays(monkeypatch):
+    monkeypatch.setattr(np, "savez_compressed", interrupt)
+
+
+def fail_syncing_before_the_final_rename(monkeypatch):
+    monkeypatch.setattr(os, "fsync", interrupt)  # the last step before the new folder is moved in
+
+
+def fail_the_final_swap(monkeypatch):
+    def refused(first, second):
+        raise OSError(errno.EIO, "injected fault", str(second))
+
+    monkeypatch.setattr(tam.files, "_exchange", refused)
+
+
+@pytest.mark.parametrize("fault", [fail_writing_the_arrays, fail_syncing_before_the_final_rename, fail_the_final_swap])
+def test_a_save_that_fails_before_its_final_rename_keeps_the_old_result_and_no_staging_folder(
+    result, saved, monkeypatch, fault
+):
+    fault(monkeypatch)
+    with pytest.raises((KeyboardInterrupt, OSError)):
+        make_generation((4, 5), seed=22, num_answer=3).explain().save(saved, overwrite=True)
+    monkeypatch.undo()
+    assert sorted(path.name for path in saved.parent.iterdir()) == ["result"]  # no staging folder beside it
+    np.testing.assert_array_equal(TokenActivationResult.load(saved).raw_maps, result.raw_maps)
 
 
 def test_overwrite_replaces_the_folder_and_leaves_nothing_beside_it(saved):

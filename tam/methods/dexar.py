@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tam.methods.base import MethodMaps, ModelMethod, register
-from tam.methods.forward import attention_weights, frozen_parameters, hooks, rescale, token_gradients
+from tam.methods.forward import attention_weights, cut_graph, frozen_parameters, hooks, rescale, token_gradients
 
 __all__ = ["TOKENS_PER_PASS", "GradientAttention", "head_weighted_relevance"]
 
@@ -59,11 +59,6 @@ class GradientAttention(ModelMethod):
 
         leaf, captured = [], []
 
-        def cut(module, args, kwargs):
-            hidden = args[0] if args else kwargs["hidden_states"]
-            leaf.append(hidden.detach().requires_grad_(True))
-            return ((leaf[0], *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": leaf[0]})
-
         def keep(module, args, output):
             captured.append(attention_weights(output, self.name, module))
 
@@ -74,7 +69,7 @@ class GradientAttention(ModelMethod):
             run.eager_attention(self.name),
             frozen_parameters(run.model),
             hooks(
-                lambda: layers[0].register_forward_pre_hook(cut, with_kwargs=True),
+                lambda: cut_graph(layers[0], leaf),
                 *(lambda layer=layer: layer.self_attn.register_forward_hook(keep) for layer in layers),
             ),
             torch.enable_grad(),

@@ -20,6 +20,7 @@ __all__ = [
     "ModelRun",
     "StopForwardSignal",
     "attention_weights",
+    "cut_graph",
     "frozen_parameters",
     "hooks",
     "layer_index",
@@ -225,6 +226,25 @@ def frozen_parameters(model) -> Iterator[None]:
     finally:
         for parameter in asked:
             parameter.requires_grad_(True)
+
+
+def cut_graph(layer, leaf: list):
+    """Put a hook on ``layer`` that makes the states entering it a leaf asking for gradients.
+
+    The graph below is cut: backward passes stop there. The leaf, shape (1, L, d), is
+    appended to ``leaf``.
+
+    Returns
+    -------
+    torch.utils.hooks.RemovableHandle
+    """
+
+    def cut(module, args, kwargs):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        leaf.append(hidden.detach().requires_grad_(True))
+        return ((leaf[-1], *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": leaf[-1]})
+
+    return layer.register_forward_pre_hook(cut, with_kwargs=True)
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tam.methods.base import MethodMaps, ModelMethod, register_layered
-from tam.methods.forward import frozen_parameters, hooks, layer_index, rescale, token_gradients
+from tam.methods.forward import cut_graph, frozen_parameters, hooks, layer_index, rescale, token_gradients
 
 __all__ = ["TOKENS_PER_PASS", "GradCam", "grad_cam"]
 
@@ -64,15 +64,10 @@ class GradCam(ModelMethod):
         index = self.check(run.adapter)
         leaf = []
 
-        def cut(module, args, kwargs):
-            hidden = args[0] if args else kwargs["hidden_states"]
-            leaf.append(hidden.detach().requires_grad_(True))
-            return ((leaf[0], *args[1:]), kwargs) if args else (args, {**kwargs, "hidden_states": leaf[0]})
-
         layer = run.decoder_layers[index]
         with (
             frozen_parameters(run.model),
-            hooks(lambda: layer.register_forward_pre_hook(cut, with_kwargs=True)),
+            hooks(lambda: cut_graph(layer, leaf)),
             torch.enable_grad(),
         ):
             final = run.model.model(**run.sequence_inputs()).last_hidden_state[0]

@@ -8,6 +8,8 @@ NLTK reads its tagger and WordNet from ``NLTK_DATA`` (or its default folders). A
 one is fetched on first use with NLTK's own downloader into NLTK's folder for this user
 (usually ``~/nltk_data``), with a line on the log saying so; when that fails (offline), a
 :class:`MissingNLTKDataError` names the command that fetches it and ``NLTK_DATA``.
+WordNet's reader is built once, when a lemma or METEOR first needs it, and without the
+version map NLTK builds for multilingual data (see :func:`english_wordnet`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import warnings
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -25,6 +28,7 @@ __all__ = [
     "NOUN_TAGS",
     "NLTK_PACKAGES",
     "MissingNLTKDataError",
+    "english_wordnet",
     "lemma",
     "match_category",
     "missing_data_error",
@@ -111,16 +115,41 @@ def _tagger():
 
 
 @lru_cache(maxsize=1)
-def _lemmatizer():
-    from nltk.stem import WordNetLemmatizer
+def english_wordnet():
+    """NLTK's WordNet reader, built once, for English lemmas and synsets.
+
+    NLTK's own reader (``nltk.corpus.wordnet``) also maps the senses of WordNet 3.0 onto
+    the installed version on every load, reading ``index.sense`` twice, even when the
+    installed version is 3.0; that map serves only the multilingual (OMW) functions and
+    takes most of the load (docs/benchmarks.md, "Evaluation start-up"). This reader
+    skips it; lemmas and synsets are those of NLTK's reader
+    (``tests/test_metrics_language.py`` compares them over a vocabulary).
+
+    Returns
+    -------
+    nltk.corpus.reader.WordNetCorpusReader
+
+    Raises
+    ------
+    MissingNLTKDataError
+        If WordNet is not installed where NLTK looks.
+    """
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+    from nltk.corpus.util import LazyCorpusLoader
+
+    class EnglishWordNetReader(WordNetCorpusReader):
+        def map_wn(self, version="wordnet"):
+            return None  # no multilingual data is read through this reader
 
     require_nltk_data("wordnet")
-    lemmatizer = WordNetLemmatizer()
+    reader = LazyCorpusLoader("wordnet", EnglishWordNetReader, None)  # finds the folder or zip as NLTK does
     try:
-        lemmatizer.lemmatize("dogs")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The multilingual functions are not available")
+            reader.ensure_loaded()
     except LookupError as error:
         raise missing_data_error(error) from None
-    return lemmatizer
+    return reader
 
 
 def require_nltk_data(*packages: str) -> None:
@@ -169,7 +198,9 @@ def word_kind(word: str) -> str:
 @lru_cache(maxsize=65536)
 def lemma(word: str) -> str:
     """WordNet noun lemma of ``word`` lower-cased with hyphens removed (``"T-Shirts"`` -> ``"tshirt"``)."""
-    return _lemmatizer().lemmatize(word.lower().replace("-", ""))
+    # the shortest of WordNet's noun lemmas, or the word itself, as nltk's WordNetLemmatizer.lemmatize
+    form = word.lower().replace("-", "")
+    return min(english_wordnet()._morphy(form, "n"), key=len, default=form)
 
 
 CATEGORY_RULES = ("whole-name", "reference")

@@ -81,15 +81,15 @@ def meteor(answer: str, references: Sequence[str]) -> float:
     """
     from nltk.translate.meteor_score import meteor_score
 
-    from tam.metrics.language import MissingNLTKDataError, missing_data_error, require_nltk_data
+    from tam.metrics.language import MissingNLTKDataError, english_wordnet, missing_data_error
 
     _check(references)
-    require_nltk_data("wordnet")
     try:
         return float(
             meteor_score(
                 references=[reference.lower().split() for reference in references],
                 hypothesis=answer.lower().split(),
+                wordnet=english_wordnet(),
             )
         )
     except LookupError as error:
