@@ -6,7 +6,8 @@ The pipeline, one module per step::
     (tam.spans, tam.scores, tam.causal, tam.normalize, tam.filters, tam.result)
 
 ``explain_generation`` runs it over a whole generation; ``explain`` generates with a
-supported model and explains the answer (adapters in ``tam.models``); ``TAM`` is the
+supported model and explains the answer (adapters in ``tam.models``); ``faithfulness``
+scores how much the model needs the regions a map points at; ``TAM`` is the
 reference release's per-round call. Names load lazily, so ``import tam`` stays light.
 """
 
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "explain": "tam.models.explain",
+    "faithfulness": "tam.evaluation.faithfulness",
     "explain_generation": "tam.pipeline",
     "ROUND0_MODES": "tam.pipeline",
     "TAM": "tam.compat",

@@ -61,6 +61,7 @@ class FakeExplainer:
         self.empty_answers = set(empty_answers)
         self.seed = seed
         self.calls = []
+        self.scored = []
 
     def __call__(self, image_paths, prompt):
         from PIL import Image
@@ -81,7 +82,35 @@ class FakeExplainer:
             round0=self.round0,
         )
         answer = tokenizer.decode(result.token_ids[result.answer_slice], skip_special_tokens=True)
-        return Explanation(result, answer)
+        return Explanation(result, answer, self.token_scorer)
+
+    def token_scorer(self, index):
+        """A model whose every token's probability is the brightness of the picture's top-left quarter."""
+        self.scored.append(index)
+
+        def scorer(pictures):
+            height, width = pictures.shape[1:3]
+            return pictures[:, : height // 2, : width // 2].mean(axis=(1, 2, 3)) / 255.0
+
+        return scorer
+
+
+class BatchingFakeExplainer(FakeExplainer):
+    """A FakeExplainer with ``explain_batch``: records each batch's image names; errors are returned per sample."""
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.batches = []
+
+    def explain_batch(self, requests):
+        self.batches.append([Path(paths[0]).stem for paths, _ in requests])
+        outcomes = []
+        for paths, prompt in requests:
+            try:
+                outcomes.append(self(paths, prompt))
+            except (OSError, ValueError) as error:
+                outcomes.append(error)
+        return outcomes
 
 
 def fake_loader(calls=None, **explainer_options):

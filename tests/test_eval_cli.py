@@ -103,6 +103,21 @@ def test_baselines_add_chance_and_ceiling_rows(tmp_path, capsys):
     assert summary["methods"]["perfect"]["obj_iou"] > summary["methods"]["uniform"]["obj_iou"]
 
 
+def test_faithfulness_adds_its_columns_and_a_random_order_row_with_baselines(tmp_path, capsys):
+    results = tmp_path / "r.jsonl"
+    argv = ["m", str(FIXTURES / "coco2014_mini"), "--limit", "2", "--results", str(results), "--methods", "tam"]
+    argv += ["--baselines", "--faithfulness", "--faithfulness-steps", "4", "--faithfulness-fill", "blur"]
+    assert main(argv, load=fake_loader()) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[-4:] == ["Ins-AUC", "Del-AUC", "Pointing", "tokens"]
+    rows = {line.split()[0]: line.split() for line in out[1:7]}
+    assert list(rows) == ["tam", "uniform", "random", "perfect", "perfect+rgf", "random-order"]
+    assert rows["uniform"][-4:] == ["-"] * 4 and rows["random-order"][1:8] == ["-"] * 7
+    assert out[-1] == f"curves: {results}.curves.png, .pdf"
+    settings = json.loads(Path(f"{results}.settings.json").read_text())["faithfulness"]
+    assert settings == {"steps": 4, "tokens": "nouns", "fill": "blur", "batch_size": 16, "random_order": True}
+
+
 def no_model(model_name, **options):
     raise AssertionError("the model was loaded before the run was checked")
 
@@ -173,7 +188,9 @@ def test_help_lists_the_options():
     done = eval_py("--help")
     assert done.returncode == 0
     options = ("--limit", "--max-new-tokens", "--methods", "--baselines", "--results", "--resume", "--layer")
-    options += ("--seed", "--round0", "--category-match", "--rouge-l")
+    options += ("--seed", "--round0", "--category-match", "--rouge-l", "--batch-size")
+    options += ("--faithfulness", "--faithfulness-steps", "--faithfulness-tokens", "--faithfulness-fill")
+    options += ("--faithfulness-batch",)
     assert all(option in done.stdout for option in options)
 
 

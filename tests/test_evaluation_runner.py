@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from tam.evaluation import EvaluationError, load_dataset, run_evaluation, summary_path
-from tam.evaluation.runner import settings_path
+from tam.evaluation.faithfulness import FaithfulnessOptions
+from tam.evaluation.runner import format_table, settings_path
 from tam.result import METHODS, TokenActivationResult
-from tests.evaluation_fakes import FakeExplainer
+from tests.evaluation_fakes import BatchingFakeExplainer, FakeExplainer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ def test_the_summary_pools_words_over_samples(dataset, tmp_path):
 KILLED_RUN = """
 import sys, time
 from tam.evaluation import load_dataset, run_evaluation
-from tests.evaluation_fakes import FakeExplainer
+from tests.evaluation_fakes import BatchingFakeExplainer, FakeExplainer
 
 class Slow(FakeExplainer):
     def __call__(self, image_paths, prompt):
@@ -144,6 +145,33 @@ def test_failed_samples_are_recorded_counted_and_not_retried(tmp_path):
     again = FakeExplainer()
     assert run_evaluation(again, dataset, results, limit=5, resume=True) == summary
     assert again.calls == []
+
+
+def test_batches_take_consecutive_samples_and_give_the_records_of_batch_size_one(tmp_path):
+    root = shutil.copytree(FIXTURES / "coco2014_mini", tmp_path / "coco")
+    dataset = load_dataset(root)
+    dataset.samples[1].image.write_bytes(b"corrupt")
+    dataset.samples[2].mask.unlink()
+    single = run_evaluation(FakeExplainer(), dataset, tmp_path / "single.jsonl", limit=7)
+    explainer = BatchingFakeExplainer()
+    assert run_evaluation(explainer, dataset, tmp_path / "batched.jsonl", limit=7, batch_size=3) == single
+    # the corrupt picture and the maskless sample fail before the batch is explained, alone
+    assert explainer.batches == [ids(dataset, 0, 1), ids(dataset, 3, 6), ids(dataset, 6, 7)]
+    assert lines(tmp_path / "batched.jsonl") == lines(tmp_path / "single.jsonl")
+    assert single["failed"] == 2
+
+
+def test_a_run_stopped_inside_a_batch_resumes_from_the_next_sample(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    fresh = tmp_path / "fresh.jsonl"
+    expected = run_evaluation(FakeExplainer(), dataset, fresh, limit=8)
+    stopped = tmp_path / "stopped.jsonl"
+    shutil.copy(settings_path(fresh), settings_path(stopped))
+    stopped.write_text("\n".join(lines(fresh)[:5]) + "\n")  # killed after writing 1 record of the second batch of 4
+    explainer = BatchingFakeExplainer()
+    assert run_evaluation(explainer, dataset, stopped, limit=8, resume=True, batch_size=4) == expected
+    assert explainer.batches == [ids(dataset, 5, 8)]
+    assert lines(stopped) == lines(fresh)
 
 
 def test_retry_failed_computes_the_failed_samples_again_once_their_files_are_fixed(tmp_path):
@@ -245,6 +273,7 @@ def test_results_of_another_data_set_are_refused(tmp_path):
         ({"methods": []}, "methods must be distinct registered method names, got"),
         ({"methods": ["tam", "tam"]}, "methods must be distinct registered method names, got"),
         ({"limit": 0}, "limit must be at least 1"),
+        ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
         ({"category_rule": "first"}, "category_rule must be one of"),
     ],
 )
@@ -310,6 +339,28 @@ def test_processes_take_every_other_sample_and_the_main_one_merges(tmp_path):
     assert lines(results) == lines(single)
 
 
+def test_a_batch_never_spans_two_processes(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    results = tmp_path / "sharded.jsonl"
+    barrier = threading.Barrier(2)
+    explainers = [BatchingFakeExplainer(), BatchingFakeExplainer()]
+
+    def process(rank):
+        run_evaluation(explainers[rank], dataset, results, limit=9, state=ThreadState(rank, 2, barrier), batch_size=2)
+
+    threads = [threading.Thread(target=process, args=(rank,)) for rank in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    samples = [sample.id for sample in dataset.samples]
+    assert explainers[0].batches == [samples[0:3:2], samples[4:7:2], samples[8:9]]
+    assert explainers[1].batches == [samples[1:4:2], samples[5:8:2]]
+    single = tmp_path / "single" / "results.jsonl"
+    run_evaluation(FakeExplainer(), dataset, single, limit=9)
+    assert lines(results) == lines(single)
+
+
 def test_part_files_left_by_a_killed_sharded_run_are_resumed_by_one_process(tmp_path):
     dataset = load_dataset(FIXTURES / "coco2014_mini")
     single = run_evaluation(FakeExplainer(), dataset, tmp_path / "single.jsonl", limit=5)
@@ -327,7 +378,7 @@ SHARDED_RUN = """
 import sys
 from tam.evaluation import load_dataset, run_evaluation
 from tam.evaluation.cli import process_state
-from tests.evaluation_fakes import FakeExplainer
+from tests.evaluation_fakes import BatchingFakeExplainer, FakeExplainer
 
 state = process_state()
 explainer = FakeExplainer()
@@ -408,3 +459,80 @@ def test_a_second_run_on_a_results_file_in_use_is_refused_naming_the_holder(tmp_
         with pytest.raises(EvaluationError, match=f"in use by another run \\(process {os.getpid()} on "):
             run_evaluation(FakeExplainer(), dataset, results, resume=True)
     assert run_evaluation(FakeExplainer(), dataset, results, resume=True)["n"] == len(dataset)
+
+
+FAITHFULNESS = FaithfulnessOptions(steps=4, random_order=True)
+
+
+def test_faithfulness_scores_the_nouns_of_each_record_and_pools_them(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    results = tmp_path / "results.jsonl"
+    explainer = FakeExplainer()
+    methods = ["tam", "raw", "random"]
+    summary = run_evaluation(explainer, dataset, results, methods=methods, limit=4, faithfulness=FAITHFULNESS)
+    records = [json.loads(line) for line in lines(results)]
+    scored = 0
+    for record in records:
+        faithful = record["faithfulness"]
+        assert list(faithful["methods"]) == ["tam", "raw", "random-order"]  # no faithfulness for chance maps
+        nouns = [kind == "noun" and label for kind, label in zip(record["kinds"], record["labels"], strict=True)]
+        assert len(faithful["tokens"]) == len(faithful["labels"]) <= sum(map(bool, nouns))
+        assert all(label is not None for label in faithful["labels"])
+        for figures in faithful["methods"].values():
+            assert len(figures["deletion"]) == len(figures["hits"]) == len(faithful["tokens"])
+            assert all(len(curve) == 5 for curve in figures["deletion"] + figures["insertion"])
+        scored += len(faithful["tokens"])
+    assert scored > 0 and len(explainer.scored) == scored
+    assert set(summary["faithfulness"]) == {"tam", "raw", "random-order"}
+    assert summary["faithfulness"]["tam"]["tokens"] == scored == summary["faithfulness"]["tam"]["pointed"]
+    assert summary["settings"]["faithfulness"]["steps"] == 4
+    assert (tmp_path / "results.jsonl.curves.png").stat().st_size > 0
+    assert (tmp_path / "results.jsonl.curves.pdf").read_bytes().startswith(b"%PDF")
+    assert "Ins-AUC" in format_table(summary) and "random-order" in format_table(summary)
+
+
+def test_faithfulness_of_all_tokens_points_only_where_a_token_names_an_object(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    options = FaithfulnessOptions(steps=2, tokens="all")
+    results = tmp_path / "r.jsonl"
+    summary = run_evaluation(FakeExplainer(), dataset, results, methods=["tam"], limit=2, faithfulness=options)
+    record = json.loads(lines(tmp_path / "r.jsonl")[0])
+    answer_tokens = sum(1 for _ in record["faithfulness"]["tokens"])
+    assert record["faithfulness"]["tokens"] == list(range(answer_tokens)) and answer_tokens >= len(record["words"])
+    hits = record["faithfulness"]["methods"]["tam"]["hits"]
+    assert [hit is None for hit in hits] == [label is None for label in record["faithfulness"]["labels"]]
+    assert summary["faithfulness"]["tam"]["pointed"] < summary["faithfulness"]["tam"]["tokens"]
+
+
+def test_faithfulness_resume_ends_byte_identical_to_an_uninterrupted_run(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    options = {"methods": ["tam", "random"], "faithfulness": FAITHFULNESS}
+    resumed, fresh = tmp_path / "resumed" / "r.jsonl", tmp_path / "fresh" / "r.jsonl"
+    run_evaluation(FakeExplainer(), dataset, resumed, limit=2, **options)
+    run_evaluation(FakeExplainer(), dataset, resumed, limit=5, resume=True, **options)
+    run_evaluation(FakeExplainer(), dataset, fresh, limit=5, **options)
+    for name in ("r.jsonl", "r.jsonl.summary.json", "r.jsonl.curves.png", "r.jsonl.curves.pdf"):
+        assert (resumed.parent / name).read_bytes() == (fresh.parent / name).read_bytes(), name
+    with pytest.raises(EvaluationError, match="faithfulness"):
+        run_evaluation(FakeExplainer(), dataset, resumed, limit=5, resume=True, methods=["tam", "random"])
+
+
+def test_sharded_faithfulness_equals_one_process(tmp_path):
+    dataset = load_dataset(FIXTURES / "coco2014_mini")
+    barrier = threading.Barrier(2)
+    returned = {}
+
+    def process(rank):
+        state = ThreadState(rank, 2, barrier)
+        returned[rank] = run_evaluation(
+            FakeExplainer(), dataset, tmp_path / "sharded.jsonl", limit=4, state=state, faithfulness=FAITHFULNESS
+        )
+
+    threads = [threading.Thread(target=process, args=(rank,)) for rank in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    single = run_evaluation(FakeExplainer(), dataset, tmp_path / "single.jsonl", limit=4, faithfulness=FAITHFULNESS)
+    assert returned[0] == single
+    assert lines(tmp_path / "sharded.jsonl") == lines(tmp_path / "single.jsonl")

@@ -26,7 +26,7 @@ def explain(sample, **options):
 
 
 def test_answer_maps_are_the_answer_tokens_own_maps(coco):
-    result, _ = explain(coco.samples[0])
+    result = explain(coco.samples[0]).result
     maps = answer_token_maps(result, "tam")
     count = len(result) - result.num_prompt_tokens
     assert maps.shape == (count, 4, 5) and maps.dtype == np.uint8
@@ -34,7 +34,7 @@ def test_answer_maps_are_the_answer_tokens_own_maps(coco):
 
 
 def test_reference_round0_scores_the_first_answer_token_with_the_first_prompt_map(coco):
-    result, _ = explain(coco.samples[0], round0="reference")
+    result = explain(coco.samples[0], round0="reference").result
     maps = answer_token_maps(result, "raw").reshape(len(result) - result.num_prompt_tokens, -1)
     uint8 = result.maps_uint8("raw")
     np.testing.assert_array_equal(maps[0], uint8[0])
@@ -119,7 +119,7 @@ def test_failures_are_recorded_with_their_reason(coco, tmp_path):
 
 def test_a_blank_answer_and_a_result_without_texts_are_sample_errors(coco):
     sample = coco.samples[0]
-    result, _ = explain(sample)
+    result = explain(sample).result
     mask = read_mask(sample.mask)
     with pytest.raises(SampleError, match="empty answer"):
         score_sample(sample, (result, "  "), mask, ["tam"])

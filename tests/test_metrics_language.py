@@ -6,7 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from tam.metrics import NLTK_DOWNLOAD_COMMAND, lemma, match_category, pos_tag, word_kind
+from tam.metrics import NLTK_DOWNLOAD_COMMAND, lemma, match_category, meteor, pos_tag, word_kind
+from tam.metrics.language import english_wordnet
+from tam.toy.scenes import CATEGORIES as TOY_CATEGORIES
+
+COCO_INSTANCES = Path(__file__).parent / "fixtures" / "coco2014_mini" / "annotations" / "instances_minival2014.json"
 
 COCO_LIKE = {"person": 1, "dog": 18, "traffic light": 10, "teddy bear": 88, "hot dog": 58, "ball": 37}
 
@@ -41,6 +45,49 @@ def test_lemmas_are_lower_cased_without_hyphens():
     assert lemma("Dogs") == "dog"
     assert lemma("knives") == "knife"
     assert lemma("Sail-Boats") == "sailboat"
+
+
+def _metric_vocabulary() -> list[str]:
+    """Words whose lemmas the metrics read: category names and answer nouns, singular and plural.
+
+    COCO's 80 names and the toy world's, irregular plurals, and every 50th noun of WordNet
+    (with a plural ending added), so that both the exception list and the suffix rules are used.
+    """
+    import json
+
+    coco = [category["name"] for category in json.loads(COCO_INSTANCES.read_text())["categories"]]
+    words = {part for name in [*coco, *TOY_CATEGORIES] for part in name.split()}
+    words |= {"people", "men", "women", "children", "mice", "geese", "teeth", "feet", "knives", "leaves", "buses"}
+    words |= {"T-Shirts", "Sail-Boats", "glasses", "species", "news", "scissors", "dishes", "boxes", "cherries"}
+    words |= set(sorted(english_wordnet().all_lemma_names("n"))[::50])
+    return sorted(words | {word + "s" for word in words} | {word + "es" for word in words})
+
+
+def test_lemmas_equal_those_of_nltks_own_wordnet_lemmatizer():
+    from nltk.stem import WordNetLemmatizer
+
+    vocabulary = _metric_vocabulary()
+    assert len(vocabulary) > 5000
+    reference = WordNetLemmatizer()
+    expected = {word: reference.lemmatize(word.lower().replace("-", "")) for word in vocabulary}
+    assert {word: lemma(word) for word in vocabulary} == expected
+    assert sum(expected[word] != word.lower() for word in vocabulary) > 1000  # the lemmas are not the words
+
+
+def test_meteor_equals_meteor_with_nltks_own_wordnet():
+    from nltk.corpus import wordnet
+    from nltk.translate.meteor_score import meteor_score
+
+    pairs = [
+        ("a hound runs on the grass", ["a dog runs on the lawn", "the dog is running"]),
+        ("two automobiles near a house", ["two cars parked by a home"]),
+        ("a circle, a square and a star.", ["a circle, a square and a star."]),
+    ]
+    for answer, references in pairs:
+        tokenized = [reference.lower().split() for reference in references]
+        expected = meteor_score(tokenized, answer.lower().split(), wordnet=wordnet)
+        assert meteor(answer, references) == expected
+    assert meteor(*pairs[0]) > meteor("a cat runs on the grass", pairs[0][1])  # the synonym counts
 
 
 def test_nouns_match_categories_by_lemma_of_any_category_word():
@@ -89,6 +136,16 @@ def test_missing_wordnet_alone_is_named(tmp_path):
     code = "from tam.metrics import meteor; meteor('a hound runs', ['a dog runs'])"
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert "MissingNLTKDataError: NLTK data missing (wordnet;" in done.stderr
+
+
+def test_checking_for_nltk_data_loads_neither_the_tagger_nor_wordnet():
+    code = (
+        "from tam.metrics import language; language.require_nltk_data(); "
+        "print(language._tagger.cache_info().currsize, language.english_wordnet.cache_info().currsize); "
+        "language.lemma('dogs'); print(language.english_wordnet.cache_info().currsize)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", "0", "1"]
 
 
 def test_importing_the_metrics_loads_neither_nltk_nor_opencv():

@@ -19,15 +19,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tam.evaluation.datasets import FORMATS, DatasetError, load_dataset
+from tam.evaluation.faithfulness import SCORED_TOKENS, FaithfulnessOptions
 from tam.evaluation.models import ModelLoadError, load_explainer
-from tam.evaluation.runner import EvaluationError, format_table, start_evaluation, summary_path
+from tam.evaluation.runner import EvaluationError, curves_path, format_table, start_evaluation, summary_path
 from tam.methods import ABLATIONS, MaskMethod, ModelMethod, UnknownMethodError, get_method, method_names
+from tam.metrics.faithfulness import FILLS
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
 from tam.metrics.text import ROUGE_L_PACKAGES
 
 __all__ = ["build_parser", "default_results_path", "main", "process_state"]
 
 PROGRAM = "eval.py"
+
+DEFAULT_BATCH_SIZE = 8
+"""Samples per generate call, chosen by measurement (docs/benchmarks.md, "Evaluation throughput")."""
 
 
 def _methods(text: str) -> list[str]:
@@ -77,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-new-tokens", type=_new_tokens, default=256, help="longest answer, at most 2048 (default 256)"
     )
     parser.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=DEFAULT_BATCH_SIZE,
+        help=f"samples generated together in one call (default {DEFAULT_BATCH_SIZE}; the results are those of 1, "
+        "and a batch too large for the free memory is split)",
+    )
+    parser.add_argument(
         "--methods",
         type=_methods,
         default=list(ABLATIONS),
@@ -89,6 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also score chance maps (uniform, random) and the best maps the grid can hold "
         "(each cell's share of the object, unfiltered and after the rank Gaussian filter)",
+    )
+    parser.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="also score deletion AUC, insertion AUC and the pointing game of each map method: costly, "
+        "2 x steps forward passes per method and scored token (with --baselines, a random-order row too)",
+    )
+    parser.add_argument(
+        "--faithfulness-steps", type=_positive, default=64, help="points of each faithfulness curve (default 64)"
+    )
+    parser.add_argument(
+        "--faithfulness-tokens",
+        choices=SCORED_TOKENS,
+        default="nouns",
+        help="tokens scored for faithfulness: the nouns Obj-IoU scores ('nouns', default) or every answer token",
+    )
+    parser.add_argument(
+        "--faithfulness-fill", choices=FILLS, default="black", help="what removed pixels become (default black)"
+    )
+    parser.add_argument(
+        "--faithfulness-batch", type=_positive, default=16, help="pictures per forward pass (default 16)"
     )
     parser.add_argument("--results", type=Path, help="JSON lines file (default out/eval/<dataset>_<model>.jsonl)")
     parser.add_argument("--resume", action="store_true", help="continue the results file, skipping its samples")
@@ -183,6 +216,15 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
             },
             vis_dir=args.vis_dir,
             state=state,
+            faithfulness=FaithfulnessOptions(
+                steps=args.faithfulness_steps,
+                tokens=args.faithfulness_tokens,
+                fill=args.faithfulness_fill,
+                batch_size=args.faithfulness_batch,
+                random_order=args.baselines,
+            )
+            if args.faithfulness
+            else None,
         ) as run:
             explainer = load(
                 args.model,
@@ -197,11 +239,13 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
             from tqdm.contrib.logging import logging_redirect_tqdm
 
             with logging_redirect_tqdm():  # failed samples are logged above the progress bar, not through it
-                summary = run.evaluate(explainer, progress=True)
+                summary = run.evaluate(explainer, progress=True, batch_size=args.batch_size)
     except (DatasetError, EvaluationError, MissingNLTKDataError, ModelLoadError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
     if summary is not None:
         print(format_table(summary))
         print(f"results: {results}\nsummary: {summary_path(results)}")
+        if args.faithfulness:
+            print(f"curves: {curves_path(results)}.png, .pdf")
     return 0

@@ -2,7 +2,8 @@
 
 The evaluation needs one callable per run, ``explainer(image_paths, prompt) ->
 Explanation``: generate the answer, explain it (``round0``, ``layer``), and decode the
-answer without special tokens. Everything else (data sets, metrics, results files,
+answer without special tokens; ``explainer.explain_batch(requests)`` does so for several
+samples in one ``generate`` call. Everything else (data sets, metrics, results files,
 processes) is model-free and tested with fake explainers.
 """
 
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tam.evaluation.scoring import Explainer, Explanation
+from tam.evaluation.scoring import Explanation
 
-__all__ = ["ModelLoadError", "load_explainer"]
+__all__ = ["ModelExplainer", "ModelLoadError", "load_explainer"]
 
 
 class ModelLoadError(RuntimeError):
@@ -28,8 +29,8 @@ def load_explainer(
     max_new_tokens: int = 256,
     seed: int = 0,
     methods: Sequence[str] = (),
-) -> Explainer:
-    """Load ``model_name`` and return the explainer that runs it on one sample.
+) -> ModelExplainer:
+    """Load ``model_name`` and return the explainer that runs it on one sample or a batch of them.
 
     Parameters
     ----------
@@ -52,11 +53,13 @@ def load_explainer(
 
     Returns
     -------
-    Explainer
-        ``explainer(image_paths, prompt) -> Explanation``; greedy generation under the
-        checkpoint's ``generation_config``, one image per sample, the answer decoded with
-        ``skip_special_tokens=True``. Its ``settings`` attribute holds the generation
-        settings and whether the end-of-turn tokens are explained, for the settings file.
+    ModelExplainer
+        Greedy generation under the checkpoint's ``generation_config``, one image per
+        sample, the answer decoded with ``skip_special_tokens=True``, and the explained
+        tokens' probabilities on other pictures for faithfulness
+        (:func:`~tam.evaluation.faithfulness.token_scorer`). Its ``settings`` attribute
+        holds the generation settings and whether the end-of-turn tokens are explained,
+        for the settings file.
 
     Raises
     ------
@@ -68,7 +71,7 @@ def load_explainer(
 
     from tam.errors import TAMError
     from tam.models import load_model
-    from tam.models.explain import explain, explains_end_of_turn, model_methods
+    from tam.models.explain import explains_end_of_turn, model_methods
     from tam.models.registry import adapter_for
 
     torch.manual_seed(seed)
@@ -82,27 +85,79 @@ def load_explainer(
         raise ModelLoadError(str(error)) from None
     if not -depth <= layer < depth:
         raise ModelLoadError(f"--layer {layer} is out of range: {model_name} has layers {-depth} to {depth - 1}")
-    tokenizer = processor.tokenizer
-
-    def explainer(image_paths, prompt: str) -> Explanation:
-        content = [{"type": "image", "image": str(path)} for path in image_paths]
-        messages = [{"role": "user", "content": [*content, {"type": "text", "text": prompt}]}]
-        result = explain(
-            model,
-            processor,
-            messages,
-            max_new_tokens=max_new_tokens,
-            layer=layer,
-            round0=round0,
-            methods=methods,
-            progress=True,
-        )
-        answer_ids = result.token_ids[result.answer_slice].tolist()
-        return Explanation(result, tokenizer.decode(answer_ids, skip_special_tokens=True))
-
+    explainer = ModelExplainer(
+        model, processor, layer=layer, round0=round0, max_new_tokens=max_new_tokens, methods=methods
+    )
     config, _ = adapter.generation_config(max_new_tokens)
     explainer.settings = {
         "generation": adapter.generation_settings(config),
         "explain_end_of_turn": explains_end_of_turn(round0),
     }
     return explainer
+
+
+class ModelExplainer:
+    """Generate and explain answers with a loaded model: one sample, or a batch in one ``generate`` call.
+
+    Greedy generation under the checkpoint's ``generation_config``, one image per sample,
+    the answer decoded with ``skip_special_tokens=True``; a generation progress bar for a
+    single sample. The arguments are those of :func:`load_explainer`.
+
+    Attributes
+    ----------
+    settings : dict
+        The generation settings and whether end-of-turn tokens are explained, for the
+        settings file (filled by :func:`load_explainer`).
+    """
+
+    def __init__(
+        self, model, processor, *, layer: int, round0: str, max_new_tokens: int, methods: Sequence[str] = ()
+    ) -> None:
+        self.model = model
+        self.processor = processor
+        self.options = {"layer": layer, "round0": round0, "max_new_tokens": max_new_tokens, "methods": methods}
+        self.settings: dict = {}
+
+    def __call__(self, image_paths: Sequence[str], prompt: str) -> Explanation:
+        """Explain the answer to ``prompt`` about the images at ``image_paths``; a failure is raised."""
+        (outcome,) = self.explain_batch([(image_paths, prompt)])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def explain_batch(self, requests: Sequence[tuple[Sequence[str], str]]) -> list:
+        """Explain several ``(image_paths, prompt)`` requests, generated together.
+
+        Returns
+        -------
+        list of (Explanation or Exception)
+            One per request, in order; a request that failed gives its error (an
+            ``OSError``, ``ValueError`` or ``RuntimeError``) and the others are unaffected.
+        """
+        from tam.models.explain import explain_chats
+
+        chats = [
+            [{"role": "user", "content": [*map(_image_entry, paths), {"type": "text", "text": prompt}]}]
+            for paths, prompt in requests
+        ]
+        outcomes = explain_chats(
+            self.model, self.processor, chats, batch_size=max(len(chats), 1), progress=True, **self.options
+        )
+        return [
+            outcome if isinstance(outcome, Exception) else self._explanation(outcome, chat)
+            for outcome, chat in zip(outcomes, chats, strict=True)
+        ]
+
+    def _explanation(self, result, messages: list[dict]) -> Explanation:
+        from tam.evaluation.faithfulness import token_scorer
+
+        answer_ids = result.token_ids[result.answer_slice].tolist()
+
+        def scorer(index: int):
+            return token_scorer(self.model, self.processor, messages, result, index)
+
+        return Explanation(result, self.processor.tokenizer.decode(answer_ids, skip_special_tokens=True), scorer)
+
+
+def _image_entry(path) -> dict:
+    return {"type": "image", "image": str(path)}

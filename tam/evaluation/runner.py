@@ -23,10 +23,16 @@ import logging
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tam.evaluation.datasets import Dataset, Sample
+from tam.evaluation.faithfulness import (
+    FaithfulnessOptions,
+    faithfulness_methods,
+    score_faithfulness,
+    summarize_faithfulness,
+)
 from tam.evaluation.results import (
     append_record,
     merge_parts,
@@ -46,6 +52,8 @@ __all__ = [
     "SAMPLE_ERRORS",
     "EvaluationError",
     "EvaluationRun",
+    "curves_path",
+    "evaluate_batch",
     "evaluate_one",
     "format_table",
     "run_evaluation",
@@ -85,6 +93,11 @@ def summary_path(results: Path) -> Path:
     return results.with_name(f"{results.name}.summary.json")
 
 
+def curves_path(results: Path) -> Path:
+    """``results.jsonl.curves``: stem of the faithfulness curves' plot (``.png`` and ``.pdf``)."""
+    return results.with_name(f"{results.name}.curves")
+
+
 LOADED_SETTINGS = ("generation", "explain_end_of_turn")
 """Settings known only once the model has loaded (an explainer's ``settings``): a resumed
 run compares them in :meth:`EvaluationRun.add_settings`, not before the model loads."""
@@ -103,12 +116,13 @@ def evaluate_one(
     category_rule: str = "whole-name",
     rouge_l_package: str = "rouge-score",
     vis_dir: Path | None = None,
+    faithfulness: FaithfulnessOptions | None = None,
 ) -> dict:
     """Explain and score one sample; a failure of the sample becomes a record with its reason.
 
     The picture and the mask are read and checked before the explainer runs, so a bad
-    file costs no generation. ``category_rule``, ``rouge_l_package`` and ``vis_dir`` are
-    those of :func:`start_evaluation`.
+    file costs no generation. ``category_rule``, ``rouge_l_package``, ``vis_dir`` and
+    ``faithfulness`` are those of :func:`start_evaluation`.
 
     Returns
     -------
@@ -122,22 +136,100 @@ def evaluate_one(
         The sample's result cannot be saved in ``vis_dir``: a fault of the output, not of
         the sample, so the run stops (and ``--resume`` computes the sample again).
     """
-    try:
-        mask = read_mask(sample.mask, load_image(sample.image).size)
-        explanation = explainer([str(sample.image)], sample.prompt)
-        record = score_sample(
-            sample, explanation, mask, methods, category_rule=category_rule, rouge_l_package=rouge_l_package
-        )
-    except SAMPLE_ERRORS as error:
-        logger.warning("sample %s (%s) failed: %s", sample.index, sample.id, error)
-        return {"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"}
-    if vis_dir is not None:
-        target = Path(vis_dir) / f"{sample.index:05d}_{sample.id}"
-        try:
-            explanation.result.save(target, overwrite=True)
-        except OSError as error:
-            raise EvaluationError(f"cannot save the maps of sample {sample.index} to {target}: {error}") from None
+    (record,) = evaluate_batch(
+        explainer,
+        [sample],
+        methods,
+        category_rule=category_rule,
+        rouge_l_package=rouge_l_package,
+        vis_dir=vis_dir,
+        faithfulness=faithfulness,
+    )
     return record
+
+
+def evaluate_batch(
+    explainer: Explainer,
+    samples: Sequence[Sample],
+    methods: Sequence[str],
+    *,
+    category_rule: str = "whole-name",
+    rouge_l_package: str = "rouge-score",
+    vis_dir: Path | None = None,
+    faithfulness: FaithfulnessOptions | None = None,
+) -> list[dict]:
+    """Explain several samples together and score each, as :func:`evaluate_one` does one.
+
+    The samples whose picture and mask could be read are explained in one call when the
+    explainer has ``explain_batch`` (one ``generate`` for the batch), else one by one;
+    each record is the one :func:`evaluate_one` gives for the sample alone, and a sample
+    that fails fails alone.
+
+    Returns
+    -------
+    list of dict
+        One record per sample, in order.
+
+    Raises
+    ------
+    EvaluationError
+        A sample's result cannot be saved in ``vis_dir``.
+    """
+    masks, outcomes = {}, {}
+    for sample in samples:
+        try:
+            masks[sample.index] = read_mask(sample.mask, load_image(sample.image).size)
+        except SAMPLE_ERRORS as error:
+            outcomes[sample.index] = error
+    ready = [sample for sample in samples if sample.index in masks]
+    outcomes.update(zip((sample.index for sample in ready), _explain(explainer, ready), strict=True))
+    records = []
+    for sample in samples:
+        outcome = outcomes[sample.index]
+        try:
+            if isinstance(outcome, Exception):
+                raise outcome
+            mask = masks[sample.index]
+            record = score_sample(
+                sample, outcome, mask, methods, category_rule=category_rule, rouge_l_package=rouge_l_package
+            )
+            if faithfulness is not None:
+                record["faithfulness"] = score_faithfulness(
+                    sample,
+                    outcome,
+                    mask,
+                    faithfulness_methods(methods, faithfulness),
+                    faithfulness,
+                    category_rule=category_rule,
+                )
+            records.append(record)
+        except SAMPLE_ERRORS as error:
+            logger.warning("sample %s (%s) failed: %s", sample.index, sample.id, error)
+            records.append({"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"})
+            continue
+        if vis_dir is not None:
+            target = Path(vis_dir) / f"{sample.index:05d}_{sample.id}"
+            try:
+                outcome.result.save(target, overwrite=True)
+            except OSError as error:
+                raise EvaluationError(f"cannot save the maps of sample {sample.index} to {target}: {error}") from None
+    return records
+
+
+def _explain(explainer: Explainer, samples: Sequence[Sample]) -> list:
+    """Each sample's Explanation or the error it failed with: in one batch when the explainer can."""
+    if not samples:
+        return []
+    requests = [([str(sample.image)], sample.prompt) for sample in samples]
+    if hasattr(explainer, "explain_batch"):
+        return explainer.explain_batch(requests)
+    outcomes = []
+    for paths, prompt in requests:
+        try:
+            outcomes.append(explainer(paths, prompt))
+        except SAMPLE_ERRORS as error:
+            outcomes.append(error)
+    return outcomes
 
 
 class _OneProcess:
@@ -149,15 +241,25 @@ class _OneProcess:
         """Nothing to wait for."""
 
 
-def run_evaluation(explainer: Explainer, dataset: Dataset, results: str | Path, *, progress: bool = False, **options):
+def run_evaluation(
+    explainer: Explainer,
+    dataset: Dataset,
+    results: str | Path,
+    *,
+    progress: bool = False,
+    batch_size: int = 1,
+    **options,
+):
     """Evaluate ``dataset`` with ``explainer`` and write results and summary, in one call.
 
-    ``options`` are those of :func:`start_evaluation`; ``progress`` shows a tqdm bar per
-    process. Returns what :meth:`EvaluationRun.evaluate` returns: the summary
-    (:func:`summarize`) on the main process, None on the others.
+    ``options`` are those of :func:`start_evaluation`; ``progress`` and ``batch_size`` those
+    of :meth:`EvaluationRun.evaluate`. Returns what :meth:`EvaluationRun.evaluate` returns:
+    the summary (:func:`summarize`) on the main process, None on the others.
     """
+    if batch_size < 1:
+        raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
     with start_evaluation(dataset, results, **options) as run:
-        return run.evaluate(explainer, progress=progress)
+        return run.evaluate(explainer, progress=progress, batch_size=batch_size)
 
 
 def start_evaluation(
@@ -173,6 +275,7 @@ def start_evaluation(
     settings: Mapping | None = None,
     vis_dir: str | Path | None = None,
     state=None,
+    faithfulness: FaithfulnessOptions | None = None,
 ) -> EvaluationRun:
     """Check everything a run needs before a model is loaded, and take the results file.
 
@@ -208,6 +311,10 @@ def start_evaluation(
         Save each sample's :class:`TokenActivationResult` there (``<index>_<id>/``).
     state : accelerate.PartialState, optional
         The process group under ``accelerate launch``; one process when None.
+    faithfulness : FaithfulnessOptions, optional
+        Also score deletion, insertion and the pointing game of each map method
+        (:mod:`tam.evaluation.faithfulness`; ``2 * steps`` forward passes per method and
+        scored token), and plot the mean curves beside the summary.
 
     Returns
     -------
@@ -248,6 +355,8 @@ def start_evaluation(
         "rouge_l_package": rouge_l_package,
         **dict(settings or {}),
     }
+    if faithfulness is not None:
+        run_settings["faithfulness"] = asdict(faithfulness)
     lock = None
     if state.is_main_process:
         _check_writable(results, vis_dir)
@@ -282,6 +391,7 @@ def start_evaluation(
         vis_dir=vis_dir,
         state=state,
         lock=lock,
+        faithfulness=faithfulness,
     )
 
 
@@ -306,6 +416,7 @@ class EvaluationRun:
     vis_dir: Path | None
     state: object
     lock: object | None
+    faithfulness: FaithfulnessOptions | None = None
 
     def __enter__(self) -> EvaluationRun:
         return self
@@ -337,7 +448,7 @@ class EvaluationRun:
             write_json_atomic(path, {**written, **extra})
         self.run_settings = {**self.run_settings, **extra}
 
-    def evaluate(self, explainer: Explainer, *, progress: bool = False) -> dict | None:
+    def evaluate(self, explainer: Explainer, *, progress: bool = False, batch_size: int = 1) -> dict | None:
         """Compute the pending samples, append their records, and (main process) merge and summarise.
 
         Parameters
@@ -346,6 +457,11 @@ class EvaluationRun:
             ``explainer(image_paths, prompt) -> Explanation``.
         progress : bool
             Show a tqdm progress bar per process.
+        batch_size : int, default 1
+            Samples explained together (one ``generate`` call when the explainer has
+            ``explain_batch``), taken in order from this process's own pending samples,
+            so a batch never spans two processes' shares; the records are those of
+            batch size 1.
 
         Returns
         -------
@@ -354,25 +470,31 @@ class EvaluationRun:
         """
         from tqdm.auto import tqdm
 
+        if batch_size < 1:
+            raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
         state, results = self.state, self.results
         with open_for_append(part_path(results, state.process_index, state.num_processes)) as handle:
             bar = tqdm(
-                self.pending,
+                total=len(self.pending),
                 disable=not progress,
                 unit="sample",
                 desc=f"process {state.process_index}" if state.num_processes > 1 else "evaluating",
                 position=state.process_index,
             )
-            for sample in bar:
-                record = evaluate_one(
+            for start in range(0, len(self.pending), batch_size):
+                batch = self.pending[start : start + batch_size]
+                for record in evaluate_batch(
                     explainer,
-                    sample,
+                    batch,
                     self.methods,
                     category_rule=self.category_rule,
                     rouge_l_package=self.rouge_l_package,
                     vis_dir=self.vis_dir,
-                )
-                append_record(handle, record)
+                    faithfulness=self.faithfulness,
+                ):
+                    append_record(handle, record)
+                bar.update(len(batch))
+            bar.close()
 
         if not state.is_main_process:
             _finished_markers(results, state.num_processes)[state.process_index - 1].touch()
@@ -383,10 +505,15 @@ class EvaluationRun:
         records = merge_parts(results)
         for marker in _finished_markers(results, state.num_processes):
             marker.unlink()
+        rows = faithfulness_methods(self.methods, self.faithfulness) if self.faithfulness is not None else ()
         summary = summarize(
-            [records[s.index] for s in self.selected if s.index in records], self.methods, self.run_settings
+            [records[s.index] for s in self.selected if s.index in records], self.methods, self.run_settings, rows
         )
         write_json_atomic(summary_path(results), summary)
+        if self.faithfulness is not None:
+            from tam.evaluation.plots import plot_faithfulness_curves
+
+            plot_faithfulness_curves(summary["faithfulness"], curves_path(results))
         return summary
 
 
@@ -463,7 +590,12 @@ def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume:
     return records
 
 
-def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping | None = None) -> dict:
+def summarize(
+    records: Sequence[dict],
+    methods: Sequence[str],
+    settings: Mapping | None = None,
+    faithfulness_methods: Sequence[str] = (),
+) -> dict:
     """Pool the records of a run into the data set's figures (spec section 8).
 
     Parameters
@@ -473,6 +605,8 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
     methods : sequence of str
     settings : mapping, optional
         Copied into the summary.
+    faithfulness_methods : sequence of str
+        Rows of the faithfulness figures, when the records hold them.
 
     Returns
     -------
@@ -482,7 +616,8 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
         "failures", "settings"}``: figures pooled over every scored word of every sample;
         the share of exact answers, ROUGE-L and METEOR averaged over the samples with
         references; ``n`` counts the scored samples, ``failed`` the others. A figure
-        with nothing to pool is None.
+        with nothing to pool is None. With ``faithfulness_methods``, ``"faithfulness"``
+        too: per method, :func:`~tam.evaluation.faithfulness.summarize_faithfulness`.
     """
     pooled = {method: PooledIoU() for method in methods}
     exact, rouge, meteor = MeanAccumulator(), MeanAccumulator(), MeanAccumulator()
@@ -498,7 +633,7 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
         exact.update(record.get("exact"))  # absent from results files written before it was scored
         rouge.update(record["rouge_l"])
         meteor.update(record["meteor"])
-    return {
+    summary = {
         "methods": {method: accumulator.summary() for method, accumulator in pooled.items()},
         "exact": exact.summary()["mean"],
         "rouge_l": rouge.summary()["mean"],
@@ -508,10 +643,17 @@ def summarize(records: Sequence[dict], methods: Sequence[str], settings: Mapping
         "failures": failures,
         "settings": dict(settings or {}),
     }
+    if faithfulness_methods:
+        summary["faithfulness"] = summarize_faithfulness(records, faithfulness_methods)
+    return summary
 
 
 def format_table(summary: Mapping) -> str:
     """Lay out the summary as the text table that ``eval.py`` prints.
+
+    With faithfulness figures, columns follow for the insertion AUC (higher is better),
+    the deletion AUC (lower is better), the pointing game's accuracy and the count of
+    scored tokens; a row holding only one kind of figure shows ``-`` in the other's.
 
     >>> row = {"obj_iou": 0.2737, "func_iou": 0.6844, "f1_iou": 0.391, "precision": 0.3, "recall": None,
     ...        "objects": 12, "function_words": 30}
@@ -525,13 +667,28 @@ def format_table(summary: Mapping) -> str:
     def number(value) -> str:
         return "-" if value is None else f"{value:.4f}"
 
+    plausibility_keys = ("obj_iou", "func_iou", "f1_iou", "precision", "recall")
+    faithfulness_keys = ("insertion_auc", "deletion_auc", "pointing")
+    faithfulness = summary.get("faithfulness") or {}
     header = ("method", "Obj-IoU", "Func-IoU", "F1-IoU", "Precision", "Recall", "objects", "function words")
+    if faithfulness:
+        header += ("Ins-AUC", "Del-AUC", "Pointing", "tokens")
     rows = [header]
-    for method, figures in summary["methods"].items():
-        keys = ("obj_iou", "func_iou", "f1_iou", "precision", "recall")
-        rows.append(
-            (method, *(number(figures[key]) for key in keys), str(figures["objects"]), str(figures["function_words"]))
-        )
+    for method in [*summary["methods"], *(name for name in faithfulness if name not in summary["methods"])]:
+        figures = summary["methods"].get(method)
+        row = (method,)
+        if figures is None:
+            row += ("-",) * 7
+        else:
+            row += (*(number(figures[key]) for key in plausibility_keys), str(figures["objects"]))
+            row += (str(figures["function_words"]),)
+        if faithfulness:
+            scored = faithfulness.get(method)
+            if scored is None:
+                row += ("-",) * 4
+            else:
+                row += (*(number(scored[key]) for key in faithfulness_keys), str(scored["tokens"]))
+        rows.append(row)
     widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
     lines = [
         "  ".join(

@@ -9,14 +9,14 @@ and the answer text against the references (exact match, ROUGE-L, METEOR).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from tam.evaluation.datasets import Sample
 from tam.methods import MaskMethod, get_method
-from tam.metrics import group_words, match_category, meteor, rouge_l, score_answer, word_kind
+from tam.metrics import Word, group_words, match_category, meteor, rouge_l, score_answer, word_kind
 from tam.result import TokenActivationResult
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Explanation",
     "SampleError",
     "answer_token_maps",
+    "answer_words",
     "read_mask",
     "score_sample",
 ]
@@ -42,14 +43,23 @@ class Explanation(NamedTuple):
         Made with a tokenizer, so that ``texts`` and ``pieces`` are filled.
     answer : str
         The generated answer decoded without special tokens (scored by ROUGE-L and METEOR).
+    token_scorer : callable, optional
+        ``token_scorer(index)``: the probability of explained token ``index`` as a function
+        of the picture (:func:`tam.evaluation.faithfulness.token_scorer`), for faithfulness.
     """
 
     result: TokenActivationResult
     answer: str
+    token_scorer: Callable[[int], Callable[[np.ndarray], np.ndarray]] | None = None
 
 
 class Explainer(Protocol):
-    """Generate an answer for images and a prompt, and explain it: ``explainer(image_paths, prompt)``."""
+    """Generate an answer for images and a prompt, and explain it: ``explainer(image_paths, prompt)``.
+
+    An explainer that can generate several samples at once also has
+    ``explain_batch(requests) -> list``: for each ``(image_paths, prompt)`` its
+    Explanation or the error it failed with (:class:`~tam.evaluation.models.ModelExplainer`).
+    """
 
     def __call__(self, image_paths: Sequence[str], prompt: str) -> Explanation:
         """Explain the model's answer to ``prompt`` about the images at ``image_paths``."""
@@ -118,6 +128,31 @@ def read_mask(path, image_size: tuple[int, int] | None = None) -> np.ndarray:
     return mask
 
 
+def answer_words(
+    result: TokenActivationResult, sample: Sample, category_rule: str = "whole-name"
+) -> tuple[list[Word], list[str], list[int | None]]:
+    """The answer's words, their kinds, and the mask label each noun names.
+
+    Returns
+    -------
+    words : list of Word
+        Token indices counted from the first answer token.
+    kinds : list of {"noun", "function", "other"}
+    labels : list of int or None
+        The category a noun names (:func:`tam.metrics.match_category`), None otherwise.
+    """
+    if result.texts is None:
+        raise SampleError("the result has no token texts: the explainer must pass a tokenizer to explain_generation")
+    span = result.answer_slice
+    words = group_words(result.texts[span], None if result.pieces is None else result.pieces[span])
+    kinds = [word_kind(word.text) for word in words]
+    labels = [
+        match_category(word.text, sample.categories, rule=category_rule) if kind == "noun" else None
+        for word, kind in zip(words, kinds, strict=True)
+    ]
+    return words, kinds, labels
+
+
 def score_sample(
     sample: Sample,
     explanation: Explanation,
@@ -151,18 +186,11 @@ def score_sample(
         ``rouge_l`` and ``meteor`` (all three None without references) and, per method,
         the scored words and the answer's own means (:meth:`tam.metrics.AnswerScores.to_dict`).
     """
-    result, answer = explanation
+    result, answer = explanation[:2]
     if not answer.strip():
         raise SampleError("empty answer: the model generated no text")
-    if result.texts is None:
-        raise SampleError("the result has no token texts: the explainer must pass a tokenizer to explain_generation")
+    words, kinds, labels = answer_words(result, sample, category_rule)
     span = result.answer_slice
-    words = group_words(result.texts[span], None if result.pieces is None else result.pieces[span])
-    kinds = [word_kind(word.text) for word in words]
-    labels = [
-        match_category(word.text, sample.categories, rule=category_rule) if kind == "noun" else None
-        for word, kind in zip(words, kinds, strict=True)
-    ]
     token_labels = [None] * (span.stop - span.start)
     for word, label in zip(words, labels, strict=True):
         for token in word.tokens:

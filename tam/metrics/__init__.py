@@ -4,7 +4,10 @@
 - :mod:`tam.metrics.language`: POS kinds and WordNet category matching (NLTK, offline data);
 - :mod:`tam.metrics.overlap`: Otsu thresholds and map-versus-mask overlaps;
 - :mod:`tam.metrics.scoring`: Obj-IoU, Func-IoU and F1-IoU of one answer, pooled over a data set;
-- :mod:`tam.metrics.text`: ROUGE-L and METEOR of an answer against its references.
+- :mod:`tam.metrics.text`: ROUGE-L and METEOR of an answer against its references;
+- :mod:`tam.metrics.faithfulness`: deletion and insertion curves, their AUC and the pointing
+  game (the pure part; the model turns pictures into probabilities in
+  :mod:`tam.evaluation.faithfulness`).
 
 Chance maps and the best maps a grid can hold, scored beside a method's, are map methods
 made from the mask: :mod:`tam.methods.chance` and :mod:`tam.methods.perfect`.

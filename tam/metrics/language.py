@@ -6,12 +6,14 @@ of the category name's words has the same WordNet lemma (lower-cased, hyphens re
 
 NLTK reads its tagger and WordNet from ``NLTK_DATA`` (or its default folders); nothing is
 downloaded. A missing resource raises :class:`MissingNLTKDataError` naming the command
-that fetches it.
+that fetches it. WordNet's reader is built once, when a lemma or METEOR first needs it,
+and without the version map NLTK builds for multilingual data (see :func:`english_wordnet`).
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -21,6 +23,7 @@ __all__ = [
     "NLTK_DOWNLOAD_COMMAND",
     "NOUN_TAGS",
     "MissingNLTKDataError",
+    "english_wordnet",
     "lemma",
     "match_category",
     "missing_data_error",
@@ -65,27 +68,71 @@ def _tagger():
 
 
 @lru_cache(maxsize=1)
-def _lemmatizer():
-    from nltk.stem import WordNetLemmatizer
+def english_wordnet():
+    """NLTK's WordNet reader, built once, for English lemmas and synsets.
 
-    lemmatizer = WordNetLemmatizer()
+    NLTK's own reader (``nltk.corpus.wordnet``) also maps the senses of WordNet 3.0 onto
+    the installed version on every load, reading ``index.sense`` twice, even when the
+    installed version is 3.0; that map serves only the multilingual (OMW) functions and
+    takes most of the load (docs/benchmarks.md, "Evaluation start-up"). This reader
+    skips it; lemmas and synsets are those of NLTK's reader
+    (``tests/test_metrics_language.py`` compares them over a vocabulary).
+
+    Returns
+    -------
+    nltk.corpus.reader.WordNetCorpusReader
+
+    Raises
+    ------
+    MissingNLTKDataError
+        If WordNet is not installed where NLTK looks.
+    """
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+    from nltk.corpus.util import LazyCorpusLoader
+
+    class EnglishWordNetReader(WordNetCorpusReader):
+        def map_wn(self, version="wordnet"):
+            return None  # no multilingual data is read through this reader
+
+    reader = LazyCorpusLoader("wordnet", EnglishWordNetReader, None)  # finds the folder or zip as NLTK does
     try:
-        lemmatizer.lemmatize("dogs")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="The multilingual functions are not available")
+            reader.ensure_loaded()
     except LookupError as error:
         raise missing_data_error(error) from None
-    return lemmatizer
+    return reader
 
 
 def require_nltk_data() -> None:
-    """Load the tagger and WordNet now, so that a missing resource stops a run before it starts.
+    """Check that the tagger and WordNet are installed, so that a missing one stops a run before it starts.
+
+    Only the files are looked for; the tagger and WordNet's reader load when first used.
 
     Raises
     ------
     MissingNLTKDataError
         With the download command and the folders NLTK searched.
     """
-    _tagger()
-    _lemmatizer()
+    import nltk
+
+    for places in _NLTK_RESOURCES:
+        errors = []
+        for place in places:
+            try:
+                nltk.data.find(place)
+                break
+            except LookupError as error:
+                errors.append(error)
+        else:
+            raise missing_data_error(errors[0])
+
+
+_NLTK_RESOURCES = (
+    ("taggers/averaged_perceptron_tagger_eng/",),
+    ("corpora/wordnet.zip/wordnet/", "corpora/wordnet/"),  # zipped, as the downloader leaves it, or unpacked
+)
+"""Where NLTK's loaders look for the tagger and WordNet, each as alternative paths."""
 
 
 @lru_cache(maxsize=65536)
@@ -111,7 +158,9 @@ def word_kind(word: str) -> str:
 @lru_cache(maxsize=65536)
 def lemma(word: str) -> str:
     """WordNet noun lemma of ``word`` lower-cased with hyphens removed (``"T-Shirts"`` -> ``"tshirt"``)."""
-    return _lemmatizer().lemmatize(word.lower().replace("-", ""))
+    # the shortest of WordNet's noun lemmas, or the word itself, as nltk's WordNetLemmatizer.lemmatize
+    form = word.lower().replace("-", "")
+    return min(english_wordnet()._morphy(form, "n"), key=len, default=form)
 
 
 CATEGORY_RULES = ("whole-name", "reference")

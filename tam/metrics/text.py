@@ -81,7 +81,7 @@ def meteor(answer: str, references: Sequence[str]) -> float:
     """
     from nltk.translate.meteor_score import meteor_score
 
-    from tam.metrics.language import MissingNLTKDataError, missing_data_error
+    from tam.metrics.language import MissingNLTKDataError, english_wordnet, missing_data_error
 
     _check(references)
     try:
@@ -89,6 +89,7 @@ def meteor(answer: str, references: Sequence[str]) -> float:
             meteor_score(
                 references=[reference.lower().split() for reference in references],
                 hypothesis=answer.lower().split(),
+                wordnet=english_wordnet(),
             )
         )
     except LookupError as error:

@@ -359,21 +359,35 @@ class ModelAdapter(ABC):
         values = (config.eos_token_id, config.pad_token_id, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id)
         return tuple(sorted({token for value in values for token in _id_list(value)}))
 
-    def generate(self, prepared: PreparedInputs, max_new_tokens: int, **generate_kwargs):
-        """``generate`` under :meth:`generation_config`, returning every layer's hidden states and the logits.
+    def generate(self, prepared, max_new_tokens: int, *, layer: int | None = None, **generate_kwargs):
+        """``generate`` under :meth:`generation_config`, returning hidden states and the logits of each round.
+
+        Parameters
+        ----------
+        prepared : PreparedInputs or transformers.BatchFeature
+            One chat's prepared inputs, or the collated inputs of several
+            (:func:`tam.models.batching.collate`).
+        max_new_tokens : int
+        layer : int, optional
+            Keep only this entry of each round's hidden states (the others are None);
+            every layer when None.
+        **generate_kwargs
+            Settings over :meth:`generation_config` and more arguments for ``model.generate``.
 
         Returns
         -------
         transformers.generation.GenerateDecoderOnlyOutput
-            ``sequences`` of shape ``(1, L0 + N)``, ``hidden_states`` (per round a tuple of
-            ``n + 1`` tensors ``[1, L_r, d]``) and ``logits`` (per round ``[1, V]``).
+            ``sequences`` of shape ``(B, L0 + N)``, ``hidden_states`` (per round a tuple of
+            ``n + 1`` tensors ``[B, L_r, d]``) and ``logits`` (per round ``[B, V]``).
         """
         import torch
 
         config, model_kwargs = self.generation_config(max_new_tokens, **generate_kwargs)
-        config.update(output_hidden_states=True, output_logits=True, return_dict_in_generate=True)
+        hidden_states = True if layer is None else layer
+        config.update(output_hidden_states=hidden_states, output_logits=True, return_dict_in_generate=True)
+        inputs = prepared.inputs if isinstance(prepared, PreparedInputs) else prepared
         # pixels in the model's dtype, as its vision tower expects (a bfloat16 model gets bfloat16 pixels)
-        inputs = prepared.inputs.to(device=self.model.device, dtype=self.model.dtype)
+        inputs = inputs.to(device=self.model.device, dtype=self.model.dtype)
         with torch.inference_mode():
             return self.model.generate(**inputs, generation_config=config, **model_kwargs)
 
