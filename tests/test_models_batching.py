@@ -175,7 +175,7 @@ def test_batch_size_groups_the_chats(monkeypatch):
 def test_split_rows_drops_the_left_padding_and_what_follows_the_end():
     from types import SimpleNamespace
 
-    pad, eos = 0, 9
+    eos = 9  # padding is 0
     # row 0: 3 input ids, answer 5 6 then end; row 1: 1 pad, 2 input ids, answer 7 8 9
     sequences = torch.tensor([[1, 2, 3, 5, 6, 9, 0], [0, 1, 2, 7, 8, 9, 9]])
     rounds = 4  # generated positions 3 .. 6

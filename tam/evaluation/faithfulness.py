@@ -23,8 +23,8 @@ import numpy as np
 from tam.metrics.faithfulness import (
     FILLS,
     RANDOM_ORDER,
-    FaithfulnessAccumulator,
     Curves,
+    FaithfulnessAccumulator,
     PictureScorer,
     faithfulness_curves,
     pixel_ranking,
@@ -119,7 +119,7 @@ def token_faithfulness(
     batch_size: int = 16,
     rng: np.random.Generator | None = None,
 ) -> dict[str, TokenFaithfulness]:
-    """Deletion, insertion and pointing game of several maps of one token.
+    """Score several maps of one token: deletion, insertion and the pointing game.
 
     Parameters
     ----------
@@ -159,7 +159,7 @@ def token_faithfulness(
 
 
 def token_scorer(model, processor, messages: list[dict], result, index: int) -> PictureScorer:
-    """The probability of explained token ``index`` of ``result`` as a function of the chat's picture.
+    """Return the probability of explained token ``index`` of ``result`` as a function of the chat's picture.
 
     Parameters
     ----------
@@ -327,7 +327,7 @@ def _single_image(messages: list[dict]) -> dict:
 
 
 def _replace_entry(messages: list[dict], old: dict, new: dict) -> list[dict]:
-    """A copy of the chat with content entry ``old`` (by identity) replaced by ``new``."""
+    """Return a copy of the chat with content entry ``old`` (by identity) replaced by ``new``."""
     return [
         {**message, "content": [new if item is old else item for item in message["content"]]}
         if isinstance(message.get("content"), list)
@@ -337,7 +337,7 @@ def _replace_entry(messages: list[dict], old: dict, new: dict) -> list[dict]:
 
 
 def faithfulness_methods(methods: Sequence[str], options: FaithfulnessOptions) -> list[str]:
-    """The rows of the faithfulness columns: the map methods among ``methods``, then the random order.
+    """Return the rows of the faithfulness columns: the map methods among ``methods``, then the random order.
 
     Maps made from the mask (chance and ceiling, :class:`tam.methods.MaskMethod`) are not
     scored for faithfulness; the random order is the chance row there.

@@ -131,7 +131,7 @@ def read_mask(path, image_size: tuple[int, int] | None = None) -> np.ndarray:
 def answer_words(
     result: TokenActivationResult, sample: Sample, category_rule: str = "whole-name"
 ) -> tuple[list[Word], list[str], list[int | None]]:
-    """The answer's words, their kinds, and the mask label each noun names.
+    """Return the answer's words, their kinds, and the mask label each noun names.
 
     Returns
     -------

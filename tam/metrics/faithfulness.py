@@ -112,7 +112,7 @@ def removal_counts(num_pixels: int, steps: int = 64) -> np.ndarray:
 
 
 def fill_picture(picture: np.ndarray, fill: str = "black") -> np.ndarray:
-    """The picture with every pixel removed: what perturbed pixels are set to.
+    """Return the picture with every pixel removed: what perturbed pixels are set to.
 
     Parameters
     ----------
@@ -184,7 +184,7 @@ def area_under_curve(scores: Sequence[float]) -> float:
 
 
 def pointing_hit(token_map: np.ndarray, target: np.ndarray) -> bool:
-    """The pointing game: does the map's maximum lie on the object?
+    """Play the pointing game: say whether the map's maximum lies on the object.
 
     The map is resized bilinearly to the mask; its maximum is the first maximal pixel
     in row-major order (:func:`pixel_ranking`).
@@ -239,7 +239,7 @@ def faithfulness_curves(
     fill: str = "black",
     batch_size: int = 16,
 ) -> dict[str, Curves]:
-    """Deletion and insertion curves of several maps of one token.
+    """Compute the deletion and insertion curves of several maps of one token.
 
     Each map costs ``2 * (steps - 1)`` pictures; the untouched and the fully filled
     picture, the ends of every curve, are scored once for all maps.
