@@ -442,10 +442,7 @@ class EvaluationRun:
         if extra and self.state.is_main_process:
             path = settings_path(self.results)
             written = json.loads(path.read_text(encoding="utf-8"))
-            differing = sorted(key for key in extra if key in written and written[key] != extra[key])
-            if differing:
-                changes = ", ".join(f"{key}: {written[key]!r} then {extra[key]!r}" for key in differing)
-                raise EvaluationError(f"cannot resume {self.results} with other settings ({changes})")
+            _check_same_settings(self.results, written, extra, keys=set(extra) & set(written))
             write_json_atomic(path, {**written, **extra})
         self.run_settings = {**self.run_settings, **extra}
 
@@ -577,14 +574,8 @@ def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume:
     if settings_path(results).exists():
         # a setting added since the file was written takes the value that the file was made with
         earlier = {**SETTINGS_ADDED_LATER, **json.loads(settings_path(results).read_text(encoding="utf-8"))}
-        differing = sorted(
-            key
-            for key in (set(earlier) | set(run_settings)) - set(LOADED_SETTINGS)
-            if earlier.get(key) != run_settings.get(key)
-        )
-        if differing:
-            changes = ", ".join(f"{key}: {earlier.get(key)!r} then {run_settings.get(key)!r}" for key in differing)
-            raise EvaluationError(f"cannot resume {results} with other settings ({changes})")
+        compared = (set(earlier) | set(run_settings)) - set(LOADED_SETTINGS)  # those compared once the model loads
+        _check_same_settings(results, earlier, run_settings, keys=compared)
     for index, record in records.items():
         if index >= len(dataset) or dataset.samples[index].id != record.get("id"):
             raise EvaluationError(f"{results} holds sample {index} ({record.get('id')}), which this data set lacks")
@@ -730,3 +721,11 @@ def format_table(summary: Mapping) -> str:
     )
     lines.extend(_empty_cell_notes(summary))
     return "\n".join(lines)
+
+
+def _check_same_settings(results: Path, earlier: Mapping, current: Mapping, *, keys) -> None:
+    """Raise :class:`EvaluationError` naming each of ``keys`` whose value differs between the two runs."""
+    differing = sorted(key for key in keys if earlier.get(key) != current.get(key))
+    if differing:
+        changes = ", ".join(f"{key}: {earlier.get(key)!r} then {current.get(key)!r}" for key in differing)
+        raise EvaluationError(f"cannot resume {results} with other settings ({changes})")
