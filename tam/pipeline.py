@@ -71,8 +71,9 @@ def explain_generation(
     special_ids : dict or TokenSpans
         Marker ids in the reference release's format (see :mod:`tam.spans`), or spans
         already found (model adapters pass these).
-    vision_shape : (h, w), (t, h, w) or list of (h, w)
-        Grid of the vision tokens after the model's merging (see :mod:`tam.layout`).
+    vision_shape : (h, w), (t, h, w), list of (h, w), or VisionLayout
+        Grid of the vision tokens after the model's merging (see :mod:`tam.layout`), or
+        a layout of tiles placed on the pictures (model adapters give one).
     layer : int, default -1
         Decoder layer whose states are read, with per-round tuples of all layers.
     final_norm : callable, optional
@@ -86,7 +87,8 @@ def explain_generation(
     tokenizer : optional
         Used only to fill ``result.texts`` (decoded) and ``result.pieces`` (raw pieces).
     images : sequence of ndarray of shape (H, W, 3), uint8 RGB, optional
-        The picture behind each grid, for visuals; one per image or video slice.
+        The user's pictures, for visuals and picture maps: one per image or video slice
+        (with a ``vision_shape`` of grids alone, one per grid, each grid covering it).
     round0 : {"own", "reference"}, default "own"
         Class of the first prompt token and first answer token (see ``ROUND0_MODES``).
     filter_size : int, default 3
@@ -126,6 +128,9 @@ def explain_generation(
 
     spans = special_ids if isinstance(special_ids, TokenSpans) else locate_spans(ids, special_ids)
     layout = VisionLayout.from_shape(vision_shape)
+    images = _check_images(images, layout)
+    if images is not None and not layout.picture_sizes:
+        layout = layout.with_pictures([image.shape[:2] for image in images])
     _check_spans(spans, layout, len(ids), input_length)
     _check_finite(hidden, ids)
 
@@ -169,7 +174,7 @@ def explain_generation(
         context_mask=context_mask,
         texts=None if tokenizer is None else [tokenizer.decode([int(t)]) for t in token_ids],
         pieces=None if tokenizer is None else list(tokenizer.convert_ids_to_tokens(token_ids.tolist())),
-        images=_check_images(images, layout),
+        images=images,
         options={"layer": layer, "round0": round0, "filter_size": filter_size},
         candidate_source=_candidate_source(head, hidden, positions - 1, num_prompt, logits, vocab_chunk),
     )
@@ -237,11 +242,14 @@ def _check_images(images, layout: VisionLayout) -> list[np.ndarray] | None:
     if images is None:
         return None
     images = [np.asarray(image) for image in images]
-    if len(images) != len(layout.grids):
-        raise ShapeError(f"got {len(images)} images for {len(layout.grids)} grids of vision_shape {layout.shape}")
+    if len(images) != layout.num_pictures:
+        raise ShapeError(f"got {len(images)} images for the {layout.num_pictures} pictures of layout {layout.shape}")
     for image in images:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ShapeError(f"images must be (H, W, 3) uint8 RGB arrays, got shape {image.shape}, dtype {image.dtype}")
+    sizes = [image.shape[:2] for image in images]
+    if layout.picture_sizes and sizes != list(layout.picture_sizes):
+        raise ShapeError(f"the images' sizes {sizes} differ from the layout's pictures {list(layout.picture_sizes)}")
     return images
 
 

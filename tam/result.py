@@ -9,6 +9,7 @@ the maps of any method computed from the model (:mod:`tam.methods`: ``attention`
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -25,7 +26,7 @@ import numpy as np
 from tam._threads import single_threaded
 from tam.errors import ResultFileError, ShapeError
 from tam.files import replace_directory
-from tam.layout import VisionLayout
+from tam.layout import Tile, VisionLayout
 from tam.methods import ABLATIONS, MaskMethod, MethodMaps, ResultMethod, UnavailableMethodError, get_method
 from tam.words import (
     WORD_REDUCTION,
@@ -129,8 +130,9 @@ class TokenActivationResult:
         The tokenizer's own piece of each explained token (``convert_ids_to_tokens``:
         ``"Ġthe"``, ``"▁the"``), which tells where words start.
     images : list of ndarray of shape (H, W, 3), uint8 RGB, or None
-        The picture behind each grid, in layout order (one per image or per temporal
-        slice of a video), for visuals; not used by the method.
+        The user's pictures in chat order (each image; each temporal slice of a video),
+        upright and before any resize, crop or pad: the frame of :meth:`picture_map`, for
+        visuals; not used by the method.
     options : dict
         The settings that made the result (layer, round-0 mode, filter size, versions).
     method_maps : dict of str to MethodMaps
@@ -259,6 +261,49 @@ class TokenActivationResult:
     def grids(self, index: int, method: str = "tam") -> list[np.ndarray]:
         """Fold the map of explained token ``index`` per image or frame: a list of (h, w) arrays."""
         return self.layout.split(self.maps(method)[index])
+
+    def picture_map(
+        self,
+        index_or_span,
+        method: str = "tam",
+        picture: int = 0,
+        size: tuple[int, int] | None = None,
+        *,
+        tiles: str = "all",
+        reduction: str = WORD_REDUCTION,
+    ) -> np.ndarray:
+        """Return the map of a token or a span over one of the user's own pictures.
+
+        Parameters
+        ----------
+        index_or_span : int, Span, str or sequence
+            A row of :meth:`maps` (an int), or a span as :meth:`span_map` takes it.
+        method : str
+            Whose maps (see :meth:`maps`).
+        picture : int
+            Which picture: images and video frames counted in chat order.
+        size : (H, W), optional
+            The map's size; the picture's own pixel size by default.
+        tiles : {"all", "local", "global"}
+            Draw every tile of the picture, or one kind alone (:meth:`tam.layout.VisionLayout.paint`).
+        reduction : str
+            How a span's token maps are reduced (:meth:`span_map`).
+
+        Returns
+        -------
+        ndarray of shape (H, W), float32, in [0, 1]
+            0 where the model never saw the picture (outside a centre crop:
+            :meth:`seen_box` tells which region it saw).
+        """
+        if isinstance(index_or_span, (int, np.integer)):
+            row = self.maps(method)[int(index_or_span)]
+        else:
+            row = self.span_map(index_or_span, method, reduction)
+        return self.layout.paint(self.layout.split(row), picture, size=size, tiles=tiles)
+
+    def seen_box(self, picture: int = 0) -> tuple[int, int, int, int]:
+        """``(left, top, right, bottom)`` in picture ``picture``'s pixels: the region the model saw."""
+        return self.layout.seen_box(picture)
 
     def text_relevance(self, index: int, method: str = "tam") -> np.ndarray:
         """Relevance of each earlier explained token to token ``index``, in [0, 1].
@@ -483,6 +528,8 @@ class TokenActivationResult:
                 "vision_shape": self.layout.shape,
                 "layout_kind": self.layout.kind,
                 "num_images": len(self.images or []),
+                "tiles": [[tile.picture, *tile.box, tile.kind] for tile in self.layout.tiles],
+                "picture_sizes": [list(size) for size in self.layout.picture_sizes],
                 "texts": self.texts,
                 "pieces": self.pieces,
                 "options": self.options,
@@ -532,6 +579,8 @@ _META_TYPES = {
     "pieces": (list, type(None)),
     "options": dict,
 }
+_META_OPTIONAL = {"tiles": list, "picture_sizes": list}
+"""Keys of results written since layouts have tiles; older results lack them."""
 
 
 def _read_result_folder(directory: Path) -> dict:
@@ -552,21 +601,30 @@ def _read_result_folder(directory: Path) -> dict:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise bad(f"cannot read meta.json ({error})") from None
-    if not isinstance(meta, dict) or set(meta) != set(_META_TYPES):
+    if not isinstance(meta, dict) or not set(_META_TYPES) <= set(meta) <= {*_META_TYPES, *_META_OPTIONAL}:
         found = sorted(meta) if isinstance(meta, dict) else type(meta).__name__
-        raise bad(f"meta.json must hold the keys {sorted(_META_TYPES)}, got {found}")
-    for key, kind in _META_TYPES.items():
-        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+        raise bad(f"meta.json must hold the keys {sorted(_META_TYPES)} (and {sorted(_META_OPTIONAL)}), got {found}")
+    for key, kind in {**_META_TYPES, **_META_OPTIONAL}.items():
+        if key in meta and (not isinstance(meta[key], kind) or isinstance(meta[key], bool)):
             raise bad(f"meta.json {key!r} has the wrong type {type(meta[key]).__name__}")
     arrays = _read_arrays(directory / "arrays.npz", bad)
 
     try:
         shape = meta["vision_shape"]
-        layout = VisionLayout.from_shape([tuple(g) for g in shape] if meta["layout_kind"] == "images" else tuple(shape))
+        nested = bool(shape) and all(isinstance(grid, list) for grid in shape)
+        layout = VisionLayout.from_shape([tuple(g) for g in shape] if nested else tuple(shape))
+        if nested and meta.get("tiles") and meta["layout_kind"] in ("image", "video"):
+            layout = dataclasses.replace(layout, kind=meta["layout_kind"])  # tiled pictures: a list of grids
     except (ShapeError, TypeError) as error:
         raise bad(f"meta.json vision_shape {meta['vision_shape']!r}: {error}") from None
     if layout.kind != meta["layout_kind"]:
         raise bad(f"meta.json layout_kind {meta['layout_kind']!r} does not fit vision_shape {layout.shape!r}")
+    try:
+        layout = _placed_layout(layout, meta.get("tiles", []), meta.get("picture_sizes", []))
+    except (ShapeError, TypeError, ValueError) as error:
+        raise bad(
+            f"meta.json tiles {meta.get('tiles')!r} or picture_sizes {meta.get('picture_sizes')!r}: {error}"
+        ) from None
     count = len(arrays["token_ids"]) if arrays["token_ids"].ndim == 1 else -1
     sizes = {"T": count, "M": layout.num_tokens}
     for name, array in arrays.items():
@@ -589,11 +647,13 @@ def _read_result_folder(directory: Path) -> dict:
     num_images = meta["num_images"]
     images = [arrays.pop(f"image_{index}", None) for index in range(num_images)]
     if (
-        num_images not in (0, len(layout.grids))
+        num_images not in (0, layout.num_pictures)
         or any(image is None for image in images)
         or any(name.startswith("image_") for name in arrays)
     ):
-        raise bad(f"num_images is {num_images}, but the layout has {len(layout.grids)} grids and the file other images")
+        raise bad(f"num_images is {num_images}, but the layout has {layout.num_pictures} pictures and the file others")
+    if images and layout.picture_sizes and [image.shape[:2] for image in images] != list(layout.picture_sizes):
+        raise bad(f"the images' sizes differ from the layout's picture_sizes {list(layout.picture_sizes)}")
     candidates = None
     if "candidate_ids" in arrays or "candidate_probabilities" in arrays:
         if not {"candidate_ids", "candidate_probabilities"} <= set(arrays):
@@ -616,6 +676,34 @@ def _read_result_folder(directory: Path) -> dict:
         "method_maps": method_maps,
         "_candidates": candidates,
     }
+
+
+def _placed_layout(layout: VisionLayout, tiles: list, picture_sizes: list) -> VisionLayout:
+    """``layout`` with the tiles and picture sizes of meta.json (none in results written before tiles)."""
+    if not tiles and not picture_sizes:
+        return layout
+    sizes = [_exact_ints(size, 2) for size in picture_sizes]
+    placed = []
+    for entry in tiles:
+        if not isinstance(entry, list) or len(entry) != 6 or not isinstance(entry[5], str):
+            raise ValueError("each tile must be [picture, left, top, right, bottom, kind]")
+        (picture,) = _exact_ints(entry[:1], 1)
+        box = tuple(
+            float(value) for value in entry[1:5] if isinstance(value, (int, float)) and not isinstance(value, bool)
+        )
+        if len(box) != 4:
+            raise ValueError("a tile's box must be four numbers")
+        placed.append(Tile(picture, box, entry[5]))
+    return VisionLayout(layout.grids, layout.kind, tuple(placed), tuple(sizes))
+
+
+def _exact_ints(values, count: int) -> tuple[int, ...]:
+    """``values`` as ``count`` ints, refusing floats, booleans and other types."""
+    if not isinstance(values, list) or len(values) != count:
+        raise ValueError(f"expected a list of {count} integers, got {values!r}")
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in values):
+        raise ValueError(f"expected integers, got {values!r}")
+    return tuple(values)
 
 
 def _read_arrays(path: Path, bad) -> dict[str, np.ndarray]:

@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import tam
 from tam.errors import TAMError
@@ -83,7 +84,9 @@ def test_several_images(twin):
     messages = chat(image(), image(FRAMES[0]), text="Describe these images.")
     result = tam.explain(model, processor, messages, max_new_tokens=3)
     assert result.layout.kind == "images"
-    assert len(result.layout.grids) == 2 == len(result.images)
+    assert result.layout.num_pictures == 2 == len(result.images)
+    given = [Image.open(path).size for path in (IMAGE, FRAMES[0])]
+    assert [image.shape[1::-1] for image in result.images] == given  # the pictures as given, not as resized
     assert result.layout.num_tokens == vision_count(model, processor, messages)
     assert prompt_text(result, processor) == "Describe these images."
 

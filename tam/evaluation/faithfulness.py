@@ -285,11 +285,15 @@ def faithfulness(
     """
     from tam.models.base import load_images
 
-    if len(result.layout.grids) != 1:
-        raise ValueError(f"faithfulness scores a result of one picture, got {len(result.layout.grids)} grids")
+    if result.layout.num_pictures != 1:
+        raise ValueError(f"faithfulness scores a result of one picture, got {result.layout.num_pictures}")
     scorer = token_scorer(model, processor, messages, result, index)
     picture = np.asarray(load_images(messages)[0], dtype=np.uint8)
-    maps = {name: None if name == RANDOM_ORDER else result.grids(index, name)[0] for name in methods}
+    # the map in the picture's frame (a grid covering the whole picture stays a grid, resized as before)
+    maps = {
+        name: None if name == RANDOM_ORDER else result.layout.picture_maps(result.maps(name)[index])[0]
+        for name in methods
+    }
     return token_faithfulness(
         scorer,
         picture,

@@ -82,20 +82,22 @@ def answer_token_maps(result: TokenActivationResult, method: str) -> np.ndarray:
     Returns
     -------
     ndarray of shape (N, h, w), uint8
-        One map per answer token on the image's grid.
+        One map per answer token: on the image's grid where one grid covers the whole
+        image (resized to the mask by the metrics, as the reference does), else in the
+        picture's frame at its size (tiles placed, 0 outside a crop), so every family
+        is scored where its maps lie on the mask.
     """
-    _single_grid(result)
+    layout = result.layout
+    if layout.num_pictures != 1:
+        raise SampleError(f"the evaluation scores one image per sample, got {layout.num_pictures} pictures")
     rows = np.arange(result.num_prompt_tokens, len(result))
     if result.options.get("round0") == "reference" and result.num_prompt_tokens:
         rows[0] = 0
-    (grid,) = result.layout.split(result.maps_uint8(method)[rows])
-    return grid
-
-
-def _single_grid(result: TokenActivationResult) -> tuple[int, int]:
-    if len(result.layout.grids) != 1:
-        raise SampleError(f"the evaluation scores one image per sample, got {len(result.layout.grids)} grids")
-    return result.layout.grids[0]
+    maps = result.maps_uint8(method)[rows]
+    if layout.is_whole_pictures():
+        (grid,) = layout.split(maps)
+        return grid
+    return np.rint(layout.paint(layout.split(maps), 0)).astype(np.uint8)
 
 
 def read_mask(path, image_size: tuple[int, int] | None = None) -> np.ndarray:
@@ -200,7 +202,8 @@ def score_sample(
         entry = get_method(method)
         if not isinstance(entry, MaskMethod):
             return answer_token_maps(result, method)
-        grid, filter_size = _single_grid(result), result.options.get("filter_size", 3)
+        # maps made from the mask lie on the image's grid (a tiled image: its first tile's grid over the whole image)
+        grid, filter_size = result.layout.grids[0], result.options.get("filter_size", 3)
         return entry.answer_maps(token_labels, mask, grid, seed=sample.index, filter_size=filter_size)
 
     scores = {method: score_answer(words, kinds, labels, token_maps(method), mask).to_dict() for method in methods}

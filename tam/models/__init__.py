@@ -13,7 +13,6 @@ from tam.models.base import (
     NoAnswerError,
     PreparedInputs,
     UnsupportedInputError,
-    denormalize,
     load_images,
     vision_items,
 )
@@ -38,7 +37,6 @@ __all__ = [
     "UnsupportedModelError",
     "adapter_class_for",
     "adapter_for",
-    "denormalize",
     "load_images",
     "load_model",
     "model_choices",

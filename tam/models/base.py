@@ -8,7 +8,8 @@ inputs, never from typed-in ids:
 - :meth:`ModelAdapter.vision_token_ids` and :meth:`ModelAdapter.find_spans` locate
   the vision, prompt and answer tokens (a :class:`~tam.spans.TokenSpans`);
 - :meth:`ModelAdapter.vision_shape` gives the grid of vision tokens per image or frame
-  after the model's merging;
+  after the model's merging, and :meth:`ModelAdapter.layout` where each grid lies in the
+  user's own pictures (:class:`~tam.layout.VisionLayout`: tiles with their rectangles);
 - :attr:`ModelAdapter.lm_head`, :attr:`ModelAdapter.final_norm` and
   :attr:`ModelAdapter.num_layers` give the classifier, the norm for the logit lens and
   the depth;
@@ -35,6 +36,7 @@ from typing import ClassVar
 import numpy as np
 
 from tam.errors import SpanError, TAMError
+from tam.layout import VisionLayout
 from tam.spans import TokenSpans
 
 __all__ = [
@@ -75,7 +77,8 @@ class PreparedInputs:
     inputs : transformers.BatchFeature
         What the processor returned, batch of one (``input_ids`` of shape ``(1, L0)``).
     pictures : list of ndarray of shape (H, W, 3), uint8 RGB
-        One per grid: per image, or per temporal slice of a video.
+        The user's pictures, upright and before any resize, crop or pad: one per image,
+        or per temporal slice of a video (the frame the model read for it), in chat order.
     text : str
         The chat rendered by the processor's chat template (before vision tokens are expanded).
     kinds : list of str
@@ -224,6 +227,17 @@ class ModelAdapter(ABC):
     @abstractmethod
     def vision_shape(self, prepared: PreparedInputs):
         """Grid of the vision tokens after merging: ``(h, w)``, ``(t, h, w)`` or a list of ``(h, w)``."""
+
+    def layout(self, prepared: PreparedInputs) -> VisionLayout:
+        """Where the vision grids lie in the user's pictures.
+
+        By default each grid of :meth:`vision_shape` covers its picture whole (the
+        processor resizes the picture without crop or pad); families that crop, tile or
+        pad override it with the tiles' rectangles.
+        """
+        return VisionLayout.from_shape(self.vision_shape(prepared)).with_pictures(
+            [picture.shape[:2] for picture in prepared.pictures]
+        )
 
     # ---- shared ------------------------------------------------------------------------
 
@@ -535,35 +549,13 @@ class SquareGridAdapter(ModelAdapter):
         return (int(self.model.config.image_token_id),)
 
     def prepare(self, messages: list[dict]) -> PreparedInputs:
-        """Run the processor on the rendered chat and the chat's images; pictures are what the encoder saw."""
+        """Run the processor on the rendered chat and the chat's images; pictures are the images as given."""
         self.check_video(messages)
         images = load_images(messages)
         text = self.render(messages)
         inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **self.processor_options)
-        image_processor = self.processor.image_processor
-        pictures = denormalize(inputs["pixel_values"], image_processor.image_mean, image_processor.image_std)
+        pictures = [np.asarray(image, dtype=np.uint8) for image in images]
         return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
-
-
-def denormalize(pixel_values, image_mean, image_std) -> list[np.ndarray]:
-    """Turn a processor's normalised pixels back into the pictures the vision encoder saw.
-
-    Parameters
-    ----------
-    pixel_values : Tensor of shape (N, 3, H, W), float
-        ``(x / 255 - mean) / std`` per channel, as CLIP-style image processors make them.
-    image_mean, image_std : sequence of 3 floats
-        The processor's ``image_mean`` and ``image_std``.
-
-    Returns
-    -------
-    list of N ndarray of shape (H, W, 3), uint8 RGB
-    """
-    values = pixel_values.detach().float().cpu().numpy()
-    mean = np.asarray(image_mean, dtype=np.float32).reshape(1, 3, 1, 1)
-    std = np.asarray(image_std, dtype=np.float32).reshape(1, 3, 1, 1)
-    pixels = np.clip(np.rint((values * std + mean) * 255.0), 0, 255).astype(np.uint8)
-    return list(pixels.transpose(0, 2, 3, 1))
 
 
 def load_images(messages: list[dict]) -> list:

@@ -316,7 +316,7 @@ def _explain_row(
             row.hidden_states,
             adapter.lm_head,
             spans,
-            adapter.vision_shape(prepared),
+            adapter.layout(prepared),
             layer=-1 if last_layer else at,
             final_norm=None if last_layer else _on_its_device(adapter.final_norm),
             logits=logits,

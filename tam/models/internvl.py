@@ -1,39 +1,84 @@
-"""InternVL3 family (``InternVLForConditionalGeneration``, the ``-hf`` checkpoints).
+"""InternVL3 / 3.5 family (``InternVLForConditionalGeneration``, the ``-hf`` checkpoints).
 
 Read from the model and its processor:
 
 - vision tokens: ``config.image_token_id`` (``<IMG_CONTEXT>``, between ``<img>`` and
   ``</img>``);
-- grid: ``vision_config.image_size / vision_config.patch_size`` patches on each side,
-  times ``config.downsample_ratio`` after the pixel shuffle (448 / 14 * 0.5 = 16);
-- pictures: the processor's resized pixels, de-normalised.
-
-Each image is given to the model as one tile (``crop_to_patches=False``): the tiles of
-dynamic resolution would each make their own grid over a part of the picture.
+- grid of one tile: ``vision_config.image_size / vision_config.patch_size`` patches on
+  each side, times ``config.downsample_ratio`` after the pixel shuffle (448 / 14 * 0.5 = 16);
+- tiles: with ``crop_to_patches`` (on by ``InternVLProcessor``'s defaults; off or on by ``processor_kwargs``) the
+  image processor stretches the picture over the ``columns x rows`` canvas its own
+  ``get_optimal_tiled_canvas`` picks within ``min_patches``..``max_patches``, cuts it into
+  448-pixel tiles row by row and adds a thumbnail of the whole picture when there is more
+  than one tile; the tokens of each tile follow each other in that order. Without it, one
+  tile: the whole picture, stretched.
 """
 
 from __future__ import annotations
 
+from tam.errors import ShapeError
+from tam.layout import Tile, VisionLayout
 from tam.models.base import PreparedInputs, SquareGridAdapter
+from tam.models.geometry import tile_boxes
 
 __all__ = ["InternVLAdapter"]
 
 
 class InternVLAdapter(SquareGridAdapter):
-    """Adapter of ``InternVLForConditionalGeneration``: one square grid per image."""
+    """Adapter of ``InternVLForConditionalGeneration``: per image, its tiles and a thumbnail, or one tile."""
 
     family = "InternVL3 (-hf)"
     model_classes = ("InternVLForConditionalGeneration",)
-    processor_options = {"crop_to_patches": False}  # one 448-pixel tile per image: one grid
 
-    def vision_shape(self, prepared: PreparedInputs):
-        """``(h, w)`` per image: ``image_size / patch_size * downsample_ratio`` on each side."""
+    def tile_grid(self) -> tuple[int, int]:
+        """``(h, w)`` of one tile's grid: ``image_size / patch_size * downsample_ratio`` on each side."""
         config = self.model.config
         ratio = float(config.downsample_ratio)
         image_size, patch_size = _pair(config.vision_config.image_size), _pair(config.vision_config.patch_size)
-        grid = tuple(round(size / patch * ratio) for size, patch in zip(image_size, patch_size, strict=True))
-        grids = [grid] * len(prepared.kinds)
+        return tuple(round(size / patch * ratio) for size, patch in zip(image_size, patch_size, strict=True))
+
+    def vision_shape(self, prepared: PreparedInputs):
+        """One ``(h, w)`` tile grid per tile of every image, in token order."""
+        grids = list(self.layout(prepared).grids)
         return grids[0] if len(grids) == 1 else grids
+
+    def layout(self, prepared: PreparedInputs) -> VisionLayout:
+        """Each image's tiles (row by row) and thumbnail, as its image processor cuts them."""
+        from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
+
+        settings = self.processor.image_processor
+        # the processor's own merge of its defaults (InternVLProcessor turns tiles on), the checkpoint's and ours
+        options = self.processor._merge_kwargs(**self.processor_options)["images_kwargs"]
+        tiled = bool(_setting(options, settings, "crop_to_patches"))
+        min_patches = int(_setting(options, settings, "min_patches"))
+        max_patches = int(_setting(options, settings, "max_patches"))
+        tile_size = (int(settings.size["height"]), int(settings.size["width"]))
+        tiles = []
+        sizes = [picture.shape[:2] for picture in prepared.pictures]
+        for index, (height, width) in enumerate(sizes):
+            whole = Tile(index, (0.0, 0.0, float(width), float(height)))
+            if not tiled or max_patches <= 1:
+                tiles.append(whole)
+                continue
+            columns, rows = get_optimal_tiled_canvas((height, width), tile_size, min_patches, max_patches)
+            tiles.extend(Tile(index, box) for box in tile_boxes(height, width, columns, rows))
+            if columns * rows > 1:
+                tiles.append(Tile(index, whole.box, "global"))
+        grid = self.tile_grid()
+        layout = VisionLayout.from_tiles([grid] * len(tiles), tiles, sizes)
+        found = int((prepared.inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())
+        if found != layout.num_tokens:
+            raise ShapeError(
+                f"the processor gave {found} image tokens, but the tiles tam lays out ({len(tiles)} of {grid}) hold "
+                f"{layout.num_tokens}; tam cannot lay out these InternVL processor settings"
+            )
+        return layout
+
+
+def _setting(options: dict, image_processor, name: str):
+    """Return a processor call's setting ``name``: the merged call options', else the image processor's."""
+    value = options.get(name)
+    return getattr(image_processor, name) if value is None else value
 
 
 def _pair(size) -> tuple[int, int]:

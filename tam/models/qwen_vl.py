@@ -49,8 +49,8 @@ class QwenVLAdapter(ModelAdapter):
         """Load pictures and videos with qwen-vl-utils, then run the processor.
 
         Images are resized within the image processor's ``min_pixels`` / ``max_pixels``
-        (unless an entry sets its own), so the pictures returned are exactly what the
-        vision encoder sees. Video frames are sampled and sized by qwen-vl-utils and
+        (unless an entry sets its own); each grid covers its whole picture, and the
+        pictures returned are the images as given (upright). Video frames are sampled and sized by qwen-vl-utils and
         resized once more by the video processor; one frame per temporal token is kept
         as its picture.
         """
@@ -98,7 +98,7 @@ class QwenVLAdapter(ModelAdapter):
             options = {"video_metadata": metadata, **video_kwargs}
         inputs = self.processor(text=[text], images=images, videos=videos, return_tensors="pt", **options)
         pictures = []
-        image_iter, video_iter = iter(images or []), iter(videos or [])
+        video_iter = iter(videos or [])
         step = int(getattr(video_processor, "temporal_patch_size", 2))
         for item in vision_items(messages):
             if item_kind(item) == "video":
@@ -106,7 +106,7 @@ class QwenVLAdapter(ModelAdapter):
                 for frame in frames[::step]:
                     pictures.append(frame.permute(1, 2, 0).round().clamp(0, 255).numpy().astype(np.uint8))
             else:
-                pictures.append(np.asarray(next(image_iter).convert("RGB"), dtype=np.uint8))
+                pictures.append(np.asarray(item["image"], dtype=np.uint8))  # as given: the grid covers it whole
         return PreparedInputs(inputs, pictures, text, [item_kind(item) for item in vision_items(messages)])
 
     def vision_shape(self, prepared: PreparedInputs):

@@ -222,7 +222,9 @@ def build_figure(
             span_map = result.span_map(tokens, method, reduction)
             if scale == "own" and span_map.max() > 0:
                 span_map = span_map / span_map.max()
-            pixels = overlay_panels(result.images, result.layout.split(span_map), height=pixel_height, alpha=alpha)
+            pixels = overlay_panels(
+                result.images, result.layout.picture_maps(span_map), height=pixel_height, alpha=alpha
+            )
             y0 = top + row * (cell_height + _GAP)
             images.append(FigureImage((x0, y0, x0 + column_width, y0 + cell_height), pixels, f"{header} / {method}"))
     if len(methods) > 1:

@@ -135,7 +135,7 @@ def map_panels(result, index: int, method: str = "tam", *, height: int | None = 
     Parameters
     ----------
     result : TokenActivationResult
-        Must carry ``images`` (one per grid: per image, or per temporal slice of a video).
+        Must carry ``images`` (the user's pictures: per image, or per temporal slice of a video).
     index : int
         Explained token.
     method : str
@@ -150,4 +150,4 @@ def map_panels(result, index: int, method: str = "tam", *, height: int | None = 
     """
     if not result.images:
         raise ValueError("the result carries no images; pass images= to explain_generation to draw maps")
-    return overlay_panels(result.images, result.grids(index, method), height=height)
+    return overlay_panels(result.images, result.layout.picture_maps(result.maps(method)[index]), height=height)

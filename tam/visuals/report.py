@@ -58,6 +58,9 @@ def _packed(values: np.ndarray) -> str:
     return base64.b64encode(zlib.compress(np.ascontiguousarray(values, dtype=np.uint8).tobytes(), 9)).decode("ascii")
 
 
+DISPLAY_CELLS = 48
+"""Cells along a tiled picture's longer side in the report (:func:`display_grids`)."""
+
 MIN_IMAGE_SIDE = 384  # small model inputs (tiny twins, 168-pixel toys) would show as thumbnails
 
 
@@ -116,7 +119,7 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
         for index in range(1, count):
             relevance[index, :index] = result.text_relevance(index, variant)
         methods[variant] = {
-            "maps": _packed(result.maps_uint8(variant)),
+            "maps": _packed(display_maps(result, variant)),
             "text": _packed(np.clip(relevance * 255.0, 0, 255).astype(np.uint8)),
         }
     candidates = candidate_labels(result, tokenizer)
@@ -125,7 +128,7 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
         "tokens": [{"text": text, "lines": visible_lines(text)} for text in token_labels(result)],
         "numPrompt": int(result.num_prompt_tokens),
         "words": [[word.tokens[0], word.tokens[-1]] for word in words],
-        "grids": [list(grid) for grid in result.layout.grids],
+        "grids": [list(grid) for grid in display_grids(result.layout)],
         "gridLabels": grid_labels(result.layout),
         "images": [_jpeg_data_uri(image, max_image_side) for image in result.images or []],
         "methods": methods,
@@ -141,6 +144,39 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
     }
 
 
+def display_grids(layout) -> list[tuple[int, int]]:
+    """Return the grid the report draws over each picture: the model's, or a picture-shaped one when tiled.
+
+    Where pictures are tiled, cropped or padded the report shows each picture's map
+    (:meth:`~tam.layout.VisionLayout.paint`) on a grid of :data:`DISPLAY_CELLS` cells
+    along the picture's longer side, which the page smooths as it does the model's grids.
+    """
+    if layout.is_whole_pictures():
+        return list(layout.grids)
+    sizes = [layout.picture_size(picture) for picture in range(layout.num_pictures)]
+    return [
+        (
+            max(1, round(height * DISPLAY_CELLS / max(height, width))),
+            max(1, round(width * DISPLAY_CELLS / max(height, width))),
+        )
+        for height, width in sizes
+    ]
+
+
+def display_maps(result, method: str) -> np.ndarray:
+    """``(T, cells)`` uint8: every token's map on :func:`display_grids`, pictures one after another."""
+    layout = result.layout
+    if layout.is_whole_pictures():
+        return result.maps_uint8(method)
+    grids = layout.split(result.maps(method))
+    painted = [
+        # scaled and truncated as result.maps_uint8 does for the model's grids
+        np.clip(layout.paint(grids, picture, size=size) * 255.0, 0, 255).astype(np.uint8).reshape(len(result), -1)
+        for picture, size in enumerate(display_grids(layout))
+    ]
+    return np.concatenate(painted, axis=1)
+
+
 def grid_labels(layout) -> list[str]:
     """Caption of each grid's picture: ``image``, ``image 2``, or ``time step 3 of 8`` (a video's slice).
 
@@ -148,7 +184,7 @@ def grid_labels(layout) -> list[str]:
     >>> grid_labels(VisionLayout.from_shape([(2, 2), (3, 3)])), grid_labels(VisionLayout.from_shape((2, 4, 4)))
     (['image 1', 'image 2'], ['time step 1 of 2', 'time step 2 of 2'])
     """
-    count = len(layout.grids)
+    count = len(layout.grids) if layout.is_whole_pictures() else layout.num_pictures
     if layout.kind == "video":
         return [f"time step {k + 1} of {count}" for k in range(count)]
     return ["image"] if count == 1 else [f"image {k + 1}" for k in range(count)]

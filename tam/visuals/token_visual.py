@@ -251,7 +251,7 @@ def render_span_visual(
         raise ValueError(f"a span to draw must be consecutive tokens, got {tokens}")
     return draw_token_visual(
         result.images,
-        result.layout.split(result.span_map(tokens, method, reduction)) if result.images else None,
+        result.layout.picture_maps(result.span_map(tokens, method, reduction)) if result.images else None,
         token_labels(result),
         result.span_text_relevance(tokens, method, reduction),
         range(tokens[0], tokens[-1] + 1),

@@ -1,0 +1,128 @@
+"""Maps land in the frame of the user's picture, for every family: planted content found again.
+
+Each twin is made *local*: every attention output projection and the vision towers'
+position embeddings are zeroed, so each vision token depends on its own patch alone.
+A picture that is dark but for one bright rectangle then gives the same activation on
+every dark cell and another on the rectangle, whatever the random weights: the token
+map, drawn on the picture by the layout, must differ from its background exactly where
+the rectangle was drawn. The rectangle's place comes from the test, not from tam.
+"""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import tam
+from tam.models import load_model
+
+TWINS = ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-llava", "tiny-internvl"]
+# (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
+# pictures make the processors resize, crop and tile differently; the rectangles lie
+# near an edge of LLaVA's centre crop, so a map of the crop stretched over the whole
+# picture would miss them
+PICTURES = [
+    ((640, 400), (130, 120, 230, 280)),
+    ((300, 500), (40, 110, 200, 200)),
+    ((448, 448), (260, 40, 420, 200)),
+]
+
+
+def make_local(model):
+    """Zero every attention's output projection and every position embedding of the vision tower."""
+    with torch.no_grad():
+        for module in model.modules():
+            if "Attention" in type(module).__name__:
+                linears = [child for child in module.children() if isinstance(child, torch.nn.Linear)]
+                if linears:
+                    linears[-1].weight.zero_()  # the output projection is registered last
+                    if linears[-1].bias is not None:
+                        linears[-1].bias.zero_()
+        for name, parameter in model.named_parameters():
+            if "vision" in name and "position" in name:
+                parameter.zero_()
+    return model
+
+
+@pytest.fixture(scope="module", params=TWINS)
+def local_twin(request):
+    model, processor = load_model(request.param)
+    return request.param, make_local(model), processor
+
+
+def planted(size, box):
+    picture = np.full((size[1], size[0], 3), 20, np.uint8)
+    left, top, right, bottom = box
+    picture[top:bottom, left:right] = 235
+    return Image.fromarray(picture)
+
+
+def standing_out(picture_map, seen):
+    """Pixels of the seen region whose value differs from the background (the median there) by 30% of the most."""
+    left, top, right, bottom = seen
+    background = np.median(picture_map[top:bottom, left:right])
+    deviation = np.zeros_like(picture_map)
+    deviation[top:bottom, left:right] = np.abs(picture_map - background)[top:bottom, left:right]
+    return deviation > 0.3 * deviation.max()
+
+
+@pytest.mark.parametrize(("size", "box"), PICTURES)
+def test_the_bright_rectangle_lights_up_where_it_was_drawn(local_twin, size, box):
+    name, model, processor = local_twin
+    image = {"type": "image", "image": planted(size, box)}
+    chat = [{"role": "user", "content": [image, {"type": "text", "text": "Describe this image."}]}]
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    picture_map = result.picture_map(row, "raw")
+    assert picture_map.shape == (size[1], size[0]) and picture_map.dtype == np.float32
+    # a cell that holds part of the rectangle differs from the dark cells, however the
+    # random weights mix bright and dark: the region that stands out is about the
+    # rectangle, widened by up to a cell (coarse thumbnails blur it), so its centre lies in the rectangle (a map
+    # drawn over the wrong part of the picture, as a crop-frame map over the whole
+    # picture, puts it outside: the rectangles lie off the pictures' centres)
+    found = standing_out(picture_map, result.seen_box())
+    rows, columns = np.nonzero(found)
+    left, top, right, bottom = box
+    centre = columns.mean(), rows.mean()
+    assert left < centre[0] < right and top < centre[1] < bottom, f"{name}: the map's centre {centre} misses {box}"
+
+
+def test_llava_maps_only_its_centre_crop():
+    model, processor = load_model("tiny-llava")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (150, 60, 290, 220))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    # the twin's processor: short side 400 -> 56 pixels, so 640 -> int(89.6) = 89; the
+    # 56-pixel centre crop starts at int((89 - 56) / 2) = 16: x from 16 * 640 / 89 = 115.06
+    # to 72 * 640 / 89 = 517.75 in the picture's pixels, the whole height
+    assert result.seen_box() == (115, 0, 518, 400)
+    left, right = 115, 518
+    picture_map = result.picture_map(result.words[-1], "tam")
+    assert picture_map[:, : left - 1].max() == 0 and picture_map[:, right + 1 :].max() == 0
+    assert picture_map[:, left + 1 : right - 1].max() > 0
+
+
+def test_internvl_tiles_and_thumbnail_account_for_every_image_token_and_survive_saving(tmp_path):
+    model, processor = load_model("tiny-internvl")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    tiles = result.layout.tiles
+    # InternVLProcessor tiles by default: the 640 x 400 picture on a 3 x 2 canvas of tiles plus a thumbnail
+    assert [tile.kind for tile in tiles] == ["local"] * 6 + ["global"]
+    assert tiles[0].box == (0.0, 0.0, 640 / 3, 200.0) and tiles[-1].box == (0.0, 0.0, 640.0, 400.0)
+    image_tokens = int(
+        (
+            processor(
+                text=[processor.apply_chat_template(chat, add_generation_prompt=True)],
+                images=[chat[0]["content"][0]["image"]],
+                return_tensors="pt",
+            )["input_ids"]
+            == model.config.image_token_id
+        ).sum()
+    )
+    assert result.layout.num_tokens == image_tokens
+    loaded = tam.TokenActivationResult.load(result.save(tmp_path / "result"))
+    assert loaded.layout == result.layout
+    np.testing.assert_array_equal(loaded.picture_map(3, tiles="global"), result.picture_map(3, tiles="global"))
