@@ -187,7 +187,7 @@ def token_scorer(model, processor, messages: list[dict], result, index: int) -> 
 
     from tam.models.registry import adapter_for
 
-    adapter = adapter_for(model, processor)
+    adapter = adapter_for(model, processor, result.options.get("preprocessing"))  # as the result was made
     image_entry = _single_image(messages)
     if not -len(result) <= index < len(result):
         raise IndexError(f"index {index} is out of range for a result of {len(result)} explained tokens")

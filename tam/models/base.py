@@ -199,15 +199,36 @@ class ModelAdapter(ABC):
         Names of the transformers model classes this adapter serves (the registry keys).
     supports_video : bool
         Whether :meth:`prepare` accepts video entries.
+    processor_options : dict
+        Keyword arguments of every processor call: the family's own, then
+        ``processor_kwargs`` (tiles on or off, maximum tiles, min / max pixels...).
     """
 
     family: ClassVar[str] = ""
     model_classes: ClassVar[tuple[str, ...]] = ()
     supports_video: ClassVar[bool] = False
 
-    def __init__(self, model, processor) -> None:
+    processor_options: ClassVar[dict] = {}
+
+    def __init__(self, model, processor, processor_kwargs: dict | None = None) -> None:
         self.model = model
         self.processor = processor
+        if processor_kwargs is not None and not isinstance(processor_kwargs, dict):
+            raise TAMError(f"processor_kwargs must be a dict of settings, got {type(processor_kwargs).__name__}")
+        self.processor_options = {**type(self).processor_options, **(processor_kwargs or {})}
+
+    def image_settings(self) -> dict:
+        """Return the image settings of a processor call: its defaults, the checkpoint's, :attr:`processor_options`.
+
+        Merged by the processor itself (``_merge_kwargs``); a setting none of them gives
+        is the image processor's own attribute (:meth:`image_setting`).
+        """
+        return dict(self.processor._merge_kwargs(**self.processor_options)["images_kwargs"])
+
+    def image_setting(self, name: str):
+        """One setting of :meth:`image_settings`, else the image processor's attribute ``name``."""
+        value = self.image_settings().get(name)
+        return getattr(self.processor.image_processor, name, None) if value is None else value
 
     @property
     def tokenizer(self):
@@ -538,11 +559,8 @@ def _trailing_true(flags: np.ndarray) -> int:
 class SquareGridAdapter(ModelAdapter):
     """Base of families whose images each become one fixed grid of ``config.image_token_id`` tokens.
 
-    Subclasses give :meth:`~ModelAdapter.vision_shape` and, if needed,
-    :attr:`processor_options` (extra keyword arguments of the processor call).
+    Subclasses give :meth:`~ModelAdapter.vision_shape`.
     """
-
-    processor_options: ClassVar[dict] = {}
 
     def vision_token_ids(self) -> tuple[int, ...]:
         """``config.image_token_id``."""

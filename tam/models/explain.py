@@ -44,6 +44,7 @@ def explain(
     progress: bool = False,
     explain_end_of_turn: bool | None = None,
     batch_size: int | None = None,
+    processor_kwargs: dict | None = None,
 ):
     """Generate an answer to a chat (or to each of several chats) and return the token activation maps of it.
 
@@ -92,6 +93,10 @@ def explain(
     batch_size : int, optional
         Chats per ``generate`` call when a list of chats is given (default: all of them);
         a batch whose generation would not fit in memory is split.
+    processor_kwargs : dict, optional
+        Settings of every processor call: tiles on or off (``crop_to_patches``),
+        ``max_patches``, ``min_pixels`` / ``max_pixels``... The maps are laid out under
+        them; they are kept in ``result.options["preprocessing"]``.
 
     Returns
     -------
@@ -130,6 +135,7 @@ def explain(
         progress=progress and one_chat,
         explain_end_of_turn=explain_end_of_turn,
         batch_size=max(len(chats), 1) if batch_size is None else batch_size,
+        processor_kwargs=processor_kwargs,
     )
     for outcome in outcomes:
         if isinstance(outcome, Exception):
@@ -150,6 +156,7 @@ def explain_chats(
     progress: bool = False,
     explain_end_of_turn: bool | None = None,
     batch_size: int = 1,
+    processor_kwargs: dict | None = None,
 ) -> list:
     """Explain several chats in batches; a chat that fails gives its exception instead of a result.
 
@@ -178,7 +185,7 @@ def explain_chats(
         )
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    adapter = adapter_for(model, processor)
+    adapter = adapter_for(model, processor, processor_kwargs)
     depth = adapter.num_layers + 1
     if not -depth <= layer < depth:
         raise TAMError(
@@ -196,7 +203,11 @@ def explain_chats(
         "round0": round0,
         "extra": extra,
         "closing_ids": () if end_of_turn else adapter.closing_token_ids(config),
-        "options": {"generation": adapter.generation_settings(config), "explain_end_of_turn": end_of_turn},
+        "options": {
+            "generation": adapter.generation_settings(config),
+            "explain_end_of_turn": end_of_turn,
+            "preprocessing": dict(processor_kwargs or {}),
+        },
     }
     outcomes: list = [None] * len(chats)
     for start in range(0, len(chats), int(batch_size)):

@@ -19,7 +19,7 @@ from __future__ import annotations
 from tam.errors import ShapeError
 from tam.layout import Tile, VisionLayout
 from tam.models.base import PreparedInputs, SquareGridAdapter
-from tam.models.geometry import tile_boxes
+from tam.models.geometry import size_settings, tile_boxes
 
 __all__ = ["InternVLAdapter"]
 
@@ -46,13 +46,11 @@ class InternVLAdapter(SquareGridAdapter):
         """Each image's tiles (row by row) and thumbnail, as its image processor cuts them."""
         from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
 
-        settings = self.processor.image_processor
-        # the processor's own merge of its defaults (InternVLProcessor turns tiles on), the checkpoint's and ours
-        options = self.processor._merge_kwargs(**self.processor_options)["images_kwargs"]
-        tiled = bool(_setting(options, settings, "crop_to_patches"))
-        min_patches = int(_setting(options, settings, "min_patches"))
-        max_patches = int(_setting(options, settings, "max_patches"))
-        tile_size = (int(settings.size["height"]), int(settings.size["width"]))
+        # InternVLProcessor's own defaults turn tiles on; processor_kwargs may turn them off
+        tiled = bool(self.image_setting("crop_to_patches"))
+        min_patches, max_patches = int(self.image_setting("min_patches")), int(self.image_setting("max_patches"))
+        size = size_settings(self.image_setting("size"))
+        tile_size = (int(size["height"]), int(size["width"]))
         tiles = []
         sizes = [picture.shape[:2] for picture in prepared.pictures]
         for index, (height, width) in enumerate(sizes):
@@ -73,12 +71,6 @@ class InternVLAdapter(SquareGridAdapter):
                 f"{layout.num_tokens}; tam cannot lay out these InternVL processor settings"
             )
         return layout
-
-
-def _setting(options: dict, image_processor, name: str):
-    """Return a processor call's setting ``name``: the merged call options', else the image processor's."""
-    value = options.get(name)
-    return getattr(image_processor, name) if value is None else value
 
 
 def _pair(size) -> tuple[int, int]:

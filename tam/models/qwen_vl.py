@@ -64,10 +64,14 @@ class QwenVLAdapter(ModelAdapter):
         image_processor = self.processor.image_processor
         video_processor = getattr(self.processor, "video_processor", None)
         messages = copy.deepcopy(messages)
+        options = dict(self.processor_options)
         bounds = {
-            "min_pixels": image_processor.size.get("shortest_edge"),
-            "max_pixels": image_processor.size.get("longest_edge"),
+            "min_pixels": options.pop("min_pixels", image_processor.size.get("shortest_edge")),
+            "max_pixels": options.pop("max_pixels", image_processor.size.get("longest_edge")),
         }
+        if options.keys() != self.processor_options.keys():
+            # the processor resizes once more within its size: the same bounds
+            options["size"] = {"shortest_edge": bounds["min_pixels"], "longest_edge": bounds["max_pixels"]}
         for item in vision_items(messages):
             if item_kind(item) == "video" and not isinstance(item["video"], str):
                 item["video"] = load_frames(item["video"])  # every mode read right, all frames of one size
@@ -92,10 +96,9 @@ class QwenVLAdapter(ModelAdapter):
                 "video files with decord or torchcodec (pip install one), or pass a list of frames instead"
             ) from error
         text = self.render(messages)
-        options = {}
         if videos:
             videos, metadata = (list(values) for values in zip(*videos, strict=True))
-            options = {"video_metadata": metadata, **video_kwargs}
+            options.update(video_metadata=metadata, **video_kwargs)
         inputs = self.processor(text=[text], images=images, videos=videos, return_tensors="pt", **options)
         pictures = []
         video_iter = iter(videos or [])

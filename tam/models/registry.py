@@ -80,6 +80,9 @@ def adapter_class_for(class_names) -> type[ModelAdapter]:
     )
 
 
-def adapter_for(model, processor) -> ModelAdapter:
-    """Return the adapter of ``model``'s class (or of its nearest registered base class), bound to it."""
-    return adapter_class_for([cls.__name__ for cls in type(model).__mro__])(model, processor)
+def adapter_for(model, processor, processor_kwargs: dict | None = None) -> ModelAdapter:
+    """Return the adapter of ``model``'s class (or of its nearest registered base class), bound to it.
+
+    ``processor_kwargs`` go to every processor call (:attr:`ModelAdapter.processor_options`).
+    """
+    return adapter_class_for([cls.__name__ for cls in type(model).__mro__])(model, processor, processor_kwargs)
