@@ -192,8 +192,8 @@ def first_tokens(result, count: int, methods=None):
     )
 
 
-def span_figure(result, span, methods=("tam",), *, width: float = 6.0, alpha: float = 0.5):
-    """Draw a span's maps over the pictures as a matplotlib figure: one row per method.
+def span_figure(result, span, methods=("tam",), *, width: float | None = None, alpha: float = 0.5):
+    """Draw a span's maps over the pictures as a matplotlib figure: the methods side by side.
 
     Parameters
     ----------
@@ -202,9 +202,10 @@ def span_figure(result, span, methods=("tam",), *, width: float = 6.0, alpha: fl
     span : Span, str, int, or sequence
         A word, phrase or tokens (:meth:`~tam.TokenActivationResult.span_tokens`).
     methods : sequence of str
-        Whose maps, one row each, named by the registry's title.
-    width : float
-        Width in inches; the height follows the pictures.
+        Whose maps, one panel each (every picture of the result side by side in it), titled
+        with the registry's name of the method.
+    width : float, optional
+        Width in inches (by default 3 per method); the height follows the pictures.
     alpha : float
         Opacity of the map over the picture, in [0, 1].
 
@@ -226,19 +227,21 @@ def span_figure(result, span, methods=("tam",), *, width: float = 6.0, alpha: fl
     if not methods:
         raise ValueError("`methods` is empty: name at least one map method to draw")
     tokens = result.span_tokens(span)
-    rows = [
+    panels = [
         overlay_panels(result.images, result.layout.split(result.span_map(tokens, m)), alpha=alpha) for m in methods
     ]
     text = " ".join("".join(result.spans("token")[i].text for i in tokens).split())
-    panel_height, panel_width = rows[0].shape[:2]
+    panel_height, panel_width = panels[0].shape[:2]
+    width = 3.0 * len(methods) if width is None else width
     figure = _self_showing_figure()(
-        figsize=(width, len(rows) * width * panel_height / panel_width + 0.4 * len(rows)), layout="constrained"
+        figsize=(width, width / len(methods) * panel_height / panel_width + 0.5), layout="constrained"
     )
-    for number, (method, row) in enumerate(zip(methods, rows, strict=True)):
-        axes = figure.add_subplot(len(rows), 1, number + 1)
-        axes.imshow(row)
+    figure.suptitle(f"\u201c{text}\u201d", fontsize=10)
+    for number, (method, panel) in enumerate(zip(methods, panels, strict=True)):
+        axes = figure.add_subplot(1, len(methods), number + 1)
+        axes.imshow(panel)
         axes.set_axis_off()
-        axes.set_title(f"\u201c{text}\u201d, {get_method(method).title}", fontsize=9)
+        axes.set_title(get_method(method).title, fontsize=9)
     return figure
 
 
