@@ -461,6 +461,28 @@ class TokenActivationResult:
 
         return save_html(self, path, **options)
 
+    def show(self, **options):
+        """Show the report inline in a notebook, with the report's options: :func:`tam.visuals.notebook.inline_report`.
+
+        ``result.show(method="raw", unit="token", opacity=0.7)``; ``result`` alone shows the defaults.
+        """
+        from tam.visuals.notebook import inline_report
+
+        return inline_report(self, **options)
+
+    def _repr_html_(self) -> str:
+        return self.show()._repr_html_()
+
+    def _mime_(self) -> tuple[str, str]:
+        """Give marimo the inline report (its display hook)."""
+        return self.show()._mime_()
+
+    def plot(self, span, methods=("tam",), **options):
+        """Draw ``span``'s maps over the pictures, a matplotlib figure: :func:`tam.visuals.notebook.span_figure`."""
+        from tam.visuals.notebook import span_figure
+
+        return span_figure(self, span, methods, **options)
+
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the result to ``directory`` (``arrays.npz`` and ``meta.json``).
 
