@@ -39,12 +39,17 @@ import numpy as np
 
 from tam.errors import ImageFileError
 
-__all__ = ["FRAME_SUFFIXES", "MAX_PIXELS", "frame_paths", "load_frames", "load_image"]
+__all__ = ["FRAME_SUFFIXES", "MAX_FRAMES", "MAX_PIXELS", "frame_paths", "load_frames", "load_image"]
 
 MAX_PIXELS = 8192 * 8192
 """Largest picture read, in pixels (about 67 megapixels, 200 MB decoded as RGB). The
 models see at most a few megapixels, so a larger file is almost surely a mistake or a
 decompression bomb."""
+
+MAX_FRAMES = 768
+"""Most frames a video may have (qwen-vl-utils' own ceiling when it samples a video): each
+frame is decoded in full before the video is sampled, so ten thousand frames would take
+minutes and gigabytes first. Counted before any frame is read."""
 
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 """Files of a frames folder that are read as frames."""
@@ -229,6 +234,10 @@ def load_frames(frames: Sequence | str | os.PathLike, *, max_pixels: int = MAX_P
 
     if isinstance(frames, (str, os.PathLike)):
         frames = frame_paths(frames)
+    if len(frames) > MAX_FRAMES:
+        raise ImageFileError(
+            f"a video takes at most {MAX_FRAMES} frames (tam.images.MAX_FRAMES), got {len(frames)}: sample fewer"
+        )
     pictures = [load_image(frame, max_pixels=max_pixels) for frame in frames]
     if not pictures:
         raise ImageFileError("a video needs at least one frame, got none")
