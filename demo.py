@@ -165,6 +165,11 @@ def check_out(out: Path, overwrite: bool) -> None:
 
     Nothing is created: a failed run leaves no empty folder behind.
     """
+    for path in (out, out / "result"):
+        if path.is_symlink():
+            raise InputError(
+                f"--out: {str(path)!r} is a symbolic link; the demo writes only where you name: name the real folder"
+            )
     if (out / "result").exists() and not overwrite:
         raise InputError(f"{out / 'result'} exists; pass --overwrite or another --out")
     existing = next(folder for folder in (out, *out.parents) if folder.exists() or folder == Path(folder.anchor))
