@@ -70,7 +70,8 @@ def test_a_vis_dir_that_is_a_link_is_refused(grandf, tmp_path):
 def test_a_vis_dir_in_use_by_another_run_is_refused_naming_its_holder(grandf, tmp_path):
     vis_dir = tmp_path / "vis"
     with start_evaluation(grandf, tmp_path / "first.jsonl", vis_dir=vis_dir):
-        with pytest.raises(EvaluationError, match=f"the vis_dir .*vis is in use by another run \\(process {os.getpid()}"):
+        in_use = f"the vis_dir .*vis is in use by another run \\(process {os.getpid()}"
+        with pytest.raises(EvaluationError, match=in_use):
             run_evaluation(FakeExplainer(), grandf, tmp_path / "second.jsonl", vis_dir=tmp_path / "." / "vis")
     assert not (tmp_path / "second.jsonl").exists()
     assert run_evaluation(FakeExplainer(), grandf, tmp_path / "second.jsonl", vis_dir=vis_dir)["n"] == len(grandf)

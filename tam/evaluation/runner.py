@@ -12,8 +12,8 @@ marker is there. One process (no launcher) is the same code.
 
 One run at a time writes a results file, and one a vis_dir: :func:`start_evaluation`
 takes their locks (``<results>.lock`` and ``<VIS_DIR>.lock`` beside their real paths, which
-name the holding process) before anything is read or computed, and checks the output folders, so a run stops at the start rather than
-after the model has loaded. See docs/guarantees.md.
+name the holding process) before anything is read or computed, and checks the output
+folders, so a run stops at the start rather than after the model has loaded. See docs/guarantees.md.
 """
 
 from __future__ import annotations
