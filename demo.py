@@ -202,6 +202,11 @@ def check_out(out: Path, overwrite: bool, files: tuple[str, ...] = ()) -> None:
     ``overwrite`` they must not exist either. Nothing is created: a failed run leaves no
     empty folder behind.
     """
+    for path in (out, out / "result"):
+        if path.is_symlink():
+            raise InputError(
+                f"--out: {str(path)!r} is a symbolic link; the demo writes only where you name: name the real folder"
+            )
     if not overwrite:
         for name in ("result", *files):
             if (out / name).exists():
