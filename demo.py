@@ -332,7 +332,7 @@ def run(args: argparse.Namespace) -> Path:
         progress=True,
     )
     spans = result.spans(args.unit)
-    found, missing = ([], []) if columns is None else split_found(result, columns)
+    found, missing = ([], {}) if columns is None else split_found(result, columns)
     write_outputs(result, processor.tokenizer, spans, found, args, out)
     answer = processor.tokenizer.decode(result.token_ids[result.answer_slice].tolist(), skip_special_tokens=True)
     print(f"answer: {answer}")
