@@ -506,15 +506,39 @@ class TokenActivationResult:
 
         return save_html(self, path, **options)
 
+    def show(self, **options):
+        """Show the report inline in a notebook, with the report's options: :func:`tam.visuals.notebook.inline_report`.
+
+        ``result.show(method="raw", unit="token", opacity=0.7)``; ``result`` alone shows the defaults.
+        """
+        from tam.visuals.notebook import inline_report
+
+        return inline_report(self, **options)
+
+    def _repr_html_(self) -> str:
+        return self.show()._repr_html_()
+
+    def _mime_(self) -> tuple[str, str]:
+        """Give marimo the inline report (its display hook)."""
+        return self.show()._mime_()
+
+    def plot(self, span, methods=("tam",), **options):
+        """Draw ``span``'s maps over the pictures, a matplotlib figure: :func:`tam.visuals.notebook.span_figure`."""
+        from tam.visuals.notebook import span_figure
+
+        return span_figure(self, span, methods, **options)
+
     def save(self, directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
         """Write the result to ``directory`` (``arrays.npz`` and ``meta.json``).
 
         The folder is written beside the target and swapped into place
         (:func:`tam.files.replace_directory`), so a failed or interrupted save leaves the
         earlier result or the new one, never a part or nothing. Refuses to replace an
-        existing folder unless ``overwrite`` is true.
+        existing folder unless ``overwrite`` is true, and a ``directory`` that is a symbolic link.
         """
         target = Path(directory)
+        if target.is_symlink():  # replacing through a link would write, or delete, a folder elsewhere
+            raise FileExistsError(f"{target} is a symbolic link; tam saves no result through a link: name a folder")
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
         if target.exists() and not target.is_dir():

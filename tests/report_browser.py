@@ -58,11 +58,12 @@ class PageProblems:
 
 
 @contextmanager
-def open_report(path: str | os.PathLike, *, viewport=(1280, 1000)):
-    """Open a report from ``file://`` in Chromium; yield ``(page, problems)``.
+def open_report(path: str | os.PathLike, *, viewport=(1280, 1000), ready: str | None = "body[data-ready=true]"):
+    """Open a report from ``file://`` in Chromium; yield ``(page, problems)`` once ``ready`` shows.
 
     Requests other than to the report's own folder (``file://``) or to ``data:`` URLs
     are recorded and aborted; console errors, page errors and dialogs are recorded.
+    A page that holds reports in frames (a notebook's) passes ``ready=None`` and waits itself.
     """
     chromium = require_browser()
     from playwright.sync_api import sync_playwright
@@ -88,7 +89,8 @@ def open_report(path: str | os.PathLike, *, viewport=(1280, 1000)):
             page.on("pageerror", lambda error: problems.errors.append(str(error)))
             page.on("dialog", lambda dialog: (problems.dialogs.append(dialog.message), dialog.dismiss()))
             page.goto(report.as_uri())
-            page.wait_for_selector("body[data-ready=true]", timeout=20_000)
+            if ready:
+                page.wait_for_selector(ready, timeout=20_000)
             yield page, problems
         finally:
             browser.close()

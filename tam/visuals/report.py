@@ -78,7 +78,16 @@ def _jpeg_data_uri(image: np.ndarray, max_side: int) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: int = 768) -> dict:
+def report_data(
+    result,
+    *,
+    tokenizer=None,
+    method: str = "tam",
+    methods=None,
+    unit: str = "word",
+    opacity: float = 0.5,
+    max_image_side: int = 768,
+) -> dict:
     """Everything the report page shows, as JSON-ready values.
 
     Parameters
@@ -87,7 +96,13 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
     tokenizer : optional
         Names the candidates (see :func:`~tam.visuals.candidate_labels`).
     method : str
-        The method selected when the page opens, one of ``result.methods``.
+        The method selected when the page opens, one of ``methods``.
+    methods : sequence of str, optional
+        The methods the page offers, in order; by default every one of ``result.methods``.
+    unit : {"word", "token"}
+        What a click selects when the page opens.
+    opacity : float
+        Opacity of the map over the picture when the page opens, in [0, 1].
     max_image_side : int
         Pictures are scaled down to at most this many pixels on their longer side (and
         small ones up to ``MIN_IMAGE_SIDE``, or ``max_image_side`` if that is smaller).
@@ -99,22 +114,30 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
         ``numPrompt``, ``words`` (``[first, last]`` token of each word of
         :attr:`~tam.TokenActivationResult.words`, or one per token without texts),
         ``grids`` (``[h, w]`` each), ``gridLabels`` (:func:`grid_labels`), ``images`` (data URIs),
-        ``methods`` (per method of ``result.methods``: ``maps``, the ``(T, M)`` uint8
+        ``methods`` (per method offered: ``maps``, the ``(T, M)`` uint8
         maps, and ``text``, the ``(T, T)`` uint8 text relevances, row ``i`` filled left
         of ``i``; both zlib-compressed base64), ``methodNames`` (the registry's title of
-        each), ``candidates`` (per token, up to
+        each), ``method``, ``unit`` and ``opacity`` (the opening choices), ``candidates`` (per token, up to
         three ``[text, probability]``, or None), ``reductions`` and ``reduction`` (the
         default for words), ``colourMaps`` (:data:`COLOUR_MAPS`, 256 RGB triples each) and
         ``initial`` (the first token of the answer's first content word, else the
         first answer token).
     """
-    if method not in result.methods:
-        raise ValueError(f"method must be one of the result's methods {result.methods}, got {method!r}")
+    offered = list(result.methods if methods is None else dict.fromkeys(methods))
+    unknown = [name for name in offered if name not in result.methods]
+    if unknown or not offered:
+        raise ValueError(f"`methods` must be some of the result's methods {result.methods}, got {offered}")
+    if method not in offered:
+        raise ValueError(f"method must be one of the result's methods {tuple(offered)}, got {method!r}")
+    if unit not in ("word", "token"):
+        raise ValueError(f"`unit` must be 'word' or 'token', got {unit!r}")
+    if not 0 <= opacity <= 1:
+        raise ValueError(f"`opacity` must be in [0, 1], got {opacity}")
     if max_image_side < 16:
         raise ValueError(f"`max_image_side` must be at least 16 pixels, got {max_image_side}")
     count = len(result)
     methods = {}
-    for variant in result.methods:
+    for variant in offered:
         relevance = np.zeros((count, count), dtype=np.float64)
         for index in range(1, count):
             relevance[index, :index] = result.text_relevance(index, variant)
@@ -132,8 +155,10 @@ def report_data(result, *, tokenizer=None, method: str = "tam", max_image_side: 
         "gridLabels": grid_labels(result.layout),
         "images": [_jpeg_data_uri(image, max_image_side) for image in result.images or []],
         "methods": methods,
-        "methodNames": {name: get_method(name).title for name in result.methods},
+        "methodNames": {name: get_method(name).title for name in offered},
         "method": method,
+        "unit": unit,
+        "opacity": float(opacity),
         "reductions": list(REDUCTIONS),
         "reduction": WORD_REDUCTION,
         "candidates": None
