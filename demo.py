@@ -37,6 +37,7 @@ class InputError(ValueError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line (see ``python demo.py --help``)."""
     from tam.models import model_choices
+    from tam.models.base import processor_option
     from tam.result import UNITS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -61,6 +62,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--out",
         help=f"folder for the visuals and the result (default: {DEFAULT_OUT}/MODEL_INPUT, named after the model "
         "and the pictures or video, replaced by a later run of the same model on the same input)",
+    )
+    parser.add_argument(
+        "--processor-option",
+        dest="processor_options",
+        metavar="KEY=VALUE",
+        type=processor_option,
+        action="append",
+        default=[],
+        help="a setting of the processor call, e.g. crop_to_patches=false, max_patches=6, max_pixels=1003520; repeat",
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: accelerate's device_map='auto')")
     parser.add_argument(
@@ -330,6 +340,7 @@ def run(args: argparse.Namespace) -> Path:
         layer=args.layer,
         methods=methods,
         progress=True,
+        processor_kwargs=dict(args.processor_options),
     )
     spans = result.spans(args.unit)
     found, missing = ([], {}) if columns is None else split_found(result, columns)

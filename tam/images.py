@@ -39,7 +39,7 @@ import numpy as np
 
 from tam.errors import ImageFileError
 
-__all__ = ["FRAME_SUFFIXES", "MAX_FRAMES", "MAX_PIXELS", "frame_paths", "load_frames", "load_image"]
+__all__ = ["ACCEPTED_IMAGES", "FRAME_SUFFIXES", "MAX_FRAMES", "MAX_PIXELS", "frame_paths", "load_frames", "load_image"]
 
 MAX_PIXELS = 8192 * 8192
 """Largest picture read, in pixels (about 67 megapixels, 200 MB decoded as RGB). The
@@ -57,7 +57,7 @@ FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "RGBa")
 _CHANNELS = (1, 3, 4)
-_ACCEPTED = (
+ACCEPTED_IMAGES = (  # what load_image reads, for messages
     "a file path, a PIL image, or a numpy array / torch tensor of shape (H, W), (H, W, C) or (C, H, W) "
     "with C in 1, 3, 4, of dtype uint8, bool or float in [0, 1]"
 )
@@ -95,7 +95,7 @@ def load_image(source, *, max_pixels: int = MAX_PIXELS):
     if isinstance(source, np.ndarray) or (torch is not None and isinstance(source, torch.Tensor)):
         return _to_rgb(_checked_size(_array_picture(source), "the picture array", max_pixels))
     if not isinstance(source, (str, os.PathLike)):
-        raise ImageFileError(f"an image must be {_ACCEPTED}; got {type(source).__name__}")
+        raise ImageFileError(f"an image must be {ACCEPTED_IMAGES}; got {type(source).__name__}")
     if isinstance(source, str) and source.startswith("file://"):
         source = source[len("file://") :]
     if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):

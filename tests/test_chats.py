@@ -78,11 +78,15 @@ def twin(request):
     return request.param, model, processor
 
 
-def expected_vision_tokens(name, model, prepared):
-    """Vision tokens the processor made, counted from its grids (Qwen-VL) or the config's per-image count."""
+def expected_vision_tokens(name, model, processor, prepared):
+    """Vision tokens the processor made, counted from its grids (Qwen-VL), its tiles (InternVL) or the config."""
     if name.startswith("tiny-qwen"):
         grids = [*prepared.inputs.get("image_grid_thw", []), *prepared.inputs.get("video_grid_thw", [])]
         return sum(int(torch.prod(grid)) for grid in grids) // model.config.vision_config.spatial_merge_size**2
+    if name == "tiny-internvl":  # tiles and a thumbnail per image, as the processor counts them
+        sizes = [picture.shape[:2] for picture in prepared.pictures]
+        patches = processor._get_num_multimodal_tokens(image_sizes=sizes).num_image_patches
+        return model.config.image_seq_length * sum(patches)
     return model.config.image_seq_length * len(prepared.kinds)
 
 
@@ -103,7 +107,7 @@ def test_spans_of_every_chat_shape(twin, shape):
 
     vision_ids = np.asarray(adapter.vision_token_ids())
     np.testing.assert_array_equal(spans.vision, np.flatnonzero(np.isin(input_ids, vision_ids)))
-    assert len(spans.vision) == expected_vision_tokens(name, model, prepared)
+    assert len(spans.vision) == expected_vision_tokens(name, model, processor, prepared)
     assert (spans.answer_start, spans.answer_end) == (len(input_ids), len(input_ids) + len(answer))
     # exactly the prompt's tokens: no template token, no token of another text, nothing of it left out
     start, count = int(spans.prompt[0]), len(spans.prompt)
@@ -311,5 +315,5 @@ def test_a_picture_as_numpy_array_or_tensor_gives_the_maps_of_the_file(name):
 
 def test_a_picture_of_another_type_is_refused_in_one_line_naming_the_accepted_types():
     model, processor = load_model("toy-shapes")
-    with pytest.raises(tam.errors.ImageFileError, match="an image must be a file path, a PIL image, or a numpy"):
+    with pytest.raises(tam.errors.TAMError, match="must be a file path, a PIL image, or a numpy array / torch tensor"):
         tam.explain(model, processor, [user(image(b"not a picture"), text(QUESTION))], max_new_tokens=2)

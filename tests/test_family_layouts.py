@@ -126,3 +126,32 @@ def test_internvl_tiles_and_thumbnail_account_for_every_image_token_and_survive_
     loaded = tam.TokenActivationResult.load(result.save(tmp_path / "result"))
     assert loaded.layout == result.layout
     np.testing.assert_array_equal(loaded.picture_map(3, tiles="global"), result.picture_map(3, tiles="global"))
+
+
+def test_processor_options_turn_internvl_tiles_off_and_are_kept():
+    model, processor = load_model("tiny-internvl")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"crop_to_patches": False})
+    assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 640.0, 400.0)]
+    assert result.options["preprocessing"] == {"crop_to_patches": False}
+    fewer = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"max_patches": 2})
+    assert len(fewer.layout.tiles) == 3  # two tiles side by side and the thumbnail
+
+
+def test_processor_options_size_qwen_pictures():
+    model, processor = load_model("tiny-qwen2-vl")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    small = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"max_pixels": 8 * 28 * 28})
+    large = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"max_pixels": 64 * 28 * 28})
+    assert small.layout.num_tokens <= 8 < 32 < large.layout.num_tokens <= 64
+
+
+def test_processor_options_on_the_command_line():
+    from tam.models.base import ProcessorOptionError, processor_option
+
+    assert processor_option("crop_to_patches=false") == ("crop_to_patches", False)
+    assert processor_option("max_pixels=1003520") == ("max_pixels", 1003520)
+    with pytest.raises(ProcessorOptionError, match="KEY=VALUE"):
+        processor_option("crop_to_patches")

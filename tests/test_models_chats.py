@@ -89,7 +89,7 @@ WRONG = {
         [{"role": "user", "content": [{"type": "text", "text": 5}]}],
         r"\['content'\]\[0\]\['text'\] must be a string, got int 5",
     ),
-    "image of a number": (user({"type": "image", "image": 5}), r"\['image'\] must be a file path, a PIL.Image"),
+    "image of a number": (user({"type": "image", "image": 5}), r"\['image'\] must be a file path, a PIL image"),
     "a video of a dict": (user({"type": "video", "video": {"a": 1}}), r"\['video'\] must be a file path or a list"),
     "an unknown entry": (user({"type": "audio", "audio": "a.wav"}), r"\['content'\]\[0\] must be \{'type': 'image'"),
     "a type without its key": (user({"type": "image", "path": "imgs/demo.jpg"}), r"got keys \['path', 'type'\]"),

@@ -26,6 +26,7 @@ from tam.methods import ABLATIONS, MaskMethod, ModelMethod, UnknownMethodError, 
 from tam.metrics.faithfulness import FILLS
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
 from tam.metrics.text import ROUGE_L_PACKAGES
+from tam.models.base import processor_option
 
 __all__ = ["build_parser", "default_results_path", "main", "process_state"]
 
@@ -131,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--layer", type=int, default=-1, help="decoder layer read for the maps (default -1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument(
+        "--processor-option",
+        dest="processor_options",
+        metavar="KEY=VALUE",
+        type=processor_option,
+        action="append",
+        default=[],
+        help="a setting of the processor call (crop_to_patches=false, max_patches=6, max_pixels=1003520); repeat",
+    )
+    parser.add_argument(
         "--round0",
         choices=ROUND0_MODES,
         default="own",
@@ -213,6 +223,7 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 "round0": args.round0,
                 "max_new_tokens": args.max_new_tokens,
                 "seed": args.seed,
+                "preprocessing": dict(args.processor_options),
             },
             vis_dir=args.vis_dir,
             state=state,
@@ -234,6 +245,8 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 max_new_tokens=args.max_new_tokens,
                 seed=args.seed,
                 methods=[name for name in args.methods if isinstance(get_method(name), ModelMethod)],
+                # a loader of one's own need not know processor options unless they are used
+                **({"processor_kwargs": dict(args.processor_options)} if args.processor_options else {}),
             )
             run.add_settings(getattr(explainer, "settings", {}))  # the generation settings the model runs with
             from tqdm.contrib.logging import logging_redirect_tqdm

@@ -29,6 +29,7 @@ def load_explainer(
     max_new_tokens: int = 256,
     seed: int = 0,
     methods: Sequence[str] = (),
+    processor_kwargs: dict | None = None,
 ) -> ModelExplainer:
     """Load ``model_name`` and return the explainer that runs it on one sample or a batch of them.
 
@@ -77,7 +78,7 @@ def load_explainer(
     torch.manual_seed(seed)
     try:
         model, processor = load_model(model_name, device=device)
-        adapter = adapter_for(model, processor)
+        adapter = adapter_for(model, processor, processor_kwargs)
         depth = adapter.num_layers + 1
         model_methods(methods, adapter)
         adapter.check_template()
@@ -86,7 +87,13 @@ def load_explainer(
     if not -depth <= layer < depth:
         raise ModelLoadError(f"--layer {layer} is out of range: {model_name} has layers {-depth} to {depth - 1}")
     explainer = ModelExplainer(
-        model, processor, layer=layer, round0=round0, max_new_tokens=max_new_tokens, methods=methods
+        model,
+        processor,
+        layer=layer,
+        round0=round0,
+        max_new_tokens=max_new_tokens,
+        methods=methods,
+        processor_kwargs=processor_kwargs,
     )
     config, _ = adapter.generation_config(max_new_tokens)
     explainer.settings = {
@@ -111,11 +118,25 @@ class ModelExplainer:
     """
 
     def __init__(
-        self, model, processor, *, layer: int, round0: str, max_new_tokens: int, methods: Sequence[str] = ()
+        self,
+        model,
+        processor,
+        *,
+        layer: int,
+        round0: str,
+        max_new_tokens: int,
+        methods: Sequence[str] = (),
+        processor_kwargs: dict | None = None,
     ) -> None:
         self.model = model
         self.processor = processor
-        self.options = {"layer": layer, "round0": round0, "max_new_tokens": max_new_tokens, "methods": methods}
+        self.options = {
+            "layer": layer,
+            "round0": round0,
+            "max_new_tokens": max_new_tokens,
+            "methods": methods,
+            "processor_kwargs": processor_kwargs,
+        }
         self.settings: dict = {}
 
     def __call__(self, image_paths: Sequence[str], prompt: str) -> Explanation:

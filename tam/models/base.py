@@ -27,7 +27,9 @@ registered with :func:`tam.models.register_adapter`.
 
 from __future__ import annotations
 
+import argparse
 import copy
+import json
 import reprlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -541,6 +543,27 @@ class ModelAdapter(ABC):
                 f"differently when the text changes; it produced {_shorten(rendered)}"
             )
         return len(before), end
+
+
+class ProcessorOptionError(TAMError, argparse.ArgumentTypeError):
+    """A processor option is not ``KEY=VALUE`` (an argparse type error too: one line on a command line)."""
+
+
+def processor_option(text: str) -> tuple[str, object]:
+    """Read one ``KEY=VALUE`` processor setting of a command line; the value as JSON when it is JSON.
+
+    >>> processor_option("crop_to_patches=false"), processor_option("max_patches=6"), processor_option("a=b")
+    (('crop_to_patches', False), ('max_patches', 6), ('a', 'b'))
+    """
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip().isidentifier():
+        raise ProcessorOptionError(
+            f"a processor option is KEY=VALUE (crop_to_patches=false, max_patches=6), got {text!r}"
+        )
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
 
 
 def _id_list(value) -> list[int]:

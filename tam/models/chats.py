@@ -118,10 +118,13 @@ def _check_picture(value, where: str, *, video: bool) -> None:
     """Refuse a picture (or video file) that is not local: a URL, or a value of another type."""
     from PIL import Image
 
-    kinds = (str, os.PathLike) if video else (str, os.PathLike, Image.Image, np.ndarray)
-    if not isinstance(value, kinds):
-        expected = "a file path or a list of frames" if video else "a file path, a PIL.Image or an array"
-        raise ChatError(f"{where} must be {expected}, got {_described(value)}")
+    from tam.images import ACCEPTED_IMAGES
+
+    if video and not isinstance(value, (str, os.PathLike)):
+        raise ChatError(f"{where} must be a file path or a list of frames, got {_described(value)}")
+    array = isinstance(value, np.ndarray) or type(value).__module__.startswith("torch")  # torch not imported here
+    if not video and not (isinstance(value, (str, os.PathLike, Image.Image)) or array):
+        raise ChatError(f"{where} must be {ACCEPTED_IMAGES}, got {_described(value)}")
     text = os.fspath(value) if isinstance(value, (str, os.PathLike)) else ""
     if isinstance(text, str) and _URL.match(text) and not text.startswith("file://"):
         raise ChatError(
