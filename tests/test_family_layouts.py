@@ -16,7 +16,7 @@ from PIL import Image
 import tam
 from tam.models import load_model
 
-TWINS = ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-llava", "tiny-internvl"]
+TWINS = ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-llava", "tiny-llava-next", "tiny-internvl"]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
 # near an edge of LLaVA's centre crop, so a map of the crop stretched over the whole
@@ -155,3 +155,18 @@ def test_processor_options_on_the_command_line():
     assert processor_option("max_pixels=1003520") == ("max_pixels", 1003520)
     with pytest.raises(ProcessorOptionError, match="KEY=VALUE"):
         processor_option("crop_to_patches")
+
+
+def test_llava_next_newlines_are_separators_not_cells():
+    model, processor = load_model("tiny-llava-next")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    rendered = processor.apply_chat_template(chat, add_generation_prompt=True)
+    ids = processor(text=[rendered], images=[chat[0]["content"][0]["image"]], return_tensors="pt")["input_ids"]
+    image_tokens = int((ids == model.config.image_token_id).sum())
+    base, grid = result.layout.grids
+    # the 4 x 4 base view, then the any-resolution grid's rows, each with one newline slot
+    assert base == (4, 4) and image_tokens == 16 + grid[0] * (grid[1] + 1)
+    assert result.layout.num_tokens == image_tokens - grid[0]
+    assert [tile.kind for tile in result.layout.tiles] == ["global", "local"]

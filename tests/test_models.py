@@ -52,9 +52,12 @@ def prompt_text(result, processor):
 
 
 def vision_count(model, processor, messages):
+    """Map cells of a chat: its vision tokens less the separator slots among them (LLaVA-NeXT's row newlines)."""
     adapter = adapter_for(model, processor)
-    ids = adapter.prepare(messages).input_ids
-    return int(np.isin(ids, adapter.vision_token_ids()).sum())
+    prepared = adapter.prepare(messages)
+    return int(np.isin(prepared.input_ids, adapter.vision_token_ids()).sum()) - int(
+        adapter.separator_slots(prepared).sum()
+    )
 
 
 def test_twins_are_the_real_classes(twin):

@@ -251,6 +251,20 @@ class ModelAdapter(ABC):
     def vision_shape(self, prepared: PreparedInputs):
         """Grid of the vision tokens after merging: ``(h, w)``, ``(t, h, w)`` or a list of ``(h, w)``."""
 
+    def separator_slots(self, prepared: PreparedInputs) -> np.ndarray:
+        """Which of the input's vision-token positions belong to no tile (row newlines...), in order.
+
+        Such slots are neither map cells nor text. None by default; a family whose
+        processor puts separator features among the vision tokens (LLaVA-NeXT's newline
+        after each row) overrides it.
+
+        Returns
+        -------
+        ndarray of shape (number of vision-token positions,), bool
+        """
+        ids = prepared.input_ids
+        return np.zeros(int(np.isin(ids, np.asarray(self.vision_token_ids(), dtype=np.int64)).sum()), bool)
+
     def layout(self, prepared: PreparedInputs) -> VisionLayout:
         """Where the vision grids lie in the user's pictures.
 
@@ -431,7 +445,8 @@ class ModelAdapter(ABC):
     def find_spans(self, tokens, prepared: PreparedInputs, messages: list[dict], *, closing_ids=()) -> TokenSpans:
         """Vision, prompt and answer positions of a generated sequence.
 
-        Vision tokens are the input positions holding :meth:`vision_token_ids`. The prompt
+        Vision tokens are the input positions holding :meth:`vision_token_ids`, but for
+        :meth:`separator_slots`. The prompt
         is the tokens of the user's last text entry (see :meth:`prompt_positions`). The
         answer starts right after the input and ends before the run of ``closing_ids``
         that closes it.
@@ -466,10 +481,16 @@ class ModelAdapter(ABC):
                 f"the input holds none of the vision token ids {list(self.vision_token_ids())} of {self.family}; "
                 "does the chat have an image or a video?"
             )
+        separators = np.asarray(self.separator_slots(prepared), dtype=bool)
+        if separators.shape != vision.shape:
+            raise SpanError(
+                f"{self.family}'s layout marks {separators.size} vision slots as cells or separators, but the input "
+                f"holds {vision.size}; tam cannot lay out this input"
+            )
         closing = np.isin(tokens[input_length:], np.asarray(list(closing_ids), dtype=np.int64))
         kept = len(closing) - _trailing_true(closing)
         return TokenSpans(
-            vision=vision,
+            vision=vision[~separators],
             prompt=self.prompt_positions(prepared, messages),
             answer_start=input_length,
             answer_end=input_length + kept,

@@ -380,11 +380,19 @@ def build_internvl():
     return _finish(_seeded(InternVLForConditionalGeneration, config), tokenizer), processor
 
 
+def _build_llava_next():
+    """Tiny LLaVA-NeXT (:mod:`tam.models.twins_llava_next`, which builds on this module's tokenizers)."""
+    from tam.models.twins_llava_next import build_llava_next
+
+    return build_llava_next()
+
+
 TWINS: dict[str, Callable] = {
     "tiny-qwen2-vl": build_qwen2_vl,
     "tiny-qwen2.5-vl": build_qwen2_5_vl,
     "tiny-qwen3-vl": build_qwen3_vl,
     "tiny-llava": build_llava,
     "tiny-internvl": build_internvl,
+    "tiny-llava-next": _build_llava_next,
 }
 """Twin name -> builder returning ``(model, processor)``."""

@@ -1,0 +1,119 @@
+"""LLaVA-NeXT family (``LlavaNextForConditionalGeneration``, the ``llava-hf/llava-v1.6-*`` checkpoints).
+
+Each image is two grids, read from the processor's settings with its own functions:
+
+- a base view: the whole picture stretched to the vision tower's square
+  (``image_size / patch_size`` cells on a side), kind ``global``;
+- an any-resolution grid: the processor picks the best of ``image_grid_pinpoints``
+  (``select_best_resolution``), resizes the picture into it keeping its aspect
+  (``get_patch_output_size``), pads it to the centre and cuts tiles of the tower's size;
+  the model stitches the tiles' features into one grid, cuts the padding off again
+  (``unpad_image``; the processor counts it with ``_get_unpadded_features``) and adds a
+  newline feature after every row. That grid lies over the picture (a rounding of a
+  cell at most past its edges), kind ``local``; the newline slots are separators, in no tile.
+
+The base view's tokens come first, then the grid's rows, each followed by its newline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tam.errors import ShapeError
+from tam.layout import Tile, VisionLayout
+from tam.models.base import PreparedInputs, SquareGridAdapter
+from tam.models.geometry import size_settings
+
+__all__ = ["LlavaNextAdapter"]
+
+
+@dataclass(frozen=True)
+class _ImageGrids:
+    """The two grids of one image: the base view's side, the any-resolution grid and its rectangle."""
+
+    base: int
+    grid: tuple[int, int]
+    box: tuple[float, float, float, float]
+
+
+class LlavaNextAdapter(SquareGridAdapter):
+    """Adapter of ``LlavaNextForConditionalGeneration``: per image a base view and an unpadded any-resolution grid."""
+
+    family = "LLaVA-NeXT"
+    model_classes = ("LlavaNextForConditionalGeneration",)
+
+    def vision_shape(self, prepared: PreparedInputs):
+        """Return the base view and the any-resolution grid of every image, in token order."""
+        return list(self.layout(prepared).grids)
+
+    def layout(self, prepared: PreparedInputs) -> VisionLayout:
+        """Each image's base view (global) over the whole picture, then its any-resolution grid (local)."""
+        grids, tiles, sizes = [], [], []
+        for index, picture in enumerate(prepared.pictures):
+            height, width = picture.shape[:2]
+            image = self._image_grids(height, width)
+            grids += [(image.base, image.base), image.grid]
+            tiles += [Tile(index, (0.0, 0.0, float(width), float(height)), "global"), Tile(index, image.box)]
+            sizes.append((height, width))
+        layout = VisionLayout.from_tiles(grids, tiles, sizes)
+        slots = self.separator_slots(prepared)
+        if len(slots) - int(slots.sum()) != layout.num_tokens:
+            raise ShapeError(
+                f"the processor gave {len(slots)} image tokens, {int(slots.sum())} of them newlines, but the grids tam "
+                f"lays out hold {layout.num_tokens}; tam cannot lay out these LLaVA-NeXT processor settings"
+            )
+        return layout
+
+    def separator_slots(self, prepared: PreparedInputs) -> np.ndarray:
+        """Mark the newline after each row of every any-resolution grid."""
+        slots = []
+        for picture in prepared.pictures:
+            image = self._image_grids(*picture.shape[:2])
+            rows, columns = image.grid
+            slots.append(np.zeros(image.base**2, bool))
+            slots.append(np.tile(np.r_[np.zeros(columns, bool), True], rows))
+        found = int(np.isin(prepared.input_ids, np.asarray(self.vision_token_ids(), dtype=np.int64)).sum())
+        marked = np.concatenate(slots) if slots else np.zeros(0, bool)
+        if len(marked) != found:
+            raise ShapeError(
+                f"the processor gave {found} image tokens, but the grids and newlines tam lays out hold {len(marked)}; "
+                "tam cannot lay out these LLaVA-NeXT processor settings"
+            )
+        return marked
+
+    def _image_grids(self, height: int, width: int) -> _ImageGrids:
+        """Lay out a ``height x width`` picture as the processor counts its grids and the model stitches them."""
+        from transformers.image_processing_utils import get_patch_output_size, select_best_resolution
+        from transformers.image_utils import ChannelDimension
+
+        config = self.model.config
+        if config.vision_feature_select_strategy != "default":
+            raise ShapeError(
+                f"vision_feature_select_strategy {config.vision_feature_select_strategy!r} keeps the CLS token; "
+                "tam lays out LLaVA-NeXT with 'default'"
+            )
+        crop = size_settings(self.image_setting("crop_size"))
+        tile_height, tile_width = int(crop["height"]), int(crop["width"])
+        base = int(config.vision_config.image_size) // int(config.vision_config.patch_size)
+        best_height, best_width = select_best_resolution([height, width], self.image_setting("image_grid_pinpoints"))
+        # the grid of every tile's features before the padding is cut off: it covers the padded canvas
+        full_rows, full_columns = base * (best_height // tile_height), base * (best_width // tile_width)
+        features, rows = self.processor._get_unpadded_features(
+            height, width, base, base, best_height // tile_height, best_width // tile_width
+        )
+        columns = features // rows
+        # where the picture lies in the canvas, as the image processor resizes and pads it
+        shape = np.empty((1, height, width), np.uint8)  # only its shape is read
+        new_height, new_width = get_patch_output_size(shape, (best_height, best_width), ChannelDimension.FIRST)
+        pad_left, pad_top = (best_width - new_width) // 2, (best_height - new_height) // 2
+        cell_height, cell_width = best_height / full_rows, best_width / full_columns
+        top_cells, left_cells = (full_rows - rows) // 2, (full_columns - columns) // 2
+        box = (
+            (left_cells * cell_width - pad_left) * width / new_width,
+            (top_cells * cell_height - pad_top) * height / new_height,
+            ((left_cells + columns) * cell_width - pad_left) * width / new_width,
+            ((top_cells + rows) * cell_height - pad_top) * height / new_height,
+        )
+        return _ImageGrids(base, (rows, columns), box)

@@ -1,0 +1,64 @@
+"""The LLaVA-NeXT twin: ``LlavaNextForConditionalGeneration`` and ``LlavaNextProcessor`` at llava-v1.6's settings.
+
+llava-hf/llava-v1.6-vicuna-7b-hf: CLIP ViT-L/14 at 336 pixels (24 x 24 grid), ``image_grid_pinpoints``
+[[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]], ``shortest_edge`` and crops of 336,
+the CLS token dropped ("default"), the Vicuna chat of LLaVA-1.5. The twin keeps all of it at a
+sixth of the size (a 56-pixel tower: 4 x 4 cells, pinpoints divided by 6) so that it runs in
+milliseconds; its tokenizer is LLaVA-1.5's tiny one.
+"""
+
+from __future__ import annotations
+
+from tam.models.twins import _LLAVA_TEMPLATE, _PATCH, _finish, _llava_tokenizer, _seeded, _small_text
+
+__all__ = ["build_llava_next", "llava_next_processor"]
+
+_SCALE = 6  # the real tower's 336 pixels over the twin's 56
+_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+
+
+def llava_next_processor(side: int = 4 * _PATCH):
+    """Build a LLaVA-NeXT processor around the tiny tokenizer, for a tower of ``side`` pixels (336 real)."""
+    from transformers import LlavaNextImageProcessor, LlavaNextProcessor
+
+    image_processor = LlavaNextImageProcessor(
+        size={"shortest_edge": side},
+        crop_size={"height": side, "width": side},
+        image_grid_pinpoints=[[h * side // 336, w * side // 336] for h, w in _PINPOINTS],
+    )
+    return LlavaNextProcessor(
+        image_processor=image_processor,
+        tokenizer=_llava_tokenizer(),
+        patch_size=_PATCH,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=_LLAVA_TEMPLATE,
+    )
+
+
+def build_llava_next():
+    """Tiny LLaVA-NeXT: ``LlavaNextForConditionalGeneration`` (CLIP + Llama) and ``LlavaNextProcessor``."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration
+
+    side = 336 // _SCALE
+    processor = llava_next_processor(side)
+    tokenizer = processor.tokenizer
+    vision = CLIPVisionConfig(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=side,
+        patch_size=_PATCH,
+        projection_dim=16,
+    )
+    config = LlavaNextConfig(
+        vision_config=vision,
+        text_config=LlamaConfig(**_small_text(tokenizer)),
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        image_grid_pinpoints=processor.image_processor.image_grid_pinpoints,
+        image_seq_length=(side // _PATCH) ** 2,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+    )
+    return _finish(_seeded(LlavaNextForConditionalGeneration, config), tokenizer), processor
