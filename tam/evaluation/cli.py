@@ -223,7 +223,8 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 "round0": args.round0,
                 "max_new_tokens": args.max_new_tokens,
                 "seed": args.seed,
-                "preprocessing": dict(args.processor_options),
+                # only when given: runs at the processor's defaults keep the settings they always had
+                **({"preprocessing": dict(args.processor_options)} if args.processor_options else {}),
             },
             vis_dir=args.vis_dir,
             state=state,

@@ -78,7 +78,7 @@ size, an empty answer (``SampleError``, ``tam.SpanError``, all ``ValueError``), 
 failures of the model such as running out of memory. Failures of the output (a folder
 that cannot be written) stop the run instead."""
 
-SETTINGS_ADDED_LATER = {"rouge_l_package": "rouge-score", "preprocessing": {}}
+SETTINGS_ADDED_LATER = {"rouge_l_package": "rouge-score"}
 """Run settings that older results files lack, with the value those runs used."""
 
 

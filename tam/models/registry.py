@@ -14,6 +14,7 @@ from tam.models.base import ModelAdapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter
+from tam.models.mistral3 import Mistral3Adapter
 from tam.models.qwen_vl import QwenVLAdapter
 
 __all__ = ["UnsupportedModelError", "adapter_class_for", "adapter_for", "register_adapter", "supported_classes"]
@@ -48,7 +49,7 @@ def register_adapter(adapter_class: type[ModelAdapter]) -> type[ModelAdapter]:
     return adapter_class
 
 
-for _adapter in (QwenVLAdapter, LlavaAdapter, LlavaNextAdapter, InternVLAdapter):
+for _adapter in (QwenVLAdapter, LlavaAdapter, LlavaNextAdapter, InternVLAdapter, Mistral3Adapter):
     register_adapter(_adapter)
 
 

@@ -387,6 +387,13 @@ def _build_llava_next():
     return build_llava_next()
 
 
+def _build_mistral3():
+    """Tiny Mistral 3 (:mod:`tam.models.twins_mistral3`)."""
+    from tam.models.twins_mistral3 import build_mistral3
+
+    return build_mistral3()
+
+
 TWINS: dict[str, Callable] = {
     "tiny-qwen2-vl": build_qwen2_vl,
     "tiny-qwen2.5-vl": build_qwen2_5_vl,
@@ -394,5 +401,6 @@ TWINS: dict[str, Callable] = {
     "tiny-llava": build_llava,
     "tiny-internvl": build_internvl,
     "tiny-llava-next": _build_llava_next,
+    "tiny-mistral3": _build_mistral3,
 }
 """Twin name -> builder returning ``(model, processor)``."""
