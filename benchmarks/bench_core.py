@@ -9,9 +9,11 @@ vision grid, 40 answer tokens) is explained three ways, each in its own process:
 - ``tam+candidates``: the same, also computing the top-3 candidates of every token
   over the whole vocabulary (what the visuals need).
 
-The reference is not shipped: clone it (github.com/xmed-lab/TAM) and pass its folder.
+The reference is not shipped: clone it (github.com/xmed-lab/TAM) and pass its folder to
+time it too; without ``--reference-dir`` only tam's two ways run (speed-ups against ``tam``).
 
     python benchmarks/bench_core.py --reference-dir ../TAM
+    python benchmarks/bench_core.py                        # tam alone
 
 Peak extra memory is the process's peak resident memory during the explained part
 minus its resident memory before it (on CUDA: peak allocated bytes).
@@ -34,7 +36,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import tam  # noqa: E402
 from tam.testing import load_reference_module, make_generation  # noqa: E402
 
-SIZE = {"vision_shape": (20, 27), "num_prompt": 16, "num_answer": 40, "vocab_size": 151_936, "hidden_size": 1536}
+SIZES = {
+    "qwen2-vl-2b": {
+        "vision_shape": (20, 27),
+        "num_prompt": 16,
+        "num_answer": 40,
+        "vocab_size": 151_936,
+        "hidden_size": 1536,
+    },
+    "tiny": {
+        "vision_shape": (4, 6),
+        "num_prompt": 3,
+        "num_answer": 5,
+        "vocab_size": 64,
+        "hidden_size": 16,
+    },  # the tests'
+}
 
 
 def resident_bytes(field: str) -> int:
@@ -69,12 +86,12 @@ class PeakMemory:
             self.extra = resident_bytes("VmHWM") - self.start
 
 
-def worker(method: str, reference_dir: str | None, device: str, repeats: int) -> dict:
+def worker(method: str, reference_dir: str | None, device: str, repeats: int, size: dict) -> dict:
     torch.manual_seed(0)
-    generation = make_generation(**SIZE, seed=0)
+    generation = make_generation(**size, seed=0)
     generation.lm_head.to(device)
     generation.hidden_states = [h.to(device) for h in generation.hidden_states]
-    image = __import__("numpy").zeros((560, 756, 3), "uint8")
+    image = __import__("numpy").zeros((28 * size["vision_shape"][0], 28 * size["vision_shape"][1], 3), "uint8")
 
     if method == "reference":
         reference = load_reference_module(Path(reference_dir))
@@ -86,7 +103,7 @@ def worker(method: str, reference_dir: str | None, device: str, repeats: int) ->
             for round_index in range(len(logits)):
                 reference.TAM(
                     generation.tokens,
-                    SIZE["vision_shape"],
+                    size["vision_shape"],
                     logits,
                     generation.special_ids,
                     image,
@@ -104,7 +121,7 @@ def worker(method: str, reference_dir: str | None, device: str, repeats: int) ->
                 generation.hidden_states,
                 generation.lm_head,
                 generation.special_ids,
-                SIZE["vision_shape"],
+                size["vision_shape"],
             )
             if method == "tam+candidates":
                 result.candidates  # noqa: B018 - computed on first access
@@ -122,52 +139,56 @@ def worker(method: str, reference_dir: str | None, device: str, repeats: int) ->
     return {"method": method, "seconds": statistics.median(times), "peak_extra_bytes": max(peaks)}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Run every way in its own process and print the table; return the exit status (2 after one line)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--reference-dir", type=Path, help="folder of the reference release (holds tam.py)")
+    parser.add_argument(
+        "--reference-dir", type=Path, help="folder of the reference release (holds tam.py); without it, tam alone"
+    )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--size", default="qwen2-vl-2b", choices=list(SIZES), help="generation size (tiny: the tests')")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    size = SIZES[args.size]
 
     if args.worker:
+        reference_dir = args.reference_dir and str(args.reference_dir)
+        print(json.dumps(worker(args.worker, reference_dir, args.device, args.repeats, size)))
+        return 0
+    if args.reference_dir is not None and not (args.reference_dir / "tam.py").is_file():
         print(
-            json.dumps(worker(args.worker, args.reference_dir and str(args.reference_dir), args.device, args.repeats))
+            f"bench_core.py: error: --reference-dir {str(args.reference_dir)!r} holds no tam.py: pass a clone of "
+            "github.com/xmed-lab/TAM, or leave --reference-dir out to time tam alone",
+            file=sys.stderr,
         )
-        return
-    if args.reference_dir is None or not (args.reference_dir / "tam.py").is_file():
-        sys.exit("Pass --reference-dir: a clone of github.com/xmed-lab/TAM (the folder holding tam.py).")
+        return 2
 
+    methods = ("reference",) * (args.reference_dir is not None) + ("tam", "tam+candidates")
     rows = {}
-    for method in ("reference", "tam", "tam+candidates"):
-        command = [
-            sys.executable,
-            __file__,
-            "--worker",
-            method,
-            "--device",
-            args.device,
-            "--repeats",
-            str(args.repeats),
-            "--reference-dir",
-            str(args.reference_dir),
-        ]
+    for method in methods:
+        command = [sys.executable, __file__, "--worker", method, "--device", args.device]
+        command += ["--repeats", str(args.repeats), "--size", args.size]
+        command += ["--reference-dir", str(args.reference_dir)] if args.reference_dir is not None else []
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
         rows[method] = json.loads(output.strip().splitlines()[-1])
 
-    base = rows["reference"]
+    base_name = methods[0]
+    base = rows[base_name]
     print(
-        f"Qwen2-VL-2B size: hidden {SIZE['hidden_size']}, vocab {SIZE['vocab_size']}, grid {SIZE['vision_shape']}, "
-        f"{SIZE['num_prompt']} prompt + {SIZE['num_answer']} answer tokens; device {args.device}, "
-        f"median of {args.repeats}"
+        f"{args.size} size: hidden {size['hidden_size']}, vocab {size['vocab_size']}, grid {size['vision_shape']}, "
+        f"{size['num_prompt']} prompt + {size['num_answer']} answer tokens; device {args.device}, "
+        f"median of {args.repeats}; speed-up and memory against {base_name}"
     )
     print(f"{'method':<16}{'time (s)':>10}{'speed-up':>10}{'peak extra (MB)':>17}{'memory ratio':>14}")
     for method, row in rows.items():
+        ratio = row["peak_extra_bytes"] / base["peak_extra_bytes"] if base["peak_extra_bytes"] > 0 else float("nan")
         print(
             f"{method:<16}{row['seconds']:>10.4f}{base['seconds'] / row['seconds']:>9.1f}x"
-            f"{row['peak_extra_bytes'] / 2**20:>17.1f}{row['peak_extra_bytes'] / base['peak_extra_bytes']:>13.2%}"
+            f"{row['peak_extra_bytes'] / 2**20:>17.1f}{ratio:>13.2%}"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,6 +11,13 @@ Every file Pillow opens becomes the 8-bit RGB picture a person sees when opening
 - palette, black-and-white, CMYK, YCbCr and HSV pictures are converted by Pillow, CIELAB
   through a colour transform to sRGB.
 
+Arrays are pictures too: a numpy array or a torch tensor, of shape (H, W) grey, or
+(H, W, C) / (C, H, W) with C = 1 (grey), 3 (RGB) or 4 (RGBA), of dtype uint8 (0..255),
+bool, or float in [0, 1] (torchvision's ``to_tensor`` convention). Numpy arrays are read
+channels last unless only their first axis can be channels; torch tensors channels first
+unless only their last axis can be. Anything else is refused in one line naming what is
+accepted.
+
 A picture of more than :data:`MAX_PIXELS` pixels is refused before it is decoded, and
 a file that cannot be decoded whole (a truncated JPEG) is refused too: both raise
 :class:`~tam.errors.ImageFileError`, one line naming the file.
@@ -23,6 +30,7 @@ the frames stack into one video.
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,18 +39,28 @@ import numpy as np
 
 from tam.errors import ImageFileError
 
-__all__ = ["FRAME_SUFFIXES", "MAX_PIXELS", "frame_paths", "load_frames", "load_image"]
+__all__ = ["FRAME_SUFFIXES", "MAX_FRAMES", "MAX_PIXELS", "frame_paths", "load_frames", "load_image"]
 
 MAX_PIXELS = 8192 * 8192
 """Largest picture read, in pixels (about 67 megapixels, 200 MB decoded as RGB). The
 models see at most a few megapixels, so a larger file is almost surely a mistake or a
 decompression bomb."""
 
+MAX_FRAMES = 768
+"""Most frames a video may have (qwen-vl-utils' own ceiling when it samples a video): each
+frame is decoded in full before the video is sampled, so ten thousand frames would take
+minutes and gigabytes first. Counted before any frame is read."""
+
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 """Files of a frames folder that are read as frames."""
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _TRANSPARENT_MODES = ("RGBA", "LA", "PA", "RGBa")
+_CHANNELS = (1, 3, 4)
+_ACCEPTED = (
+    "a file path, a PIL image, or a numpy array / torch tensor of shape (H, W), (H, W, C) or (C, H, W) "
+    "with C in 1, 3, 4, of dtype uint8, bool or float in [0, 1]"
+)
 
 
 def load_image(source, *, max_pixels: int = MAX_PIXELS):
@@ -50,9 +68,11 @@ def load_image(source, *, max_pixels: int = MAX_PIXELS):
 
     Parameters
     ----------
-    source : str, PathLike or PIL.Image.Image
-        A file (a ``file://`` prefix is allowed), or a picture already opened (converted
-        the same way). URLs and base64 strings are refused: download them first.
+    source : str, PathLike, PIL.Image.Image, ndarray or torch.Tensor
+        A file (a ``file://`` prefix is allowed), a picture already opened (converted
+        the same way), or an array of shape (H, W), (H, W, C) or (C, H, W), C in 1, 3,
+        4, uint8, bool or float in [0, 1] (see the module's notes on the channel axis).
+        URLs and base64 strings are refused: download them first.
     max_pixels : int
         Refuse pictures with more pixels than this (:data:`MAX_PIXELS`).
 
@@ -64,12 +84,18 @@ def load_image(source, *, max_pixels: int = MAX_PIXELS):
     Raises
     ------
     ImageFileError
-        No such file, not a picture, truncated or damaged, or over ``max_pixels``.
+        No such file, not a picture, truncated or damaged, over ``max_pixels``, an array
+        of another shape, dtype or range, or another type.
     """
     from PIL import Image
 
     if isinstance(source, Image.Image):
         return _to_rgb(_checked_size(source, "the picture", max_pixels))
+    torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported
+    if isinstance(source, np.ndarray) or (torch is not None and isinstance(source, torch.Tensor)):
+        return _to_rgb(_checked_size(_array_picture(source), "the picture array", max_pixels))
+    if not isinstance(source, (str, os.PathLike)):
+        raise ImageFileError(f"an image must be {_ACCEPTED}; got {type(source).__name__}")
     if isinstance(source, str) and source.startswith("file://"):
         source = source[len("file://") :]
     if isinstance(source, str) and source.startswith(("http://", "https://", "data:")):
@@ -93,6 +119,46 @@ def load_image(source, *, max_pixels: int = MAX_PIXELS):
         if isinstance(error, ImageFileError):
             raise
         raise ImageFileError(f"{str(path)!r} is not an image that can be read whole ({error})") from None
+
+
+def _array_picture(source):
+    """PIL picture of a numpy array or torch tensor (see the module notes for the accepted shapes)."""
+    from PIL import Image
+
+    channels_first = not isinstance(source, np.ndarray)
+    if not channels_first:
+        values = source
+    else:  # torch: bfloat16 has no numpy dtype, so floats go through float32
+        tensor = source.detach().cpu()
+        values = (tensor.float() if tensor.is_floating_point() else tensor).numpy()
+    kind = "tensor" if channels_first else "array"
+    shape = tuple(source.shape)
+    if values.ndim == 3:
+        first, last = values.shape[0] in _CHANNELS, values.shape[-1] in _CHANNELS
+        if first and (channels_first or not last):
+            values = np.moveaxis(values, 0, -1)
+        elif not last:
+            values = values[None]  # no channel axis: refused below
+    if values.ndim not in (2, 3) or 0 in values.shape:
+        raise ImageFileError(
+            f"an image {kind} must have shape (H, W), (H, W, C) or (C, H, W), C in 1, 3, 4; got {shape}"
+        )
+    if values.dtype == np.bool_:
+        values = values.astype(np.uint8) * 255
+    elif np.issubdtype(values.dtype, np.floating):
+        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+            raise ImageFileError(
+                f"a float image {kind} must hold values in [0, 1] (no NaN), got {values.min():.4g} to "
+                f"{values.max():.4g}: divide by 255 or pass uint8"
+            )
+        values = np.rint(values * 255).astype(np.uint8)
+    elif values.dtype != np.uint8:
+        raise ImageFileError(
+            f"an image {kind} must be uint8, bool or float in [0, 1], got dtype {values.dtype}: convert it first"
+        )
+    if values.ndim == 3 and values.shape[2] == 1:
+        values = values[:, :, 0]
+    return Image.fromarray(np.ascontiguousarray(values))  # Pillow picks L, RGB or RGBA from the shape
 
 
 def _checked_size(image, name: str, max_pixels: int):
@@ -154,7 +220,7 @@ def load_frames(frames: Sequence | str | os.PathLike, *, max_pixels: int = MAX_P
 
     Parameters
     ----------
-    frames : folder, or sequence of paths or PIL images
+    frames : folder, or sequence of paths, PIL images or arrays (a (T, H, W, C) array too)
         A folder is read with :func:`frame_paths`.
     max_pixels : int
         Per frame, as for :func:`load_image`.
@@ -168,6 +234,10 @@ def load_frames(frames: Sequence | str | os.PathLike, *, max_pixels: int = MAX_P
 
     if isinstance(frames, (str, os.PathLike)):
         frames = frame_paths(frames)
+    if len(frames) > MAX_FRAMES:
+        raise ImageFileError(
+            f"a video takes at most {MAX_FRAMES} frames (tam.images.MAX_FRAMES), got {len(frames)}: sample fewer"
+        )
     pictures = [load_image(frame, max_pixels=max_pixels) for frame in frames]
     if not pictures:
         raise ImageFileError("a video needs at least one frame, got none")

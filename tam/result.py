@@ -489,9 +489,11 @@ class TokenActivationResult:
         The folder is written beside the target and swapped into place
         (:func:`tam.files.replace_directory`), so a failed or interrupted save leaves the
         earlier result or the new one, never a part or nothing. Refuses to replace an
-        existing folder unless ``overwrite`` is true.
+        existing folder unless ``overwrite`` is true, and a ``directory`` that is a symbolic link.
         """
         target = Path(directory)
+        if target.is_symlink():  # replacing through a link would write, or delete, a folder elsewhere
+            raise FileExistsError(f"{target} is a symbolic link; tam saves no result through a link: name a folder")
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
         if target.exists() and not target.is_dir():

@@ -285,3 +285,31 @@ def test_a_bfloat16_twin_explains_end_to_end():
     model, processor = load_model("tiny-qwen2-vl")
     result = tam.explain(model.to(torch.bfloat16), processor, SHAPES["one image"][0], max_new_tokens=3)
     assert np.isfinite(result.maps("tam")).all() and result.maps("tam").max() > 0
+
+
+@pytest.mark.parametrize("name", ["toy-shapes", "tiny-llava"])  # the Qwen-VL reader and the other families' one
+def test_a_picture_as_numpy_array_or_tensor_gives_the_maps_of_the_file(name):
+    from PIL import Image
+
+    model, processor = load_model(name)
+    path = "imgs/toy-shapes.jpg"
+    rgb = np.array(Image.open(path).convert("RGB"))
+    by_source = {
+        source_name: tam.explain(model, processor, [user(image(source), text(QUESTION))], max_new_tokens=4)
+        for source_name, source in {
+            "file": path,
+            "numpy uint8": rgb,
+            "numpy float": rgb / 255.0,
+            "torch CxHxW": torch.from_numpy(rgb).permute(2, 0, 1),
+        }.items()
+    }
+    expected = by_source.pop("file")
+    for source_name, result in by_source.items():
+        np.testing.assert_array_equal(result.token_ids, expected.token_ids, err_msg=source_name)
+        np.testing.assert_allclose(result.maps("tam"), expected.maps("tam"), atol=1e-6, err_msg=source_name)
+
+
+def test_a_picture_of_another_type_is_refused_in_one_line_naming_the_accepted_types():
+    model, processor = load_model("toy-shapes")
+    with pytest.raises(tam.errors.ImageFileError, match="an image must be a file path, a PIL image, or a numpy"):
+        tam.explain(model, processor, [user(image(b"not a picture"), text(QUESTION))], max_new_tokens=2)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tam.errors import ImageFileError
@@ -94,3 +95,72 @@ def test_an_empty_frames_folder(tmp_path):
     (tmp_path / "frames").mkdir()
     with pytest.raises(ImageFileError, match="frames' holds no .jpg/"):
         load_frames(tmp_path / "frames")
+
+
+def demo_pixels() -> np.ndarray:
+    return np.array(pixels(load_image(DEMO_JPEG)))  # writable, for torch.from_numpy
+
+
+@pytest.mark.parametrize(
+    "as_array",
+    [
+        pytest.param(lambda rgb: rgb, id="numpy HxWx3 uint8"),
+        pytest.param(lambda rgb: rgb.transpose(2, 0, 1).copy(), id="numpy 3xHxW uint8"),
+        pytest.param(lambda rgb: rgb / 255.0, id="numpy float64 in [0, 1]"),
+        pytest.param(lambda rgb: (rgb / 255.0).astype(np.float16), id="numpy float16 in [0, 1]"),
+        pytest.param(lambda rgb: np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]), id="numpy RGBA opaque"),
+        pytest.param(lambda rgb: torch.from_numpy(rgb).permute(2, 0, 1) / 255, id="torch 3xHxW float"),
+        pytest.param(lambda rgb: (torch.from_numpy(rgb).permute(2, 0, 1) / 255).bfloat16(), id="torch bfloat16"),
+        pytest.param(lambda rgb: torch.from_numpy(rgb), id="torch HxWx3 uint8"),
+    ],
+)
+def test_arrays_and_tensors_give_the_pictures_pixels(as_array):
+    rgb = demo_pixels()
+    tolerance = 2 if "float" in str(as_array(rgb[:1, :1]).dtype) else 0  # float16/bfloat16 round a level off
+    np.testing.assert_allclose(pixels(load_image(as_array(rgb))), rgb, atol=tolerance)
+
+
+def test_grey_arrays_become_grey_rgb():
+    grey = np.array([[0, 100, 255, 30, 1]], dtype=np.uint8)  # 5 wide: (1, 1, 5) can only be channels first
+    expected = np.repeat(grey[:, :, None], 3, axis=2)
+    for array in (grey, grey[:, :, None], grey[None], torch.from_numpy(grey)[None], grey.astype(bool)):
+        picture = pixels(load_image(array))
+        np.testing.assert_array_equal(picture, expected if array.dtype != bool else (expected > 0) * 255)
+
+
+@pytest.mark.parametrize(
+    "source, message",
+    [
+        (
+            np.zeros((5, 6, 2), np.uint8),
+            r"array must have shape \(H, W\), \(H, W, C\) or \(C, H, W\), C in 1, 3, 4; got \(5, 6, 2\)",
+        ),
+        (np.zeros((2, 4, 5, 3), np.uint8), r"got \(2, 4, 5, 3\)"),
+        (np.zeros((0, 5), np.uint8), r"got \(0, 5\)"),
+        (np.full((4, 5), 255.0), r"a float image array must hold values in \[0, 1\] \(no NaN\), got 255 to 255"),
+        (np.full((4, 5), np.nan), r"\(no NaN\), got nan to nan"),
+        (np.zeros((4, 5), np.int64), "must be uint8, bool or float in \\[0, 1\\], got dtype int64"),
+        (
+            torch.zeros(4, 5, dtype=torch.int32),
+            "an image tensor must be uint8, bool or float in \\[0, 1\\], got dtype int32",
+        ),
+        (b"\x89PNG", "an image must be a file path, a PIL image, or a numpy array / torch tensor .* got bytes"),
+        ([[0, 1]], "got list"),
+    ],
+)
+def test_other_arrays_and_types_are_refused_naming_what_is_accepted(source, message):
+    with pytest.raises(ImageFileError, match=message):
+        load_image(source)
+
+
+def test_an_array_over_the_pixel_limit_is_refused():
+    with pytest.raises(ImageFileError, match="the picture array is 20x10 = 200 pixels, over the pixel limit of 100"):
+        load_image(np.zeros((10, 20, 3), np.uint8), max_pixels=100)
+
+
+def test_a_video_array_is_read_frame_by_frame():
+    video = np.zeros((2, 4, 5, 3), np.uint8)
+    video[1] = 200
+    frames = load_frames(video)
+    assert [frame.size for frame in frames] == [(5, 4)] * 2
+    assert tuple(pixels(frames[1])[0, 0]) == (200, 200, 200)

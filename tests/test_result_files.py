@@ -147,3 +147,12 @@ def test_the_saved_arrays_schema_covers_every_array_save_writes(result):
 
     names = result._saved_arrays()
     assert all(any(re.fullmatch(pattern, name) for pattern in tam.result.SAVED_ARRAYS) for name in names)
+
+
+def test_a_save_through_a_link_is_refused_and_the_folder_it_names_is_kept(result, saved, tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(saved)
+    before = sorted((path.name, path.read_bytes()) for path in saved.iterdir())
+    with pytest.raises(FileExistsError, match="is a symbolic link"):
+        result.save(link, overwrite=True)
+    assert sorted((path.name, path.read_bytes()) for path in saved.iterdir()) == before and link.is_symlink()

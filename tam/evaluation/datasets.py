@@ -6,7 +6,8 @@
   values are COCO category ids.
 - GranDf and OpenPSG: ``anno.json``, a list of ``[image path, description, seg label
   path, {category name: label value}]`` with paths relative to the folder (absolute
-  paths and ``..`` are refused: an annotation file cannot reach outside it). Which of the
+  paths and ``..`` are refused: an annotation file cannot reach outside it, nor can a
+  symbolic link inside the folder). Which of the
   two is read from the folder's name, as the reference does, or given explicitly.
 """
 
@@ -134,7 +135,28 @@ def load_dataset(root: str | Path, dataset_format: str | None = None) -> Dataset
     samples = _coco14(root) if dataset_format == "coco14" else _anno_json(root, PROMPTS[dataset_format])
     if not samples:
         raise DatasetError(f"{root} holds no samples: its annotations list no images")
+    _check_inside(root, samples)
     return Dataset(dataset_format, root, tuple(samples))
+
+
+def _check_inside(root: Path, samples: list[Sample]) -> None:
+    """Raise :class:`DatasetError` when a sample's picture or mask is a symbolic link leading out of ``root``.
+
+    A link inside the folder is followed; one to elsewhere (dangling or not) would read,
+    and with a vis_dir copy, a file the user did not name as part of the data set.
+    """
+    real_root = root.resolve()
+    for sample in samples:
+        for path in (sample.image, sample.mask):
+            try:
+                real = path.resolve()
+            except RuntimeError:  # a loop of links
+                raise DatasetError(f"sample {sample.index} ({sample.id}): {path} is a loop of symbolic links") from None
+            if not real.is_relative_to(real_root):
+                raise DatasetError(
+                    f"sample {sample.index} ({sample.id}): {path} is a symbolic link to {str(real)!r}, outside the "
+                    f"data set folder {str(real_root)!r}; copy the file into the folder"
+                )
 
 
 def _read_json(path: Path):

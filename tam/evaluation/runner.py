@@ -10,14 +10,15 @@ Under ``accelerate launch`` every process takes the samples whose index it owns
 done, leaves a ``.done`` marker beside it; the main process merges the parts once every
 marker is there. One process (no launcher) is the same code.
 
-One run at a time writes a results file: :func:`start_evaluation` takes its lock
-(``<results>.lock``, which names the holding process) before anything is read or
-computed, and checks the output folders, so a run stops at the start rather than
-after the model has loaded. See docs/guarantees.md.
+One run at a time writes a results file, and one a vis_dir: :func:`start_evaluation`
+takes their locks (``<results>.lock`` and ``<VIS_DIR>.lock`` beside their real paths, which
+name the holding process) before anything is read or computed, and checks the output
+folders, so a run stops at the start rather than after the model has loaded. See docs/guarantees.md.
 """
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import tempfile
@@ -281,7 +282,8 @@ def start_evaluation(
     """Check everything a run needs before a model is loaded, and take the results file.
 
     The main process takes the lock of the results file (``<results>.lock``, held until
-    the run is closed), so a second run on the same file stops here, naming the process
+    the run is closed) and of the vis_dir (``<VIS_DIR>.lock``), both by their real paths,
+    so a second run on the same file or folder stops here, naming the process
     that holds it. The output folders are made and tried, the results file is read and
     its settings compared.
 
@@ -358,10 +360,10 @@ def start_evaluation(
     }
     if faithfulness is not None:
         run_settings["faithfulness"] = asdict(faithfulness)
-    lock = None
+    locks = []
     if state.is_main_process:
         _check_writable(results, vis_dir)
-        lock = _lock(results)
+        locks = _take_locks(results, vis_dir)
     try:
         records = _check_existing(results, dataset, run_settings, resume)
         state.wait_for_everyone()  # everyone has looked at the files before anyone writes
@@ -372,7 +374,7 @@ def start_evaluation(
                 write_json_atomic(settings_path(results), run_settings)
         state.wait_for_everyone()
     except BaseException:
-        if lock is not None:
+        for lock in locks:
             lock.release()
         raise
     done = {index for index, record in records.items() if not (retry_failed and "error" in record)}
@@ -391,7 +393,7 @@ def start_evaluation(
         run_settings=run_settings,
         vis_dir=vis_dir,
         state=state,
-        lock=lock,
+        locks=locks,
         faithfulness=faithfulness,
     )
 
@@ -416,7 +418,7 @@ class EvaluationRun:
     run_settings: dict
     vis_dir: Path | None
     state: object
-    lock: object | None
+    locks: list
     faithfulness: FaithfulnessOptions | None = None
 
     def __enter__(self) -> EvaluationRun:
@@ -426,10 +428,9 @@ class EvaluationRun:
         self.close()
 
     def close(self) -> None:
-        """Release the results file for other runs."""
-        if self.lock is not None:
-            self.lock.release()
-            self.lock = None
+        """Release the results file and the vis_dir for other runs."""
+        while self.locks:
+            self.locks.pop().release()
 
     def add_settings(self, extra: Mapping) -> None:
         """Record settings known only once the model has loaded (its generation settings).
@@ -520,8 +521,14 @@ def lock_path(results: Path) -> Path:
     return results.with_name(f"{results.name}.lock")
 
 
-def _lock(results: Path):
-    """Take the results file's lock without waiting, or raise :class:`EvaluationError` naming its holder."""
+def vis_lock_path(vis_dir: Path) -> Path:
+    """``VIS_DIR.lock`` beside the (resolved) folder: the lock a run saving maps there holds."""
+    vis_dir = vis_dir.resolve()
+    return vis_dir.with_name(f"{vis_dir.name}.lock")
+
+
+def _lock(lock_file: Path, in_use: str, other: str):
+    """Take ``lock_file`` without waiting, or raise :class:`EvaluationError`: ``in_use``, its holder, ``other``."""
     import os
     import socket
 
@@ -531,23 +538,64 @@ def _lock(results: Path):
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()} on {socket.gethostname()}".encode(), 0)
 
-    lock = FileLock(lock_path(results), timeout=0, on_acquired=name_holder)
+    lock = FileLock(lock_file, timeout=0, on_acquired=name_holder)
     try:
         lock.acquire()
     except Timeout:
         try:
-            holder = lock_path(results).read_text(encoding="utf-8").strip()
-        except OSError:
+            holder = lock_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
             holder = ""
         raise EvaluationError(
-            f"{results} is in use by another run (process {holder or 'unknown'}); "
-            "wait for it to end, or choose another --results"
+            f"{in_use} (process {holder or 'unknown'}); wait for it to end, or choose another {other}"
         ) from None
+    except OSError as error:
+        raise EvaluationError(f"cannot take the lock {lock_file}: {error.strerror or error}") from None
     return lock
+
+
+def _take_locks(results: Path, vis_dir: Path | None) -> list:
+    """Lock the results file and the vis_dir by their real paths (a second name for either is the same lock)."""
+    locks = [_lock(lock_path(results.resolve()), f"{results} is in use by another run", "--results")]
+    try:
+        if vis_dir is not None:
+            in_use = f"the vis_dir {vis_dir} is in use by another run"
+            locks.append(_lock(vis_lock_path(vis_dir), in_use, "vis_dir"))
+    except BaseException:
+        locks[0].release()
+        raise
+    return locks
+
+
+def _refuse_link_or_special(path: Path, what: str) -> None:
+    """Raise :class:`EvaluationError` when ``path`` is a symbolic link (dangling too) or exists as no regular file.
+
+    A link would make the run read, write or truncate a file elsewhere than the user named;
+    a FIFO or a device would block the run or swallow its lines.
+    """
+    if path.is_symlink():
+        raise EvaluationError(
+            f"{what} {path} is a symbolic link (to {str(path.readlink())!r}); tam writes only where you name: "
+            "name the real file or folder"
+        )
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        raise EvaluationError(f"{what} {path} is not a regular file (a FIFO, socket or device); name a file")
 
 
 def _check_writable(results: Path, vis_dir: Path | None) -> None:
     """Make the output folders and try writing in them, so that no sample fails for the output's sake."""
+    companions = (
+        (results, "--results"),
+        (settings_path(results), "the settings file"),
+        (summary_path(results), "the summary file"),
+        (lock_path(results), "the lock file"),
+    )
+    parts = ((path, "a part file") for path in results.parent.glob(f"{glob.escape(results.name)}.part*"))
+    for path, what in (*companions, *parts):
+        _refuse_link_or_special(path, what)
+    if vis_dir is not None:
+        _refuse_link_or_special(vis_dir, "the vis_dir")
+        _refuse_link_or_special(vis_lock_path(vis_dir), "the vis_dir's lock file")
     if results.is_dir():
         raise EvaluationError(f"--results {results} is a folder; name a file such as {results / 'results.jsonl'}")
     for folder, what in ((results.parent, "--results"), (vis_dir, "the vis_dir")):

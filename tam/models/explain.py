@@ -14,6 +14,7 @@ import numpy as np
 
 from tam.errors import TAMError
 from tam.models.base import ModelAdapter, NoAnswerError, PreparedInputs
+from tam.models.chats import check_chat
 from tam.models.registry import adapter_for
 
 __all__ = ["MAX_NEW_TOKENS", "explain", "explain_chats", "explains_end_of_turn"]
@@ -111,12 +112,17 @@ def explain(
         If the model's class has no adapter.
     UnsupportedInputError
         If the chat has a video and the family takes images only.
+    ChatError
+        If a chat entry is of the wrong type, a URL or an ``image_url`` (nothing is fetched
+        from the network), or the chat is over a limit (:mod:`tam.models.chats`).
     ChatTemplateError
         If the processor's chat template renders no text or no vision placeholders for the chat.
     NoAnswerError
         If the model answered with end-of-turn or padding tokens only.
     """
-    one_chat = bool(messages) and isinstance(messages[0], dict)
+    if not isinstance(messages, (list, tuple)) or not messages:
+        check_chat(messages)  # raises, naming the argument
+    one_chat = not isinstance(messages[0], (list, tuple))  # a list of chats holds lists
     chats = [messages] if one_chat else list(messages)
     outcomes = explain_chats(
         model,
@@ -204,6 +210,7 @@ def explain_chats(
         prepared = {}
         for index in indices:
             try:
+                check_chat(chats[index], "messages" if len(chats) == 1 else f"messages[{index}]")
                 prepared[index] = adapter.prepare(chats[index])
             except (OSError, ValueError) as error:
                 outcomes[index] = error
@@ -362,6 +369,8 @@ def model_methods(names: Sequence[str], adapter) -> list:
     """
     from tam.methods import ABLATIONS, ModelMethod, UnavailableMethodError, get_method
 
+    if isinstance(names, str) or not isinstance(names, Sequence) or not all(isinstance(name, str) for name in names):
+        raise TAMError(f"methods must be a list of method names such as ['attention'], got {names!r}")
     chosen = []
     for name in dict.fromkeys(names):
         method = get_method(name)
