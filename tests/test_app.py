@@ -52,6 +52,24 @@ def test_uploads_are_counted_size_checked_and_read_as_pictures(tmp_path):
     assert str(tmp_path) not in str(caught.value)  # named as uploaded, not by the server's path
 
 
+def test_the_explorer_streams_the_answer_then_makes_the_maps_with_the_model_it_holds(tmp_path):
+    from tam.app import Explorer
+    from tam.images import load_image
+    from tam.models import load_model
+
+    explorer = Explorer(*load_model("toy-shapes"), "toy-shapes", tmp_path)
+    chat = explorer.chat([load_image(PICTURE)], "Describe this image.")
+    for round_number in (1, 2):
+        steps = list(explorer.stream(chat))
+        stages = [stage for stage, _ in steps]
+        assert stages[-1] == "done" and set(stages[:-1]) <= {"generating", "mapping"} and "generating" in stages
+        answers = [value for stage, value in steps if stage == "generating"]
+        assert answers == sorted(answers, key=len) and answers[-1].strip() == "a circle, a square and a star."
+        assert steps[-1][1].answer == "a circle, a square and a star." and explorer.answers == round_number
+    archive, report = explorer.write(steps[-1][1])
+    assert archive.is_relative_to(tmp_path) and report.is_relative_to(tmp_path)
+
+
 def test_without_gradio_the_app_says_what_to_install(monkeypatch, capsys):
     import importlib.util
 
