@@ -123,13 +123,15 @@ class Explorer:
         return [{"role": "user", "content": [*entries, {"type": "text", "text": question}]}]
 
     def stream(self, chat: list[dict]):
-        """Explain ``chat``, yielding the answer's text as it is generated, then the result.
+        """Explain ``chat``, yielding what is being done: the answer as it is generated, then the result.
 
         Yields
         ------
-        str, then TokenActivationResult
-            The answer so far after each new piece; last, the result. The error of a
-            failed generation or explanation is raised from the generator.
+        (str, object)
+            ``("generating", answer so far)`` after each new piece of text, ``("mapping",
+            answer)`` once generating is over and the maps are being made, and last
+            ``("done", result)``. The error of a failed generation or explanation is raised
+            from the generator.
         """
         from transformers import TextIteratorStreamer
 
@@ -159,12 +161,14 @@ class Explorer:
             answer = ""
             for piece in streamer:
                 answer += piece
-                yield answer
+                yield "generating", answer
+            if worker.is_alive():
+                yield "mapping", answer
             worker.join()
         if "error" in outcome:
             raise outcome["error"]
         self.answers += 1
-        yield outcome["result"]
+        yield "done", outcome["result"]
 
     def write(self, result) -> tuple[Path, Path]:
         """Write ``result``'s folder as a zip and its report, under :attr:`workdir`; return both paths."""
@@ -222,12 +226,16 @@ def build_app(explorer: Explorer, *, max_upload_bytes: int):
             return
         progress(0, desc="generating")
         try:
-            for count, step in enumerate(explorer.stream(explorer.chat(pictures, question.strip(), as_video=as_video))):
-                if isinstance(step, str):
-                    progress((count + 1, explorer.max_new_tokens), desc="generating", unit="pieces")
-                    yield step, status("Generating..."), nothing, nothing, nothing, nothing, nothing
+            chat = explorer.chat(pictures, question.strip(), as_video=as_video)
+            for count, (stage, value) in enumerate(explorer.stream(chat)):
+                if stage == "generating":
+                    progress((count + 1, explorer.max_new_tokens), desc="generating", unit="pieces of text")
+                    yield value, status("Generating..."), nothing, nothing, nothing, nothing, nothing
+                elif stage == "mapping":
+                    progress(0.8, desc="making the maps")
+                    yield value, status("Making the maps..."), nothing, nothing, nothing, nothing, nothing
                 else:
-                    result = step
+                    result = value
         except (TAMError, ValueError, OSError, RuntimeError) as error:
             yield nothing, status(f"**Could not explain:** {error}"), nothing, nothing, nothing, nothing, nothing
             return
