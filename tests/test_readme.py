@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tam.models import TWINS
 from tam.toy import TOY_MODELS
 
@@ -111,6 +113,7 @@ model, processor = load_model("toy-shapes")
     assert skipped == ["pip install -r requirements.txt", "python eval.py Qwen/Qwen2-VL-2B-Instruct data/coco2014"]
 
 
+@pytest.mark.needs_nltk_data  # eval.py's commands
 def test_every_offline_readme_command_runs_in_order_in_a_fresh_copy(tmp_path):
     clone = tmp_path / "tam"
     shutil.copytree(

@@ -37,6 +37,7 @@ def outputs(notebook, kind: str) -> list:
     return [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs if o.output_type == kind]
 
 
+@pytest.mark.needs_nltk_data  # the notebook ends with an evaluation
 def test_the_tutorial_runs_top_to_bottom_on_the_cpu_in_under_two_minutes(executed):
     notebook, seconds = executed
     assert seconds < TIME_LIMIT_SECONDS
@@ -50,6 +51,7 @@ def test_the_tutorial_runs_top_to_bottom_on_the_cpu_in_under_two_minutes(execute
     assert sum("image/png" in data for data in shown) == 4  # three span figures and the curves
 
 
+@pytest.mark.needs_nltk_data  # the notebook ends with an evaluation
 def test_a_word_click_in_the_tutorials_html_changes_the_map(executed, tmp_path):
     from nbconvert import HTMLExporter
 
