@@ -71,6 +71,18 @@ def test_the_explorer_streams_the_answer_then_makes_the_maps_with_the_model_it_h
     assert archive.is_relative_to(tmp_path) and report.is_relative_to(tmp_path)
 
 
+def test_pictures_sent_as_a_videos_frames_are_one_video(tmp_path):
+    from tam.app import Explorer, read_uploads
+    from tam.models import load_model
+
+    frames = sorted((ROOT / "imgs" / "frames").glob("*.jpg"))[:4]
+    explorer = Explorer(*load_model("tiny-qwen2-vl"), "tiny-qwen2-vl", tmp_path, max_new_tokens=2)
+    chat = explorer.chat(read_uploads(frames, max_bytes=10**7), "Describe this video.", as_video=True)
+    *_, (stage, result) = explorer.stream(chat)
+    # Qwen2-VL merges two frames into one time step: four frames are two grids of one video
+    assert stage == "done" and result.layout.kind == "video" and len(result.layout.grids) == len(result.images) == 2
+
+
 def test_without_gradio_the_app_says_what_to_install(monkeypatch, capsys):
     import importlib.util
 
