@@ -63,7 +63,7 @@ def test_a_word_click_in_the_tutorials_html_changes_the_map(executed, tmp_path):
     path.write_text(page, encoding="utf-8")
     with open_report(path, ready=None) as (browser_page, problems):
         frame = browser_page.query_selector("iframe.tam-report").content_frame()
-        frame.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        frame.wait_for_selector("body[data-ready=true]", timeout=60_000)
         before_map, before_start = map_pixels(frame), frame.get_attribute("body", "data-start")
         square = frame.locator("#answer .tok", has_text="square")
         square.click()
