@@ -13,7 +13,7 @@ TIME_LIMIT_SECONDS = 120
 
 
 @pytest.fixture(scope="module")
-def executed():
+def executed(tmp_path_factory):
     """The tutorial run in a fresh Python kernel from docs/, as a reader opens it, and the seconds it took."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
@@ -21,7 +21,11 @@ def executed():
     notebook = nbformat.read(TUTORIAL, as_version=4)
     root = str(TUTORIAL.parents[1])
     # the kernel imports this checkout's tam, offline, with the NLTK data the tests use
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+        "TMPDIR": str(tmp_path_factory.mktemp("kernel")),  # the tutorial's evaluation folder, removed by pytest
+    }
     client = nbclient.NotebookClient(
         notebook,
         timeout=TIME_LIMIT_SECONDS,
