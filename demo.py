@@ -135,6 +135,41 @@ def check_device(device: str | None) -> None:
         raise InputError(f"--device {device!r}: no CUDA GPU is visible here; use --device cpu")
 
 
+def method_list(text: str) -> list[str]:
+    """Split a comma-separated ``--methods`` / ``--figure-methods`` value."""
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def check_methods(args: argparse.Namespace) -> list[str]:
+    """Return ``--methods`` after checking every method option against the registry, before the model loads.
+
+    What only the model can tell (a layer out of range, attention the model does not give)
+    is checked when it has loaded.
+    """
+    import tam
+    from tam.methods import ABLATIONS, ModelMethod, get_method
+
+    methods = method_list(args.methods)
+    for name in methods:
+        try:
+            method = get_method(name)
+        except tam.errors.TAMError as error:
+            raise InputError(f"--methods: {error}") from None
+        if name not in ABLATIONS and not isinstance(method, ModelMethod):
+            raise InputError(f"--methods: {name!r} is made from a segmentation mask: only eval.py scores it")
+    computed = (*tam.METHODS, *methods)
+    choices = f"choose among {', '.join(tam.METHODS)} or a method named in --methods"
+    if args.visual_method not in computed:
+        raise InputError(f"--visual-method {args.visual_method!r} is not computed: {choices}")
+    figure_methods = method_list(args.figure_methods)
+    if args.figure is not None and not figure_methods:
+        raise InputError(f"--figure-methods is empty: {choices}")
+    for name in figure_methods:
+        if name not in computed:
+            raise InputError(f"--figure-methods: {name!r} is not computed: {choices}")
+    return methods
+
+
 def build_messages(args: argparse.Namespace) -> list[dict]:
     """Build the one-turn chat of the images or the video, and the prompt."""
     images = args.image or ([] if args.video else [str(MODEL_IMAGES.get(args.model, DEFAULT_IMAGE))])
@@ -160,18 +195,22 @@ def default_out(model: str, inputs: list[str]) -> Path:
     return DEFAULT_OUT / "_".join(re.sub(r"[^\w.+-]+", "-", name)[:60] for name in names)
 
 
-def check_out(out: Path, overwrite: bool) -> None:
+def check_out(out: Path, overwrite: bool, files: tuple[str, ...] = ()) -> None:
     """Raise :class:`InputError` unless ``out`` is a folder (or can be made one) without an earlier result.
 
-    Nothing is created: a failed run leaves no empty folder behind.
+    ``files`` are the other names the run writes (``index.html``, ``figure.pdf``): without
+    ``overwrite`` they must not exist either. Nothing is created: a failed run leaves no
+    empty folder behind.
     """
     for path in (out, out / "result"):
         if path.is_symlink():
             raise InputError(
                 f"--out: {str(path)!r} is a symbolic link; the demo writes only where you name: name the real folder"
             )
-    if (out / "result").exists() and not overwrite:
-        raise InputError(f"{out / 'result'} exists; pass --overwrite or another --out")
+    if not overwrite:
+        for name in ("result", *files):
+            if (out / name).exists():
+                raise InputError(f"{out / name} exists; pass --overwrite or another --out")
     existing = next(folder for folder in (out, *out.parents) if folder.exists() or folder == Path(folder.anchor))
     if not existing.is_dir():
         raise InputError(f"--out {str(out)!r}: {str(existing)!r} is a file, not a folder; name a folder")
@@ -201,14 +240,63 @@ def figure_words(text: str) -> list[str]:
     return words
 
 
-def save_figures(result, words: list[str], args: argparse.Namespace, out: Path) -> None:
-    """Write ``figure.pdf`` and ``figure.png`` of ``words`` x ``--figure-methods``."""
-    methods = [name.strip() for name in args.figure_methods.split(",") if name.strip()]
+FIGURE_FILES = ("figure.pdf", "figure.png")
+
+
+def split_found(result, words: list[str]) -> tuple[list[str], dict[str, str]]:
+    """Split the ``--figure`` words into those the answer holds and, for the others, why not."""
+    found, missing = [], {}
+    for word in words:
+        try:
+            result.span_tokens(word)
+            found.append(word)
+        except (LookupError, ValueError) as error:
+            missing[word] = str(error)
+    return found, missing
+
+
+def write_outputs(result, tokenizer, spans, figure_columns: list[str], args: argparse.Namespace, out: Path) -> None:
+    """Write the pictures, the figure, the report and, last, the result, into ``out``.
+
+    The result is written last because an existing one is what makes a rerun without
+    ``--overwrite`` stop; if anything fails before it, the files this run wrote are
+    removed again, so the rerun is not blocked by a half-written folder.
+    """
+    created = not out.exists()
+    written: list[Path] = []
+
+    def fresh(name: str) -> Path:
+        path = out / name
+        if not path.exists():
+            written.append(path)
+        return path
+
+    from tqdm import tqdm
+
     try:
-        for suffix in (".pdf", ".png"):
-            result.save_figure(out / f"figure{suffix}", words, methods, overwrite=args.overwrite)
-    except (LookupError, ValueError) as error:
-        raise InputError(f"--figure: {error}") from None
+        out.mkdir(parents=True, exist_ok=True)
+        for span in tqdm(spans, desc=f"{args.unit} visuals", unit=args.unit):
+            result.save_span_visual(span, fresh(picture_name(span)), tokenizer=tokenizer, overwrite=args.overwrite)
+        if args.overwrite:
+            remove_stale_visuals(out, {picture_name(span) for span in spans})
+        if figure_columns:
+            methods = method_list(args.figure_methods)
+            try:
+                for name in FIGURE_FILES:
+                    result.save_figure(fresh(name), figure_columns, methods, overwrite=args.overwrite)
+            except (LookupError, ValueError) as error:
+                raise InputError(f"--figure: {error}") from None
+        if args.report:
+            result.save_html(fresh("index.html"), tokenizer=tokenizer, overwrite=args.overwrite)
+        elif args.overwrite:
+            (out / "index.html").unlink(missing_ok=True)  # the earlier answer's report
+        result.save(out / "result", overwrite=args.overwrite)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
+        raise
 
 
 def run(args: argparse.Namespace) -> Path:
@@ -222,24 +310,17 @@ def run(args: argparse.Namespace) -> Path:
         )
     check_device(args.device)
     columns = None if args.figure is None else figure_words(args.figure)
+    methods = check_methods(args)
     messages = build_messages(args)
     if args.out is None:  # a run of the same model on the same input replaces its own earlier run
         images = [entry["image"] for entry in messages[0]["content"] if entry["type"] == "image"]
         args.out, args.overwrite = default_out(args.model, images + ([args.video] if args.video else [])), True
     out = Path(args.out)
-    check_out(out, args.overwrite)
-
-    from tqdm import tqdm
+    check_out(out, args.overwrite, ("index.html",) * args.report + FIGURE_FILES * (columns is not None))
 
     import tam
     from tam.models import load_model
 
-    methods = [name.strip() for name in args.methods.split(",") if name.strip()]
-    if args.visual_method not in (*tam.METHODS, *methods):
-        raise InputError(
-            f"--visual-method {args.visual_method!r} is not computed: choose one of {', '.join(tam.METHODS)} "
-            "or a method named in --methods"
-        )
     model, processor = load_model(args.model, device=args.device)
     result = tam.explain(
         model,
@@ -250,19 +331,9 @@ def run(args: argparse.Namespace) -> Path:
         methods=methods,
         progress=True,
     )
-    out.mkdir(parents=True, exist_ok=True)
     spans = result.spans(args.unit)
-    for span in tqdm(spans, desc=f"{args.unit} visuals", unit=args.unit):
-        result.save_span_visual(span, out / picture_name(span), tokenizer=processor.tokenizer, overwrite=args.overwrite)
-    if args.overwrite:
-        remove_stale_visuals(out, {picture_name(span) for span in spans})
-    result.save(out / "result", overwrite=args.overwrite)
-    if columns:
-        save_figures(result, columns, args, out)
-    if args.report:
-        result.save_html(out / "index.html", tokenizer=processor.tokenizer, overwrite=args.overwrite)
-    elif args.overwrite:
-        (out / "index.html").unlink(missing_ok=True)  # the earlier answer's report
+    found, missing = ([], {}) if columns is None else split_found(result, columns)
+    write_outputs(result, processor.tokenizer, spans, found, args, out)
     answer = processor.tokenizer.decode(result.token_ids[result.answer_slice].tolist(), skip_special_tokens=True)
     print(f"answer: {answer}")
     generation = ", ".join(f"{key}={value}" for key, value in result.options["generation"].items())
@@ -273,9 +344,15 @@ def run(args: argparse.Namespace) -> Path:
     print(
         f"wrote {len(spans)} {args.unit} visuals ({len(spans) - answered} prompt, {answered} answer), the result"
         + (f", the report {out / 'index.html'}" if args.report else "")
-        + (f", the figure {out / 'figure.pdf'}" if columns else "")
+        + (f", the figure {out / 'figure.pdf'} and figure.png" if found else "")
         + f" to {out}"
     )
+    if missing:
+        shown = f"the figure shows {', '.join(map(repr, found))}" if found else "no figure was written"
+        raise InputError(
+            f"--figure: {', '.join(map(repr, missing))} not found ({next(iter(missing.values()))}). "
+            f"Everything else is written and {shown}; to change the words, rerun with --overwrite"
+        )
     return out
 
 

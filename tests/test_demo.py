@@ -350,11 +350,67 @@ def test_figure_of_answer_words(tmp_path):
     assert (tmp_path / "figure.png").stat().st_size > 0
 
 
-def test_figure_of_a_word_the_answer_lacks(tmp_path, capsys):
+def test_figure_of_a_word_the_answer_lacks_shows_the_words_found_and_names_the_others(tmp_path, capsys):
+    import pymupdf
+
     args = ["--model", "toy-shapes", "--out", str(tmp_path), "--no-report", "--figure"]
-    assert demo.main([*args, "circle, dog"]) == 2
-    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bars
-    assert last.startswith("demo.py: error: --figure: no words read 'dog'")
+    assert demo.main([*args, "circle, dog, cat"]) == 2
+    captured = capsys.readouterr()
+    last = captured.err.strip().splitlines()[-1]  # after the progress bars
+    assert last.startswith("demo.py: error: --figure: 'dog', 'cat' not found (no words read 'dog' in this result; ")
     assert "the answer's words are: a circle , a square" in last
+    assert last.endswith(
+        "Everything else is written and the figure shows 'circle'; to change the words, rerun with --overwrite"
+    )
+    assert (
+        captured.out.strip()
+        .splitlines()[-1]
+        .endswith(f"the figure {tmp_path / 'figure.pdf'} and figure.png to {tmp_path}")
+    )
+    with pymupdf.open(tmp_path / "figure.pdf") as document:
+        assert " ".join(document[0].get_text().split()).startswith("circle a circle")
+    assert written_tokens(tmp_path) == (13, 13)  # the pictures and the result: a whole run
+    assert demo.main([*args, "circle, star", "--overwrite"]) == 0  # the rerun the line asks for
+    capsys.readouterr()
     line = one_error_line(capsys, [*args, " ", "--overwrite"])  # checked before the model runs
     assert line.endswith("--figure is empty: name the answer words to show, e.g. --figure 'circle square'")
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--methods", "attention,nothing"], "--methods: unknown map method 'nothing'; known methods: tam, raw"),
+        (["--methods", "lens@top"], "--methods: 'lens@top': the layer after '@' must be an integer, e.g. lens@-2"),
+        (["--methods", "perfect"], "--methods: 'perfect' is made from a segmentation mask: only eval.py scores it"),
+        (["--visual-method", "gradcam"], "--visual-method 'gradcam' is not computed: choose among tam, raw, eci"),
+        (["--figure", "a", "--figure-methods", "tam,attention"], "--figure-methods: 'attention' is not computed"),
+        (["--figure", "a", "--figure-methods", " , "], "--figure-methods is empty: choose among tam, raw"),
+    ],
+)
+def test_method_options_are_one_line_before_the_model_loads(tmp_path, capsys, no_model, options, message):
+    assert message in one_error_line(capsys, twin_args(tmp_path, *options))
+
+
+@pytest.mark.parametrize("name, options", [("index.html", []), ("figure.png", ["--figure", "circle"])])
+def test_an_earlier_report_or_figure_is_one_line_before_the_model_loads(tmp_path, capsys, no_model, name, options):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / name).write_text("an earlier run's")
+    line = one_error_line(capsys, twin_args(tmp_path, *options))
+    assert line.endswith(f"{tmp_path / 'out' / name} exists; pass --overwrite or another --out")
+
+
+def test_a_run_that_fails_while_writing_leaves_nothing_that_blocks_the_rerun(tmp_path, capsys, monkeypatch):
+    from tam import TokenActivationResult
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    out = tmp_path / "out"
+    args = ["--model", "toy-shapes", "--out", str(out), "--figure", "circle"]
+    with monkeypatch.context() as patched:
+        patched.setattr(TokenActivationResult, "save_html", disk_full)
+        assert demo.main(args) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "demo.py: error: [Errno 28] No space left on device"
+    assert not out.exists()  # the pictures and the figure written before the failure are gone
+    assert demo.main(args) == 0
+    assert (out / "index.html").is_file() and written_tokens(out) == (13, 13)

@@ -1,6 +1,10 @@
 """Relevance plots (tam.visuals.plots)."""
 
 import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,3 +60,38 @@ def test_saved_plots_keep_their_text(result, tmp_path):
         relevance_plot(result, methods=[])
     with pytest.raises(FileExistsError, match="pass overwrite=True"):
         save_relevance_plot(result, path)
+
+
+FRESH_KERNEL = """
+import dataclasses, io, sys
+from tam.testing import make_generation
+from tam.visuals import relevance_plot
+generation = make_generation((4, 5), num_prompt=2, num_answer=3, seed=7)
+result = dataclasses.replace(generation.explain(), texts=["a", ".", " b", " c", "."], pieces=None, _cache={})
+figures = [relevance_plot(result), relevance_plot(result, " c")]
+assert "matplotlib.pyplot" not in sys.modules
+try:
+    from IPython.core.formatters import DisplayFormatter
+except ImportError:  # no IPython: what a notebook front end would call
+    shown = [{"image/png": figure._repr_png_()} for figure in figures]
+else:
+    shown = [DisplayFormatter().format(figure)[0] for figure in figures]
+from PIL import Image
+for data in shown:
+    print(Image.open(io.BytesIO(data["image/png"])).size)
+assert "matplotlib.pyplot" not in sys.modules
+"""
+
+
+def test_plots_show_themselves_as_png_in_a_fresh_kernel_without_pyplot():
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-c", FRESH_KERNEL],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[:2] == ["(600, 220)", "(600, 220)"]  # 6 x 2.2 inches at matplotlib's 100 dpi

@@ -15,6 +15,7 @@ by every map, batched ``batch_size`` pictures at a time.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -237,6 +238,7 @@ def faithfulness(
     fill: str = "black",
     batch_size: int = 16,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, TokenFaithfulness]:
     """Score how faithful each method's map of one explained token is (``tam.faithfulness``).
 
@@ -267,6 +269,8 @@ def faithfulness(
         Pictures per forward pass.
     seed : int
         Seed of the random order.
+    progress : bool
+        Count the pictures scored on a tqdm bar on stderr (``2 + 2 * (steps - 1)`` per method).
 
     Returns
     -------
@@ -292,16 +296,33 @@ def faithfulness(
     scorer = token_scorer(model, processor, messages, result, index)
     picture = np.asarray(load_images(messages)[0], dtype=np.uint8)
     maps = {name: None if name == RANDOM_ORDER else result.grids(index, name)[0] for name in methods}
-    return token_faithfulness(
-        scorer,
-        picture,
-        maps,
-        target=target,
-        steps=steps,
-        fill=fill,
-        batch_size=batch_size,
-        rng=np.random.default_rng(seed),
-    )
+    with contextlib.ExitStack() as stack:
+        if progress:
+            scorer = _counted(scorer, 2 + 2 * (steps - 1) * len(maps), stack)
+        return token_faithfulness(
+            scorer,
+            picture,
+            maps,
+            target=target,
+            steps=steps,
+            fill=fill,
+            batch_size=batch_size,
+            rng=np.random.default_rng(seed),
+        )
+
+
+def _counted(scorer: PictureScorer, total: int, stack: contextlib.ExitStack) -> PictureScorer:
+    """Wrap ``scorer`` so that each picture it scores moves a tqdm bar of ``total`` (closed with ``stack``)."""
+    from tqdm.auto import tqdm
+
+    bar = stack.enter_context(tqdm(total=total, desc="faithfulness", unit="picture", leave=False))
+
+    def scored(pictures):
+        scores = scorer(pictures)
+        bar.update(len(pictures))
+        return scores
+
+    return scored
 
 
 def _teacher_forced(key: str, value, input_shape, answer_ids, position: int):

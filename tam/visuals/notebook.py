@@ -19,12 +19,12 @@ draws a span's maps over the pictures as a matplotlib figure that renders itself
 from __future__ import annotations
 
 import dataclasses
-import functools
 import html
 import uuid
 from dataclasses import dataclass
 
 from tam.methods import MethodMaps, get_method
+from tam.visuals.plots import self_showing_figure
 
 __all__ = ["INLINE_LIMIT_BYTES", "InlineReport", "first_tokens", "inline_report", "span_figure"]
 
@@ -233,7 +233,7 @@ def span_figure(result, span, methods=("tam",), *, width: float | None = None, a
     text = " ".join("".join(result.spans("token")[i].text for i in tokens).split())
     panel_height, panel_width = panels[0].shape[:2]
     width = 3.0 * len(methods) if width is None else width
-    figure = _self_showing_figure()(
+    figure = self_showing_figure(
         figsize=(width, width / len(methods) * panel_height / panel_width + 0.5), layout="constrained"
     )
     figure.suptitle(f"\u201c{text}\u201d", fontsize=10)
@@ -243,21 +243,3 @@ def span_figure(result, span, methods=("tam",), *, width: float | None = None, a
         axes.set_axis_off()
         axes.set_title(get_method(method).title, fontsize=9)
     return figure
-
-
-@functools.cache
-def _self_showing_figure():
-    """Make the subclass of matplotlib's Figure whose ``_repr_png_`` draws it (no pyplot, no backend set up)."""
-    from matplotlib.figure import Figure
-
-    class SpanFigure(Figure):
-        def _repr_png_(self) -> bytes:
-            import io
-
-            from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-            buffer = io.BytesIO()
-            FigureCanvasAgg(self).print_png(buffer)
-            return buffer.getvalue()
-
-    return SpanFigure

@@ -13,12 +13,16 @@ scale and written in the same Noto fonts as :mod:`tam.visuals.figure`:
 Several methods are told apart by hatching, since the colour is the value.
 
 Figures are built on :class:`matplotlib.figure.Figure` directly (no ``pyplot``
-state), so plotting never opens a window or touches global settings.
+state), so plotting never opens a window or touches global settings. A bare ``Figure``
+has no picture of itself for a notebook (it shows ``<Figure size 600x220 ...>`` until
+pyplot's inline backend is set up), so they are made by :func:`self_showing_figure`,
+whose ``_repr_png_`` draws them with the Agg canvas.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import os
 from pathlib import Path
 
@@ -31,12 +35,33 @@ from tam.visuals.text import visible_lines
 from tam.visuals.token_visual import token_labels
 from tam.words import WORD_REDUCTION, has_cjk, is_special_token
 
-__all__ = ["relevance_plot", "save_relevance_plot"]
+__all__ = ["relevance_plot", "save_relevance_plot", "self_showing_figure"]
 
 _INSTALL = "pip install matplotlib==3.11.2"
 _FAMILIES = ["Noto Sans", "Noto Emoji", "Noto Sans Symbols"]
 _HATCHES = ("", "///", "...", "xxx", "\\\\\\")
 _CJK_FAMILY = "Noto Sans CJK SC"  # matplotlib knows its variable font at weight 100 only: used when needed
+
+
+@functools.cache
+def _self_showing_figure_class():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    class SelfShowingFigure(Figure):
+        """A matplotlib Figure that a notebook shows as its PNG, with no pyplot and no backend set up."""
+
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            FigureCanvasAgg(self).print_png(buffer)
+            return buffer.getvalue()
+
+    return SelfShowingFigure
+
+
+def self_showing_figure(**options):
+    """Make a :class:`matplotlib.figure.Figure` (``options`` as its constructor's) that notebooks show as PNG."""
+    return _self_showing_figure_class()(**options)
 
 
 @functools.cache
@@ -79,9 +104,9 @@ def relevance_plot(
     Returns
     -------
     matplotlib.figure.Figure
+        Made without ``pyplot``; it shows itself as PNG in a notebook.
     """
     try:
-        from matplotlib.figure import Figure
         from matplotlib.patches import Patch
     except ImportError as error:
         raise ImportError(f"relevance plots are drawn with matplotlib: {_INSTALL}") from error
@@ -92,7 +117,7 @@ def relevance_plot(
     labels = token_labels(result)
     shown = [i for i in range(result.num_prompt_tokens, len(result)) if not is_special_token(labels[i])]
     families = _FAMILIES[:1] + [_CJK_FAMILY] * any(has_cjk(labels[i]) for i in shown) + _FAMILIES[1:]
-    figure = Figure(figsize=(width, height), layout="constrained")
+    figure = self_showing_figure(figsize=(width, height), layout="constrained")
     axes = figure.add_subplot()
     positions = np.arange(len(shown))
     tokens: tuple[int, ...] = ()
