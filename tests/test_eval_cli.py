@@ -159,6 +159,7 @@ def test_unreadable_annotation_file(tmp_path):
     assert_one_line_error(eval_py("m", tmp_path), "cannot read annotation file")
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_a_model_that_cannot_be_loaded(tmp_path):
     done = eval_py("no-such-org/no-such-model", FIXTURES / "GranDf_mini", "--results", tmp_path / "r.jsonl")
     assert_one_line_error(done, "no-such-org/no-such-model")
@@ -274,6 +275,7 @@ def test_the_explainer_settings_reach_the_settings_file_and_bind_a_resumed_run(t
 @pytest.mark.parametrize(
     ("folder", "through_the_script"), [("coco2014_mini", True), ("GranDf_mini", False), ("OpenPSG_mini", False)]
 )
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_tiny_twin_resume_story(folder, through_the_script, tmp_path, capsys):
     """The issue's check with a real (tiny, random-weight) model: --limit 2, then --limit 4 --resume.
 
@@ -303,6 +305,7 @@ def test_tiny_twin_resume_story(folder, through_the_script, tmp_path, capsys):
     assert f"{computed}/{computed}" in stderr  # the resumed run's progress bar: only the new samples
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_a_results_path_that_is_a_folder_is_one_line_before_the_model_loads(tmp_path):
     (tmp_path / "r.jsonl").mkdir()
     done = eval_py("no-such-model", FIXTURES / "GranDf_mini", "--results", tmp_path / "r.jsonl")
@@ -358,6 +361,7 @@ sys.exit(main(sys.argv[2:], load=lambda model, **options: Gated()))
 
 
 @pytest.mark.parametrize("resume", [False, True])
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_two_eval_runs_at_once_on_one_results_file_lose_nothing(tmp_path, resume):
     """The second run refuses in one line naming the first one's process; the first one keeps every record."""
     from tam.evaluation import run_evaluation
@@ -389,6 +393,7 @@ def test_two_eval_runs_at_once_on_one_results_file_lose_nothing(tmp_path, resume
     assert first.returncode == 0
     dataset = load_dataset(dataset_dir)
     fresh = tmp_path / "fresh.jsonl"
-    summary = run_evaluation(FakeExplainer(), dataset, fresh, limit=6)
+    cli_settings = {"model": "m", "layer": -1, "round0": "own", "max_new_tokens": 256, "seed": 0}  # records carry them
+    summary = run_evaluation(FakeExplainer(), dataset, fresh, limit=6, settings=cli_settings)
     assert json.loads(Path(f"{results}.summary.json").read_text())["n"] == summary["n"] == 6 - summary["failed"]
     assert results.read_text() == fresh.read_text()

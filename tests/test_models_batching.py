@@ -239,6 +239,25 @@ def test_toy_scenes_of_different_caption_lengths_in_one_batch():
         assert_same_result(ours, theirs)
 
 
+def test_generation_progress_counts_the_rounds_of_a_batch(monkeypatch):
+    import tam.models.explain
+
+    bars = []
+
+    class Recorded(tam.models.explain.GenerationProgress):
+        def __init__(self, *args):
+            super().__init__(*args)
+            bars.append(self)
+
+    monkeypatch.setattr(tam.models.explain, "GenerationProgress", Recorded)
+    model, processor = load_model("tiny-qwen2-vl")
+    results = tam.explain(model, processor, chats(), max_new_tokens=4, progress=True)
+    longest = max(len(result.token_ids) - result.num_prompt_tokens for result in results)
+    (bar,) = bars  # one generate call, one bar
+    assert bar.bar.desc == "generating 3 chats" and bar.bar.total == 4
+    assert bar.bar.n == longest == 4  # rounds, not tokens of every row (that would be 12)
+
+
 def test_model_methods_in_a_batch_equal_those_of_one_chat():
     model, processor = load_model("tiny-qwen2.5-vl")
     methods = ["lens@1", "attention"]
