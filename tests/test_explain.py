@@ -186,7 +186,7 @@ def test_images_are_checked_against_the_grids():
     generation = make_generation([(4, 5), (3, 3)], seed=15)
     images = [np.zeros((8, 10, 3), np.uint8), np.ones((6, 6, 3), np.uint8)]
     assert generation.explain(images=images).images[1].shape == (6, 6, 3)
-    with pytest.raises(ShapeError, match="got 1 images for 2 grids"):
+    with pytest.raises(ShapeError, match="got 1 images for the 2 pictures"):
         generation.explain(images=images[:1])
     grey, floats = np.full((6, 6), 7, np.uint8), torch.full((3, 6, 6), 0.5)  # a grey array, a CxHxW float tensor
     as_rgb = generation.explain(images=[grey, floats]).images
