@@ -393,6 +393,7 @@ def test_two_eval_runs_at_once_on_one_results_file_lose_nothing(tmp_path, resume
     assert first.returncode == 0
     dataset = load_dataset(dataset_dir)
     fresh = tmp_path / "fresh.jsonl"
-    summary = run_evaluation(FakeExplainer(), dataset, fresh, limit=6)
+    cli_settings = {"model": "m", "layer": -1, "round0": "own", "max_new_tokens": 256, "seed": 0}  # records carry them
+    summary = run_evaluation(FakeExplainer(), dataset, fresh, limit=6, settings=cli_settings)
     assert json.loads(Path(f"{results}.summary.json").read_text())["n"] == summary["n"] == 6 - summary["failed"]
     assert results.read_text() == fresh.read_text()

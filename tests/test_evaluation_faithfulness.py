@@ -158,7 +158,9 @@ def test_eval_py_scores_faithfulness_on_a_held_out_toy_scene(tmp_path, capsys):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"steps": 0}, "steps and batch_size must be at least 1, got 0 and 16"),
+        ({"steps": 0}, "steps must be at least 2, got 0"),
+        ({"steps": 1}, "steps must be at least 2, got 1"),  # insertion would equal deletion
+        ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
         ({"tokens": "verbs"}, r"tokens must be one of \('nouns', 'all'\), got 'verbs'"),
         ({"fill": "grey"}, r"fill must be one of \('black', 'blur'\), got 'grey'"),
     ],

@@ -262,9 +262,13 @@ def test_the_generation_settings_known_once_the_model_loads_are_recorded_and_com
 def test_results_of_another_data_set_are_refused(tmp_path):
     results = tmp_path / "results.jsonl"
     run_evaluation(FakeExplainer(), load_dataset(FIXTURES / "GranDf_mini"), results, limit=1)
-    settings_path(results).unlink()
-    with pytest.raises(EvaluationError, match="which this data set lacks"):
+    with pytest.raises(EvaluationError, match="dataset_format: 'grandf' then 'openpsg'"):  # the records say so
         run_evaluation(FakeExplainer(), load_dataset(FIXTURES / "OpenPSG_mini"), results, resume=True)
+    other = shutil.copytree(FIXTURES / "GranDf_mini", tmp_path / "other_grandf")
+    anno = json.loads((other / "anno.json").read_text())
+    (other / "anno.json").write_text(json.dumps(anno[::-1]))  # the same format, other samples first
+    with pytest.raises(EvaluationError, match="which this data set lacks"):
+        run_evaluation(FakeExplainer(), load_dataset(other), results, resume=True)
 
 
 @pytest.mark.parametrize(

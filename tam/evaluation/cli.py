@@ -54,6 +54,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _curve_steps(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected at least 2 (with 1 step the deletion and insertion curves are the same), got {text}"
+        )
+    return value
+
+
 def _new_tokens(text: str) -> int:
     from tam.models.explain import MAX_NEW_TOKENS
 
@@ -109,7 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
         "2 x steps forward passes per method and scored token (with --baselines, a random-order row too)",
     )
     parser.add_argument(
-        "--faithfulness-steps", type=_positive, default=64, help="points of each faithfulness curve (default 64)"
+        "--faithfulness-steps",
+        type=_curve_steps,
+        default=64,
+        help="points of each faithfulness curve, at least 2 (default 64)",
     )
     parser.add_argument(
         "--faithfulness-tokens",

@@ -75,8 +75,10 @@ class FaithfulnessOptions:
     random_order: bool = False
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps and batch_size must be at least 1, got {self.steps} and {self.batch_size}")
+        if self.steps < 2:  # one step removes all or nothing: insertion and deletion would be the same curve
+            raise ValueError(f"steps must be at least 2, got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.tokens not in SCORED_TOKENS:
             raise ValueError(f"tokens must be one of {SCORED_TOKENS}, got {self.tokens!r}")
         if self.fill not in FILLS:
