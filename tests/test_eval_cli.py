@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tam.evaluation import load_dataset
@@ -397,3 +398,19 @@ def test_two_eval_runs_at_once_on_one_results_file_lose_nothing(tmp_path, resume
     summary = run_evaluation(FakeExplainer(), dataset, fresh, limit=6, settings=cli_settings)
     assert json.loads(Path(f"{results}.summary.json").read_text())["n"] == summary["n"] == 6 - summary["failed"]
     assert results.read_text() == fresh.read_text()
+
+
+@pytest.mark.parametrize("twin", ["tiny-internvl", "tiny-llava-next"])
+def test_eval_and_faithfulness_run_on_tiled_families(tmp_path, capsys, twin):
+    results = tmp_path / "r.jsonl"
+    argv = [twin, str(FIXTURES / "coco2014_mini"), "--limit", "2", "--results", str(results), "--max-new-tokens", "6"]
+    argv += ["--faithfulness", "--faithfulness-steps", "3", "--faithfulness-tokens", "all"]
+    assert main(argv) == 0
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(records) == 2 and not any("error" in record for record in records)
+    # the twins' answers are noise (no noun names a mask's category): the overlap scores are in
+    # test_family_layouts.py; here every answer token's map perturbs the picture in its own frame
+    faithfulness = json.loads(Path(f"{results}.summary.json").read_text())["faithfulness"]["tam"]
+    assert (
+        faithfulness["tokens"] > 0 and np.isfinite([faithfulness["insertion_auc"], faithfulness["deletion_auc"]]).all()
+    )

@@ -178,3 +178,20 @@ def test_llava_next_newlines_are_separators_not_cells():
     assert base == (4, 4) and image_tokens == 16 + grid[0] * (grid[1] + 1)
     assert result.layout.num_tokens == image_tokens - grid[0]
     assert [tile.kind for tile in result.layout.tiles] == ["global", "local"]
+
+
+def test_eval_scores_llava_maps_where_its_crop_lies_on_the_mask():
+    from tam.evaluation.scoring import answer_token_maps
+    from tam.metrics.overlap import best_token_overlap
+
+    model, processor = load_model("tiny-llava")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    result = tam.explain(model, processor, chat, max_new_tokens=3)
+    token_maps = answer_token_maps(result, "raw")
+    assert token_maps.shape[1:] == (400, 640)  # the picture's frame, as its mask is
+    # an object wholly left of the crop (which starts at x = 115) is never found
+    outside = np.zeros((400, 640), bool)
+    outside[100:300, 0:100] = True
+    assert best_token_overlap(token_maps, outside).iou == 0
+    assert token_maps[:, :, :114].max() == 0 and token_maps[:, :, 116:517].max() > 0
