@@ -90,7 +90,7 @@ def expected_vision_tokens(name, model, processor, prepared):
     if name == "tiny-mistral3":  # one [IMG] per cell: a row's [IMG_BREAK] and the [IMG_END] are other tokens
         step = processor.patch_size * processor.spatial_merge_size
         return sum((int(h) // step) * (int(w) // step) for h, w in prepared.inputs["image_sizes"])
-    if name == "tiny-llava-next":  # the processor's own count (newlines included), less one newline per row
+    if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row
         rendered = int(np.isin(prepared.input_ids, [model.config.image_token_id]).sum())
         return rendered - int(adapter_for(model, processor).separator_slots(prepared).sum())
     return model.config.image_seq_length * len(prepared.kinds)
@@ -121,7 +121,8 @@ def test_spans_of_every_chat_shape(twin, shape):
     np.testing.assert_array_equal(spans.prompt, np.arange(start, start + count))
     text_of_span = tokenizer.decode(input_ids[spans.prompt].tolist())
     # SentencePiece (LLaVA) writes a word's leading space into its token and drops the first one on decoding
-    assert text_of_span == (prompt[1:] if name.startswith("tiny-llava") and prompt.startswith(" ") else prompt)
+    sentencepiece = name in ("tiny-llava", "tiny-llava-next")
+    assert text_of_span == (prompt[1:] if sentencepiece and prompt.startswith(" ") else prompt)
     if shape in FOLLOWS_THE_PICTURE:  # not the same words in the template's generation prompt
         between = tokenizer.decode(input_ids[spans.vision[-1] + 1 : start].tolist(), skip_special_tokens=True)
         assert not between.strip()
@@ -158,6 +159,11 @@ LAYOUT_RULES = {
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
 LAYOUT_RULES["tiny-llava-next"] = LAYOUT_RULES["tiny-llava"]  # llava-v1.6-vicuna keeps LLaVA-1.5's chat
+# llava-onevision: a message's images, then its texts each on a line of its own
+LAYOUT_RULES["tiny-llava-onevision"] = (
+    "<|im_start|>user <image>\nA\nB<|im_end|><|im_start|>assistant \nAnswer.<|im_end|>"
+    "<|im_start|>user \nC<|im_end|><|im_start|>assistant\n"
+)
 
 
 def test_twin_templates_follow_the_real_layout_rules(twin):
@@ -287,7 +293,9 @@ def test_half_precision_states_give_the_float32_maps(twin, dtype):
         return tam.explain_generation(tokens, states, head, spans, adapter.vision_shape(prepared))
 
     exact, half = explained(torch.float32, head.float()), explained(dtype, head)
-    assert np.abs(exact.maps_uint8("tam").astype(int) - half.maps_uint8("tam").astype(int)).max() <= 1
+    # one grey level; two on tiny-llava-onevision, whose 604 cells are normalised together
+    bound = 2 if name == "tiny-llava-onevision" else 1
+    assert np.abs(exact.maps_uint8("tam").astype(int) - half.maps_uint8("tam").astype(int)).max() <= bound
     assert exact.maps_uint8("tam").max() >= 40  # not blank (tiny-mistral3 peaks at 45): the bound says something
     # the half values are multiplied in float32: the same as upcasting them first
     upcast = [round_states[-1].to(dtype).float() for round_states in output.hidden_states]

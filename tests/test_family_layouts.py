@@ -22,6 +22,7 @@ TWINS = [
     "tiny-qwen3-vl",
     "tiny-llava",
     "tiny-llava-next",
+    "tiny-llava-onevision",
     "tiny-internvl",
     "tiny-mistral3",
 ]

@@ -52,7 +52,7 @@ def test_a_batch_gives_each_chat_its_own_result(twin):
     model, processor = twin
     adapter = adapter_for(model, processor)
     lengths = [len(adapter.prepare(messages).input_ids) for messages in chats()]
-    assert len(set(lengths)) == 3  # every row is left-padded by a different amount
+    assert len(set(lengths)) >= 2  # rows left-padded (LLaVA-NeXT gives two of the pictures one token count)
     alone = [tam.explain(model, processor, messages, max_new_tokens=6) for messages in chats()]
     batched = tam.explain(model, processor, chats(), max_new_tokens=6)
     assert len(batched) == 3
@@ -67,7 +67,8 @@ def test_pictures_of_different_grids_share_a_batch(name):
     assert len({result.layout.shape for result in results}) == 3
 
 
-@pytest.mark.parametrize("name", [name for name in TWINS if name != "tiny-qwen2-vl"])  # its answers never differ
+# the answers of tiny-qwen2-vl and tiny-mistral3 to the three chats never differ
+@pytest.mark.parametrize("name", [name for name in TWINS if name not in ("tiny-qwen2-vl", "tiny-mistral3")])
 def test_rows_that_end_early_stop_at_their_end_of_sequence(name):
     model, processor = load_model(name)
     alone = [tam.explain(model, processor, messages, max_new_tokens=8) for messages in chats()]

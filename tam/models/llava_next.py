@@ -26,7 +26,7 @@ from tam.layout import Tile, VisionLayout
 from tam.models.base import PreparedInputs, SquareGridAdapter
 from tam.models.geometry import size_settings
 
-__all__ = ["LlavaNextAdapter"]
+__all__ = ["LlavaNextAdapter", "LlavaOnevisionAdapter"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class LlavaNextAdapter(SquareGridAdapter):
 
     family = "LLaVA-NeXT"
     model_classes = ("LlavaNextForConditionalGeneration",)
+    feature_strategy = "default"  # CLIP's CLS token dropped: the base view is a square of patches
+    tile_setting = "crop_size"  # the image processor's setting that sizes each any-resolution tile
 
     def vision_shape(self, prepared: PreparedInputs):
         """Return the base view and the any-resolution grid of every image, in token order."""
@@ -87,19 +89,23 @@ class LlavaNextAdapter(SquareGridAdapter):
         """Lay out a ``height x width`` picture as the processor counts its grids and the model stitches them."""
         from transformers.image_processing_utils import get_patch_output_size, select_best_resolution
         from transformers.image_utils import ChannelDimension
+        from transformers.models.llava_next.modeling_llava_next import unpad_image
 
         config = self.model.config
-        if config.vision_feature_select_strategy != "default":
+        if config.vision_feature_select_strategy != self.feature_strategy:
             raise ShapeError(
-                f"vision_feature_select_strategy {config.vision_feature_select_strategy!r} keeps the CLS token; "
-                "tam lays out LLaVA-NeXT with 'default'"
+                f"vision_feature_select_strategy {config.vision_feature_select_strategy!r} changes the base view's "
+                f"tokens; tam lays out {self.family} with {self.feature_strategy!r}"
             )
-        crop = size_settings(self.image_setting("crop_size"))
-        tile_height, tile_width = int(crop["height"]), int(crop["width"])
+        tile = size_settings(self.image_setting(self.tile_setting))
+        tile_height, tile_width = int(tile["height"]), int(tile["width"])
         base = int(config.vision_config.image_size) // int(config.vision_config.patch_size)
         best_height, best_width = select_best_resolution([height, width], self.image_setting("image_grid_pinpoints"))
         # the grid of every tile's features before the padding is cut off: it covers the padded canvas
         full_rows, full_columns = base * (best_height // tile_height), base * (best_width // tile_width)
+        # the model's own unpadding, on a grid of that shape, gives the rows and columns it keeps
+        kept_rows, kept_columns = unpad_image(np.zeros((1, full_rows, full_columns)), [height, width]).shape[1:]
+        # the processor's count of what the model makes of them (LLaVA-OneVision may pool them further)
         features, rows = self.processor._get_unpadded_features(
             height, width, base, base, best_height // tile_height, best_width // tile_width
         )
@@ -109,11 +115,25 @@ class LlavaNextAdapter(SquareGridAdapter):
         new_height, new_width = get_patch_output_size(shape, (best_height, best_width), ChannelDimension.FIRST)
         pad_left, pad_top = (best_width - new_width) // 2, (best_height - new_height) // 2
         cell_height, cell_width = best_height / full_rows, best_width / full_columns
-        top_cells, left_cells = (full_rows - rows) // 2, (full_columns - columns) // 2
+        top_cells, left_cells = (full_rows - kept_rows) // 2, (full_columns - kept_columns) // 2
         box = (
             (left_cells * cell_width - pad_left) * width / new_width,
             (top_cells * cell_height - pad_top) * height / new_height,
-            ((left_cells + columns) * cell_width - pad_left) * width / new_width,
-            ((top_cells + rows) * cell_height - pad_top) * height / new_height,
+            ((left_cells + kept_columns) * cell_width - pad_left) * width / new_width,
+            ((top_cells + kept_rows) * cell_height - pad_top) * height / new_height,
         )
         return _ImageGrids(base, (rows, columns), box)
+
+
+class LlavaOnevisionAdapter(LlavaNextAdapter):
+    """Adapter of ``LlavaOnevisionForConditionalGeneration``: LLaVA-NeXT's layout with SigLIP and pooling.
+
+    SigLIP has no CLS token (``"full"`` features), the tiles are ``size`` pixels, and an
+    unpadded grid larger than ``anyres_max_N`` tiles is pooled by the model to fewer cells
+    over the same rectangle (the processor's ``_get_unpadded_features`` counts them).
+    """
+
+    family = "LLaVA-OneVision"
+    model_classes = ("LlavaOnevisionForConditionalGeneration",)
+    feature_strategy = "full"
+    tile_setting = "size"

@@ -13,7 +13,7 @@ from tam.errors import TAMError
 from tam.models.base import ModelAdapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
-from tam.models.llava_next import LlavaNextAdapter
+from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from tam.models.mistral3 import Mistral3Adapter
 from tam.models.qwen_vl import QwenVLAdapter
 
@@ -62,7 +62,14 @@ def register_adapter(adapter_class: type[ModelAdapter]) -> type[ModelAdapter]:
     return adapter_class
 
 
-for _adapter in (QwenVLAdapter, LlavaAdapter, LlavaNextAdapter, InternVLAdapter, Mistral3Adapter):
+for _adapter in (
+    QwenVLAdapter,
+    LlavaAdapter,
+    LlavaNextAdapter,
+    LlavaOnevisionAdapter,
+    InternVLAdapter,
+    Mistral3Adapter,
+):
     register_adapter(_adapter)
 
 

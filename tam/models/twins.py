@@ -394,6 +394,13 @@ def _build_mistral3():
     return build_mistral3()
 
 
+def _build_llava_onevision():
+    """Tiny LLaVA-OneVision (:mod:`tam.models.twins_llava_next`)."""
+    from tam.models.twins_llava_next import build_llava_onevision
+
+    return build_llava_onevision()
+
+
 TWINS: dict[str, Callable] = {
     "tiny-qwen2-vl": build_qwen2_vl,
     "tiny-qwen2.5-vl": build_qwen2_5_vl,
@@ -401,6 +408,7 @@ TWINS: dict[str, Callable] = {
     "tiny-llava": build_llava,
     "tiny-internvl": build_internvl,
     "tiny-llava-next": _build_llava_next,
+    "tiny-llava-onevision": _build_llava_onevision,
     "tiny-mistral3": _build_mistral3,
 }
 """Twin name -> builder returning ``(model, processor)``."""

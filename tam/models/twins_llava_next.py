@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from tam.models.twins import _LLAVA_TEMPLATE, _PATCH, _finish, _llava_tokenizer, _seeded, _small_text
 
-__all__ = ["build_llava_next", "llava_next_processor"]
+__all__ = ["build_llava_next", "build_llava_onevision", "llava_next_processor", "llava_onevision_processor"]
 
 _SCALE = 6  # the real tower's 336 pixels over the twin's 56
 _PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
@@ -62,3 +62,74 @@ def build_llava_next():
         vision_feature_layer=-2,
     )
     return _finish(_seeded(LlavaNextForConditionalGeneration, config), tokenizer), processor
+
+
+# llava-onevision-qwen2-*-ov-hf's template: a message's images first, then its videos, then its texts
+_ONEVISION_TEMPLATE = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + ' ' }}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'video') %}{{ '<video>' }}{% endfor %}"
+    "{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ '\\n' + content['text'] }}"
+    "{% endfor %}{{ '<|im_end|>' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+_ONEVISION_SIDE = 384  # SigLIP-so400m at 384 pixels: 27 x 27 patches of 14
+
+
+def llava_onevision_processor(side: int = 4 * _PATCH):
+    """Build a LLaVA-OneVision processor around a tiny Qwen tokenizer, for a tower of ``side`` pixels (384 real).
+
+    The checkpoint's 36 ``image_grid_pinpoints`` (384 to 2304 pixels a side) are scaled by ``side / 384``.
+    """
+    from transformers import LlavaOnevisionImageProcessor, LlavaOnevisionProcessor, LlavaOnevisionVideoProcessor
+
+    from tam.models.twins import _qwen_tokenizer
+
+    tokenizer = _qwen_tokenizer(_ONEVISION_TEMPLATE)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<image>", "<video>"]})
+    steps = range(_ONEVISION_SIDE, 6 * _ONEVISION_SIDE + 1, _ONEVISION_SIDE)
+    pinpoints = [[h * side // _ONEVISION_SIDE, w * side // _ONEVISION_SIDE] for h in steps for w in steps]
+    image_processor = LlavaOnevisionImageProcessor(size={"height": side, "width": side}, image_grid_pinpoints=pinpoints)
+    return LlavaOnevisionProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=LlavaOnevisionVideoProcessor(size={"height": side, "width": side}),
+        num_image_tokens=(side // _PATCH) ** 2,
+        vision_feature_select_strategy="full",
+        vision_aspect_ratio="anyres_max_9",
+        chat_template=_ONEVISION_TEMPLATE,
+    )
+
+
+def build_llava_onevision():
+    """Tiny LLaVA-OneVision: ``LlavaOnevisionForConditionalGeneration`` (SigLIP + Qwen2) and its processor."""
+    from transformers import (
+        LlavaOnevisionConfig,
+        LlavaOnevisionForConditionalGeneration,
+        Qwen2Config,
+        SiglipVisionConfig,
+    )
+
+    side = 8 * _PATCH  # an 8 x 8 base view: SigLIP's 27 x 27 is coarser than most, the twin's need not be
+    processor = llava_onevision_processor(side)
+    tokenizer = processor.tokenizer
+    vision = SiglipVisionConfig(
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        image_size=side,
+        patch_size=_PATCH,
+    )
+    config = LlavaOnevisionConfig(
+        vision_config=vision,
+        text_config=Qwen2Config(**_small_text(tokenizer)),
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        video_token_id=tokenizer.convert_tokens_to_ids("<video>"),
+        image_grid_pinpoints=processor.image_processor.image_grid_pinpoints,
+        vision_feature_select_strategy="full",
+        vision_feature_layer=-1,
+        vision_aspect_ratio="anyres_max_9",
+        tie_word_embeddings=False,
+    )
+    return _finish(_seeded(LlavaOnevisionForConditionalGeneration, config), tokenizer), processor
