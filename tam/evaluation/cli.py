@@ -26,7 +26,7 @@ from tam.methods import ABLATIONS, MaskMethod, ModelMethod, UnknownMethodError, 
 from tam.metrics.faithfulness import FILLS
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
 from tam.metrics.text import ROUGE_L_PACKAGES
-from tam.models.base import processor_option
+from tam.models.base import add_processor_option_argument
 
 __all__ = ["build_parser", "default_results_path", "main", "process_state"]
 
@@ -143,15 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--layer", type=int, default=-1, help="decoder layer read for the maps (default -1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--processor-option",
-        dest="processor_options",
-        metavar="KEY=VALUE",
-        type=processor_option,
-        action="append",
-        default=[],
-        help="a setting of the processor call (crop_to_patches=false, max_patches=6, max_pixels=1003520); repeat",
-    )
+    add_processor_option_argument(parser)
     parser.add_argument(
         "--round0",
         choices=ROUND0_MODES,

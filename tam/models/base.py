@@ -587,6 +587,19 @@ def processor_option(text: str) -> tuple[str, object]:
         return key.strip(), value
 
 
+def add_processor_option_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--processor-option KEY=VALUE`` (repeatable, into ``args.processor_options``) to a command line."""
+    parser.add_argument(
+        "--processor-option",
+        dest="processor_options",
+        metavar="KEY=VALUE",
+        type=processor_option,
+        action="append",
+        default=[],
+        help="a setting of the processor call, e.g. crop_to_patches=false, max_patches=6, max_pixels=1003520; repeat",
+    )
+
+
 def _id_list(value) -> list[int]:
     """Turn an id, a list of ids or None into a list of ints."""
     if value is None:
