@@ -9,7 +9,7 @@ milliseconds; its tokenizer is LLaVA-1.5's tiny one.
 
 from __future__ import annotations
 
-from tam.models.twins import _LLAVA_TEMPLATE, _PATCH, _finish, _llava_tokenizer, _seeded, _small_text
+from tam.models.twins import _PATCH, _finish, _llava_processor_arguments, _seeded, _small_text, _small_vision
 
 __all__ = ["build_llava_next", "build_llava_onevision", "llava_next_processor", "llava_onevision_processor"]
 
@@ -28,11 +28,7 @@ def llava_next_processor(side: int = 4 * _PATCH):
     )
     return LlavaNextProcessor(
         image_processor=image_processor,
-        tokenizer=_llava_tokenizer(),
-        patch_size=_PATCH,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=_LLAVA_TEMPLATE,
+        **_llava_processor_arguments(),
     )
 
 
@@ -43,15 +39,7 @@ def build_llava_next():
     side = 336 // _SCALE
     processor = llava_next_processor(side)
     tokenizer = processor.tokenizer
-    vision = CLIPVisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=side,
-        patch_size=_PATCH,
-        projection_dim=16,
-    )
+    vision = CLIPVisionConfig(**_small_vision(side, projection_dim=16))
     config = LlavaNextConfig(
         vision_config=vision,
         text_config=LlamaConfig(**_small_text(tokenizer)),
@@ -113,14 +101,7 @@ def build_llava_onevision():
     side = 8 * _PATCH  # an 8 x 8 base view: SigLIP's 27 x 27 is coarser than most, the twin's need not be
     processor = llava_onevision_processor(side)
     tokenizer = processor.tokenizer
-    vision = SiglipVisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=side,
-        patch_size=_PATCH,
-    )
+    vision = SiglipVisionConfig(**_small_vision(side))
     config = LlavaOnevisionConfig(
         vision_config=vision,
         text_config=Qwen2Config(**_small_text(tokenizer)),

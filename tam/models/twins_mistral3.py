@@ -8,7 +8,7 @@ merged 2 x 2 (``spatial_merge_size``), pictures resized within ``longest_edge`` 
 
 from __future__ import annotations
 
-from tam.models.twins import _PATCH, _finish, _seeded, _small_text, _train_bpe
+from tam.models.twins import _PATCH, _finish, _seeded, _small_text, _small_vision, _train_bpe
 
 __all__ = ["build_mistral3", "mistral3_processor"]
 
@@ -66,15 +66,7 @@ def build_mistral3():
 
     processor = mistral3_processor()
     tokenizer = processor.tokenizer
-    vision = PixtralVisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=8 * _PATCH,
-        patch_size=_PATCH,
-        head_dim=8,
-    )
+    vision = PixtralVisionConfig(**_small_vision(8 * _PATCH, head_dim=8))
     config = Mistral3Config(
         vision_config=vision,
         text_config=MistralConfig(**_small_text(tokenizer), head_dim=8),
