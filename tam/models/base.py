@@ -219,18 +219,18 @@ class ModelAdapter(ABC):
             raise TAMError(f"processor_kwargs must be a dict of settings, got {type(processor_kwargs).__name__}")
         self.processor_options = {**type(self).processor_options, **(processor_kwargs or {})}
 
-    def image_settings(self) -> dict:
-        """Return the image settings of a processor call: its defaults, the checkpoint's, :attr:`processor_options`.
+    def image_settings(self, *names: str) -> dict:
+        """Return the image settings ``names`` of a processor call, by name.
 
-        Merged by the processor itself (``_merge_kwargs``); a setting none of them gives
-        is the image processor's own attribute (:meth:`image_setting`).
+        Its defaults, the checkpoint's and :attr:`processor_options`, merged by the
+        processor itself (``_merge_kwargs``, once per call); a setting none of them gives is
+        the image processor's own attribute.
         """
-        return dict(self.processor._merge_kwargs(**self.processor_options)["images_kwargs"])
-
-    def image_setting(self, name: str):
-        """One setting of :meth:`image_settings`, else the image processor's attribute ``name``."""
-        value = self.image_settings().get(name)
-        return getattr(self.processor.image_processor, name, None) if value is None else value
+        merged = self.processor._merge_kwargs(**self.processor_options)["images_kwargs"]
+        image_processor = self.processor.image_processor
+        return {
+            name: getattr(image_processor, name, None) if merged.get(name) is None else merged[name] for name in names
+        }
 
     @property
     def tokenizer(self):

@@ -53,40 +53,44 @@ class LlavaNextAdapter(SquareGridAdapter):
     def layout(self, prepared: PreparedInputs) -> VisionLayout:
         """Each image's base view (global) over the whole picture, then its any-resolution grid (local)."""
         grids, tiles, sizes = [], [], []
-        for index, picture in enumerate(prepared.pictures):
+        images, _ = self._laid_out(prepared)
+        for index, (image, picture) in enumerate(zip(images, prepared.pictures, strict=True)):
             height, width = picture.shape[:2]
-            image = self._image_grids(height, width)
             grids += [(image.base, image.base), image.grid]
             tiles += [Tile(index, (0.0, 0.0, float(width), float(height)), "global"), Tile(index, image.box)]
             sizes.append((height, width))
-        layout = VisionLayout.from_tiles(grids, tiles, sizes)
-        slots = self.separator_slots(prepared)
-        if len(slots) - int(slots.sum()) != layout.num_tokens:
-            raise ShapeError(
-                f"the processor gave {len(slots)} image tokens, {int(slots.sum())} of them newlines, but the grids tam "
-                f"lays out hold {layout.num_tokens}; tam cannot lay out these LLaVA-NeXT processor settings"
-            )
-        return layout
+        return VisionLayout.from_tiles(grids, tiles, sizes)
 
     def separator_slots(self, prepared: PreparedInputs) -> np.ndarray:
         """Mark the newline after each row of every any-resolution grid."""
-        slots = []
-        for picture in prepared.pictures:
-            image = self._image_grids(*picture.shape[:2])
-            rows, columns = image.grid
-            slots.append(np.zeros(image.base**2, bool))
-            slots.append(np.tile(np.r_[np.zeros(columns, bool), True], rows))
-        found = int(np.isin(prepared.input_ids, np.asarray(self.vision_token_ids(), dtype=np.int64)).sum())
+        return self._laid_out(prepared)[1]
+
+    def _laid_out(self, prepared: PreparedInputs) -> tuple[list[_ImageGrids], np.ndarray]:
+        """Each image's grids, and which image tokens are newlines, checked against the tokens the processor wrote."""
+        settings = self.image_settings(self.tile_setting, "image_grid_pinpoints")
+        images = [self._image_grids(*picture.shape[:2], settings) for picture in prepared.pictures]
+        slots = [
+            part
+            for image in images
+            for part in (
+                np.zeros(image.base**2, bool),
+                np.tile(np.r_[np.zeros(image.grid[1], bool), True], image.grid[0]),
+            )
+        ]
         marked = np.concatenate(slots) if slots else np.zeros(0, bool)
+        found = int(np.isin(prepared.input_ids, np.asarray(self.vision_token_ids(), dtype=np.int64)).sum())
         if len(marked) != found:
             raise ShapeError(
                 f"the processor gave {found} image tokens, but the grids and newlines tam lays out hold {len(marked)}; "
-                "tam cannot lay out these LLaVA-NeXT processor settings"
+                f"tam cannot lay out these {self.family} processor settings"
             )
-        return marked
+        return images, marked
 
-    def _image_grids(self, height: int, width: int) -> _ImageGrids:
-        """Lay out a ``height x width`` picture as the processor counts its grids and the model stitches them."""
+    def _image_grids(self, height: int, width: int, settings: dict) -> _ImageGrids:
+        """Lay out a ``height x width`` picture as the processor counts its grids and the model stitches them.
+
+        ``settings`` are the processor's tile size setting and ``image_grid_pinpoints`` (:meth:`image_settings`).
+        """
         from transformers.image_processing_utils import get_patch_output_size, select_best_resolution
         from transformers.image_utils import ChannelDimension
         from transformers.models.llava_next.modeling_llava_next import unpad_image
@@ -97,10 +101,10 @@ class LlavaNextAdapter(SquareGridAdapter):
                 f"vision_feature_select_strategy {config.vision_feature_select_strategy!r} changes the base view's "
                 f"tokens; tam lays out {self.family} with {self.feature_strategy!r}"
             )
-        tile = size_settings(self.image_setting(self.tile_setting))
+        tile = size_settings(settings[self.tile_setting])
         tile_height, tile_width = int(tile["height"]), int(tile["width"])
         base = int(config.vision_config.image_size) // int(config.vision_config.patch_size)
-        best_height, best_width = select_best_resolution([height, width], self.image_setting("image_grid_pinpoints"))
+        best_height, best_width = select_best_resolution([height, width], settings["image_grid_pinpoints"])
         # the grid of every tile's features before the padding is cut off: it covers the padded canvas
         full_rows, full_columns = base * (best_height // tile_height), base * (best_width // tile_width)
         # the model's own unpadding, on a grid of that shape, gives the rows and columns it keeps
