@@ -14,14 +14,13 @@ import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.test_readme import runs_offline, smaller
+from tests.test_readme import fresh_copy, runs_offline, smaller
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").glob("*.md"))
@@ -141,12 +140,7 @@ def test_every_block_of_the_page_runs_in_a_fresh_copy(page, tmp_path):
     if not todo:
         pytest.skip(f"{page.name} has no block to run")
     clone = tmp_path / "tam"
-    shutil.copytree(
-        ROOT,
-        clone,
-        ignore=shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".ruff_cache", "vis_results", "out"),
-        symlinks=True,
-    )
+    fresh_copy(clone)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(clone), "MPLBACKEND": "Agg"}
     done = subprocess.run(
         [sys.executable, "-c", RUNNER, json.dumps(todo), f"docs/{page.name}"],

@@ -113,15 +113,20 @@ model, processor = load_model("toy-shapes")
     assert skipped == ["pip install -r requirements.txt", "python eval.py Qwen/Qwen2-VL-2B-Instruct data/coco2014"]
 
 
-@pytest.mark.needs_nltk_data  # eval.py's commands
-def test_every_offline_readme_command_runs_in_order_in_a_fresh_copy(tmp_path):
-    clone = tmp_path / "tam"
+def fresh_copy(clone: Path) -> None:
+    """Copy the working tree to ``clone`` as a new user's clone has it (no git data, caches or earlier outputs)."""
     shutil.copytree(
         ROOT,
         clone,
         ignore=shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".ruff_cache", "vis_results", "out"),
         symlinks=True,
     )
+
+
+@pytest.mark.needs_nltk_data  # eval.py's commands
+def test_every_offline_readme_command_runs_in_order_in_a_fresh_copy(tmp_path):
+    clone = tmp_path / "tam"
+    fresh_copy(clone)
     commands, skipped = offline_commands((clone / "README.md").read_text())
     assert len(commands) >= 4, "the README shows the demo, eval.py and Python on the toy model"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
