@@ -186,7 +186,7 @@ def test_images_are_checked_against_the_grids():
     generation = make_generation([(4, 5), (3, 3)], seed=15)
     images = [np.zeros((8, 10, 3), np.uint8), np.ones((6, 6, 3), np.uint8)]
     assert generation.explain(images=images).images[1].shape == (6, 6, 3)
-    with pytest.raises(ShapeError, match="got 1 images for 2 grids"):
+    with pytest.raises(ShapeError, match="got 1 images for the 2 pictures"):
         generation.explain(images=images[:1])
     with pytest.raises(ShapeError, match=r"\(H, W, 3\) uint8 RGB"):
         generation.explain(images=[images[0], np.zeros((6, 6), np.uint8)])
