@@ -87,6 +87,12 @@ def expected_vision_tokens(name, model, processor, prepared):
         sizes = [picture.shape[:2] for picture in prepared.pictures]
         patches = processor._get_num_multimodal_tokens(image_sizes=sizes).num_image_patches
         return model.config.image_seq_length * sum(patches)
+    if name in ("tiny-idefics3", "tiny-smolvlm"):  # tiles and a global image per image, one tile per frame
+        image_processor = processor.image_processor
+        pictures = [picture.shape[:2] for picture in prepared.pictures]
+        images = prepared.kinds.count("image")
+        patches = [image_processor.get_number_of_image_patches(*size, {})[0] for size in pictures[:images]]
+        return processor.image_seq_len * (sum(max(count, 1) for count in patches) + len(pictures) - images)
     return model.config.image_seq_length * len(prepared.kinds)
 
 
@@ -148,6 +154,12 @@ LAYOUT_RULES = {
     "tiny-llava": "USER: <image>\nA B ASSISTANT: Answer. USER: C ASSISTANT:",
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
+# Idefics3-8B-Llama3 and SmolVLM2: "Role:" then a space unless the message opens with a picture, in place
+LAYOUT_RULES["tiny-idefics3"] = (
+    "<|begin_of_text|>User: A<image>B<end_of_utterance>\nAssistant: Answer.<end_of_utterance>\n"
+    "User: C<end_of_utterance>\nAssistant:"
+)
+LAYOUT_RULES["tiny-smolvlm"] = LAYOUT_RULES["tiny-idefics3"].replace("<|begin_of_text|>", "<|im_start|>")
 
 
 def test_twin_templates_follow_the_real_layout_rules(twin):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tam.errors import TAMError
 from tam.models.base import ModelAdapter
+from tam.models.idefics3 import Idefics3Adapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
 from tam.models.qwen_vl import QwenVLAdapter
@@ -47,7 +48,7 @@ def register_adapter(adapter_class: type[ModelAdapter]) -> type[ModelAdapter]:
     return adapter_class
 
 
-for _adapter in (QwenVLAdapter, LlavaAdapter, InternVLAdapter):
+for _adapter in (QwenVLAdapter, LlavaAdapter, InternVLAdapter, Idefics3Adapter):
     register_adapter(_adapter)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from tam.models.twins_idefics3 import build_idefics3, build_smolvlm
+
 __all__ = ["TWINS", "internvl_processor", "llava_processor", "qwen_processor"]
 
 _PATCH = 14  # pixels per ViT patch side in LLaVA-1.5's CLIP, InternViT and Qwen2-VL
@@ -386,5 +388,7 @@ TWINS: dict[str, Callable] = {
     "tiny-qwen3-vl": build_qwen3_vl,
     "tiny-llava": build_llava,
     "tiny-internvl": build_internvl,
+    "tiny-idefics3": build_idefics3,
+    "tiny-smolvlm": build_smolvlm,
 }
 """Twin name -> builder returning ``(model, processor)``."""
