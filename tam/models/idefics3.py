@@ -89,16 +89,11 @@ class Idefics3Adapter(SquareGridAdapter):
         pictures += [np.asarray(frame, dtype=np.uint8) for frames in videos for frame in frames]
         return PreparedInputs(inputs, pictures, text, [item_kind(item) for item in items])
 
-    def tile_grid(self) -> tuple[int, int]:
-        """``(s, s)`` of one tile: ``max_image_size // patch_size // scale_factor``."""
-        patches = self.tile_side // int(self.model.config.vision_config.patch_size)
+    def tile_grid(self, tile_side: int) -> tuple[int, int]:
+        """``(s, s)`` of one ``tile_side``-pixel tile: ``tile_side // patch_size // scale_factor``."""
+        patches = tile_side // int(self.model.config.vision_config.patch_size)
         side = patches // int(self.model.config.scale_factor)
         return side, side
-
-    @property
-    def tile_side(self) -> int:
-        """Pixels of a tile's side: the image processor's ``max_image_size["longest_edge"]``."""
-        return int(size_settings(self.image_setting("max_image_size"))["longest_edge"])
 
     def vision_shape(self, prepared: PreparedInputs):
         """One ``(s, s)`` grid per tile of every image or frame, in token order."""
@@ -107,11 +102,17 @@ class Idefics3Adapter(SquareGridAdapter):
 
     def layout(self, prepared: PreparedInputs) -> VisionLayout:
         """Each image's tiles (row by row) and global image, each frame's one tile; the unread edge left out."""
-        image_processor = self.processor.image_processor
-        settings = {name: self.image_setting(name) for name in ("do_image_splitting", "max_image_size", "size")}
+        settings = self.image_settings("do_image_splitting", "max_image_size", "size")
+        settings = {**settings, "max_image_size": size_settings(settings["max_image_size"])}
+        settings["size"] = size_settings(settings["size"])
+        if prepared.kinds and prepared.kinds[0] == "video":
+            # the video processor squares every frame to its own max_image_size, whatever the call's settings
+            tile_side = int(size_settings(self.processor.video_processor.max_image_size)["longest_edge"])
+        else:
+            tile_side = int(settings["max_image_size"]["longest_edge"])
         # the patches read cover this share of a tile's side (a valid convolution drops the rest)
         patch = int(self.model.config.vision_config.patch_size)
-        seen = (self.tile_side // patch) * patch / self.tile_side
+        seen = (tile_side // patch) * patch / tile_side
         sizes = [picture.shape[:2] for picture in prepared.pictures]
         images = prepared.kinds.count("image")  # a chat's pictures are its images or its frames (prepare)
         tiles = []
@@ -119,11 +120,11 @@ class Idefics3Adapter(SquareGridAdapter):
             whole = (0.0, 0.0, float(width), float(height))
             rows = columns = 0
             if index < images:
-                _, rows, columns = image_processor.get_number_of_image_patches(height, width, settings)
+                _, rows, columns = self.processor.image_processor.get_number_of_image_patches(height, width, settings)
             boxes = tile_boxes(height, width, columns, rows) if rows * columns else []
             tiles.extend(Tile(index, _read_part(box, seen)) for box in boxes)
             tiles.append(Tile(index, _read_part(whole, seen), "global" if boxes else "local"))
-        grid = self.tile_grid()
+        grid = self.tile_grid(tile_side)
         kind = "video" if prepared.kinds == ["video"] else None
         layout = VisionLayout.from_tiles([grid] * len(tiles), tiles, sizes, kind=kind)
         found = int((prepared.inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())

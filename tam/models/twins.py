@@ -14,7 +14,6 @@ import importlib
 import json
 from collections.abc import Callable
 
-
 __all__ = ["TWINS", "internvl_processor", "llava_processor", "qwen_processor"]
 
 _PATCH = 14  # pixels per ViT patch side in LLaVA-1.5's CLIP, InternViT and Qwen2-VL

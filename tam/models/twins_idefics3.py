@@ -10,6 +10,8 @@ are shrunk, each in the same ratio as the real checkpoint's (see the comments).
 
 from __future__ import annotations
 
+from tam.models.twins import _finish, _seeded, _small_text, _small_vision, _train_bpe
+
 __all__ = ["build_idefics3", "build_smolvlm", "idefics3_processor", "smolvlm_processor"]
 
 # HuggingFaceM4/Idefics3-8B-Llama3's chat template
@@ -29,8 +31,6 @@ _IMAGE_TOKENS = ["<fake_token_around_image>", "<image>", "<global-img>", "<end_o
 def _tokenizer(chat_template: str, bos_token: str, extra: list[str]):
     """Build a ``GPT2Tokenizer`` (byte-level BPE, as SmolLM2's and Llama 3's) with the families' image tokens."""
     from transformers import GPT2Tokenizer
-
-    from tam.models.twins import _train_bpe
 
     vocab, merges = _train_bpe(byte_level=True)
     tokenizer = GPT2Tokenizer(
@@ -92,27 +92,14 @@ def smolvlm_processor():
     )
 
 
-def _vision(image_size: int) -> dict:
-    return {
-        "hidden_size": 16,
-        "intermediate_size": 32,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "image_size": image_size,
-        "patch_size": 7,
-    }
-
-
 def build_idefics3():
     """Tiny Idefics3: ``Idefics3ForConditionalGeneration`` (SigLIP + Llama) and ``Idefics3Processor``."""
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration
 
-    from tam.models.twins import _finish, _seeded, _small_text
-
     processor = idefics3_processor()
     tokenizer = processor.tokenizer
     config = Idefics3Config(
-        vision_config=_vision(56),
+        vision_config=_small_vision(56, patch_size=7),
         text_config={"model_type": "llama", **_small_text(tokenizer)},
         scale_factor=2,
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
@@ -125,12 +112,10 @@ def build_smolvlm():
     """Tiny SmolVLM2: ``SmolVLMForConditionalGeneration`` (SigLIP + SmolLM2) and ``SmolVLMProcessor``."""
     from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
 
-    from tam.models.twins import _finish, _seeded, _small_text
-
     processor = smolvlm_processor()
     tokenizer = processor.tokenizer
     config = SmolVLMConfig(
-        vision_config=_vision(64),
+        vision_config=_small_vision(64, patch_size=7),
         text_config={"model_type": "llama", **_small_text(tokenizer)},
         scale_factor=3,
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
