@@ -148,6 +148,7 @@ LAYOUT_RULES = {
     "tiny-llava": "USER: <image>\nA B ASSISTANT: Answer. USER: C ASSISTANT:",
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
+LAYOUT_RULES["tiny-qwen3-vl-moe"] = LAYOUT_RULES["tiny-qwen3-vl"]
 
 
 def test_twin_templates_follow_the_real_layout_rules(twin):

@@ -16,7 +16,7 @@ from PIL import Image
 import tam
 from tam.models import load_model
 
-TWINS = ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-llava", "tiny-internvl"]
+TWINS = ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-llava", "tiny-internvl", "tiny-qwen3-vl-moe"]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
 # near an edge of LLaVA's centre crop, so a map of the crop stretched over the whole

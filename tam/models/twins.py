@@ -10,6 +10,7 @@ in the tests. Their answers are noise; their structure is the real model's.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 
@@ -380,10 +381,21 @@ def build_internvl():
     return _finish(_seeded(InternVLForConditionalGeneration, config), tokenizer), processor
 
 
+def _built_in(module: str, builder: str) -> Callable:
+    """Return a builder that imports ``module`` when called (the family modules import this one's helpers)."""
+
+    def build():
+        return getattr(importlib.import_module(module), builder)()
+
+    build.__name__ = builder
+    return build
+
+
 TWINS: dict[str, Callable] = {
     "tiny-qwen2-vl": build_qwen2_vl,
     "tiny-qwen2.5-vl": build_qwen2_5_vl,
     "tiny-qwen3-vl": build_qwen3_vl,
+    "tiny-qwen3-vl-moe": _built_in("tam.models.twins_qwen3", "build_qwen3_vl_moe"),
     "tiny-llava": build_llava,
     "tiny-internvl": build_internvl,
 }
