@@ -149,6 +149,9 @@ LAYOUT_RULES = {
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
 LAYOUT_RULES["tiny-qwen3-vl-moe"] = LAYOUT_RULES["tiny-qwen3-vl"]
+# Qwen3.5: Qwen3-VL's placeholders; the generation prompt opens the thinking block
+LAYOUT_RULES["tiny-qwen3.5"] = LAYOUT_RULES["tiny-qwen3-vl"] + "<think>\n"
+LAYOUT_RULES["tiny-qwen3.5-moe"] = LAYOUT_RULES["tiny-qwen3.5"]
 
 
 def test_twin_templates_follow_the_real_layout_rules(twin):

@@ -17,6 +17,7 @@ import tam
 from tam.models import load_model
 
 TWINS = ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-llava", "tiny-internvl", "tiny-qwen3-vl-moe"]
+TWINS += ["tiny-qwen3.5", "tiny-qwen3.5-moe"]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
 # near an edge of LLaVA's centre crop, so a map of the crop stretched over the whole

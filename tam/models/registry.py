@@ -13,6 +13,7 @@ from tam.errors import TAMError
 from tam.models.base import ModelAdapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
+from tam.models.qwen3_5 import Qwen3_5Adapter
 from tam.models.qwen_vl import QwenVLAdapter
 
 __all__ = ["UnsupportedModelError", "adapter_class_for", "adapter_for", "register_adapter", "supported_classes"]
@@ -47,7 +48,7 @@ def register_adapter(adapter_class: type[ModelAdapter]) -> type[ModelAdapter]:
     return adapter_class
 
 
-for _adapter in (QwenVLAdapter, LlavaAdapter, InternVLAdapter):
+for _adapter in (QwenVLAdapter, LlavaAdapter, InternVLAdapter, Qwen3_5Adapter):
     register_adapter(_adapter)
 
 

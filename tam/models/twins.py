@@ -396,6 +396,8 @@ TWINS: dict[str, Callable] = {
     "tiny-qwen2.5-vl": build_qwen2_5_vl,
     "tiny-qwen3-vl": build_qwen3_vl,
     "tiny-qwen3-vl-moe": _built_in("tam.models.twins_qwen3", "build_qwen3_vl_moe"),
+    "tiny-qwen3.5": _built_in("tam.models.twins_qwen3", "build_qwen3_5"),
+    "tiny-qwen3.5-moe": _built_in("tam.models.twins_qwen3", "build_qwen3_5_moe"),
     "tiny-llava": build_llava,
     "tiny-internvl": build_internvl,
 }

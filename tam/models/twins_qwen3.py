@@ -20,7 +20,7 @@ from tam.models.twins import (
     _small_text,
 )
 
-__all__ = ["build_qwen3_vl_moe", "qwen3_processor"]
+__all__ = ["build_qwen3_5", "build_qwen3_5_moe", "build_qwen3_vl_moe", "qwen3_processor"]
 
 _PATCH = 16  # pixels per ViT patch side in Qwen3-VL's and Qwen3.5's vision tower
 _MEAN_STD = [0.5, 0.5, 0.5]  # the checkpoints' image_mean and image_std
@@ -96,3 +96,50 @@ def build_qwen3_vl_moe():
         **_qwen_ids(tokenizer),
     )
     return _finish(_seeded(Qwen3VLMoeForConditionalGeneration, config), tokenizer), processor
+
+
+def _qwen3_5_text(tokenizer, **extra) -> dict:
+    """Four decoder layers: Gated DeltaNet, then softmax attention every fourth (the checkpoints' interval)."""
+    rope = {"rope_type": "default", "mrope_section": [1, 1, 0], "mrope_interleaved": True}
+    rope["partial_rotary_factor"] = 0.25
+    return _small_text(
+        tokenizer,
+        num_hidden_layers=4,
+        head_dim=16,
+        linear_key_head_dim=8,
+        linear_value_head_dim=8,
+        linear_num_key_heads=2,
+        linear_num_value_heads=4,
+        rope_parameters=rope,
+        **extra,
+    )
+
+
+def _qwen3_5_vision() -> dict:
+    return _qwen_vision(
+        patch_size=_PATCH, hidden_size=16, intermediate_size=32, out_hidden_size=32, num_position_embeddings=64
+    )
+
+
+def build_qwen3_5():
+    """Tiny Qwen3.5: ``Qwen3_5ForConditionalGeneration`` (Gated DeltaNet + attention) and ``Qwen3VLProcessor``."""
+    from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
+
+    processor = qwen3_processor(_QWEN3_5_TEMPLATE)
+    tokenizer = processor.tokenizer
+    config = Qwen3_5Config(
+        text_config=_qwen3_5_text(tokenizer), vision_config=_qwen3_5_vision(), **_qwen_ids(tokenizer)
+    )
+    return _finish(_seeded(Qwen3_5ForConditionalGeneration, config), tokenizer), processor
+
+
+def build_qwen3_5_moe():
+    """Tiny Qwen3.5 MoE: ``Qwen3_5MoeForConditionalGeneration`` and ``Qwen3VLProcessor``."""
+    from transformers import Qwen3_5MoeConfig, Qwen3_5MoeForConditionalGeneration
+
+    processor = qwen3_processor(_QWEN3_5_TEMPLATE)
+    tokenizer = processor.tokenizer
+    experts = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32}
+    text = _qwen3_5_text(tokenizer, shared_expert_intermediate_size=32, **experts)
+    config = Qwen3_5MoeConfig(text_config=text, vision_config=_qwen3_5_vision(), **_qwen_ids(tokenizer))
+    return _finish(_seeded(Qwen3_5MoeForConditionalGeneration, config), tokenizer), processor
