@@ -37,7 +37,7 @@ class InputError(ValueError):
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line (see ``python demo.py --help``)."""
     from tam.models import model_choices
-    from tam.models.base import processor_option
+    from tam.models.base import add_processor_option_argument
     from tam.result import UNITS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -63,15 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"folder for the visuals and the result (default: {DEFAULT_OUT}/MODEL_INPUT, named after the model "
         "and the pictures or video, replaced by a later run of the same model on the same input)",
     )
-    parser.add_argument(
-        "--processor-option",
-        dest="processor_options",
-        metavar="KEY=VALUE",
-        type=processor_option,
-        action="append",
-        default=[],
-        help="a setting of the processor call, e.g. crop_to_patches=false, max_patches=6, max_pixels=1003520; repeat",
-    )
+    add_processor_option_argument(parser)
     parser.add_argument("--device", help="cpu, cuda, cuda:1... (default: accelerate's device_map='auto')")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier result in --out (its pictures and report too)"

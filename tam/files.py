@@ -18,12 +18,29 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["replace_directory", "staging_name", "write_atomically"]
+__all__ = ["NAME_MAX", "fit_name", "replace_directory", "staging_name", "write_atomically"]
+
+NAME_MAX = 255
+"""Longest file name, in bytes, of the usual file systems (ext4, XFS, APFS, NTFS in UTF-16 units)."""
+
+
+def fit_name(name: str, reserve: int = 0) -> str:
+    """Cut ``name`` so that its UTF-8 bytes and ``reserve`` more fit in :data:`NAME_MAX`, at a character boundary.
+
+    >>> fit_name("é" * 200, reserve=10) == "é" * 122
+    True
+    """
+    budget = NAME_MAX - reserve
+    return name.encode("utf-8", "surrogateescape")[:budget].decode("utf-8", "ignore")
 
 
 def staging_name(target: Path) -> Path:
-    """Return a hidden name beside ``target``, unique to this process and call (``.<stem>.<pid>-<hex>.partial``)."""
-    return target.with_name(f".{target.stem}.{os.getpid()}-{secrets.token_hex(4)}.partial{target.suffix}")
+    """Return a hidden name beside ``target``, unique to this process and call (``.<stem>.<pid>-<hex>.partial``).
+
+    The stem is shortened where needed, so the name stays within :data:`NAME_MAX` bytes.
+    """
+    tail = f".{os.getpid()}-{secrets.token_hex(4)}.partial{fit_name(target.suffix, NAME_MAX - 32)}"
+    return target.with_name(f".{fit_name(target.stem, 1 + len(tail.encode()))}{tail}")
 
 
 def write_atomically(path: str | os.PathLike, write: Callable[[Path], None], *, overwrite: bool = False) -> Path:
@@ -93,7 +110,8 @@ def replace_directory(staging: Path, target: Path) -> None:
     if _exchange(staging, target):
         shutil.rmtree(staging)  # now the old folder
         return
-    aside = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.old")
+    tail = f".{os.getpid()}-{secrets.token_hex(4)}.old"
+    aside = target.with_name(f".{fit_name(target.name, 1 + len(tail))}{tail}")
     target.rename(aside)
     try:
         staging.rename(target)

@@ -114,12 +114,10 @@ class VisionLayout:
     def with_pictures(self, picture_sizes) -> VisionLayout:
         """Return the layout on pictures of ``picture_sizes`` (``(H, W)`` each); grids alone get one picture each."""
         sizes = tuple((int(h), int(w)) for h, w in picture_sizes)
-        if self.tiles:
-            return dataclasses.replace(self, picture_sizes=sizes)
-        if len(sizes) != len(self.grids):
+        if not self.tiles and len(sizes) != len(self.grids):
             raise ShapeError(f"got {len(sizes)} pictures for {len(self.grids)} grids of vision_shape {self.shape}")
-        tiles = tuple(Tile(index, (0.0, 0.0, float(w), float(h))) for index, (h, w) in enumerate(sizes))
-        return dataclasses.replace(self, tiles=tiles, picture_sizes=sizes)
+        placed = dataclasses.replace(self, picture_sizes=sizes)
+        return dataclasses.replace(placed, tiles=placed.placed_tiles())
 
     @property
     def num_pictures(self) -> int:

@@ -19,6 +19,7 @@ import torch
 from tam._threads import single_threaded
 from tam.causal import estimated_causal_inference
 from tam.errors import NonFiniteError, ShapeError, SpanError, VocabularyError
+from tam.images import load_image
 from tam.layout import VisionLayout
 from tam.result import Candidates, TokenActivationResult
 from tam.scores import DEFAULT_VOCAB_CHUNK, ClassifierHead, select_hidden_states
@@ -88,7 +89,9 @@ def explain_generation(
         Used only to fill ``result.texts`` (decoded) and ``result.pieces`` (raw pieces).
     images : sequence of ndarray of shape (H, W, 3), uint8 RGB, optional
         The user's pictures, for visuals and picture maps: one per image or video slice
-        (with a ``vision_shape`` of grids alone, one per grid, each grid covering it).
+        (with a ``vision_shape`` of grids alone, one per grid, each grid covering it). Any
+        picture :func:`tam.images.load_image` reads is taken too (a PIL image, a grey or
+        float array, a torch tensor) and converted to that.
     round0 : {"own", "reference"}, default "own"
         Class of the first prompt token and first answer token (see ``ROUND0_MODES``).
     filter_size : int, default 3
@@ -107,7 +110,10 @@ def explain_generation(
         A marker is missing or the answer is empty.
     ShapeError
         ``vision_shape`` does not match the vision span, the hidden size does not match
-        ``lm_head``, or the hidden states do not cover the sequence.
+        ``lm_head``, the hidden states do not cover the sequence, or the images do not
+        match the grids in number.
+    ImageFileError
+        An image is of a type, shape or dtype :func:`tam.images.load_image` refuses.
     NonFiniteError
         A hidden state holds NaN or infinity (the first such token position is named).
     VocabularyError
@@ -241,12 +247,11 @@ def _answer_end(spans: TokenSpans, length: int) -> int:
 def _check_images(images, layout: VisionLayout) -> list[np.ndarray] | None:
     if images is None:
         return None
-    images = [np.asarray(image) for image in images]
+    images = list(images)
     if len(images) != layout.num_pictures:
         raise ShapeError(f"got {len(images)} images for the {layout.num_pictures} pictures of layout {layout.shape}")
-    for image in images:
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ShapeError(f"images must be (H, W, 3) uint8 RGB arrays, got shape {image.shape}, dtype {image.dtype}")
+    # any picture tam.images reads (PIL, grey, float, a tensor) becomes the (H, W, 3) uint8 RGB the visuals draw on
+    images = [np.asarray(load_image(image)) for image in images]
     sizes = [image.shape[:2] for image in images]
     if layout.picture_sizes and sizes != list(layout.picture_sizes):
         raise ShapeError(f"the images' sizes {sizes} differ from the layout's pictures {list(layout.picture_sizes)}")

@@ -12,9 +12,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import re
 import shutil
+import stat
 import tempfile
 import zipfile
 from collections.abc import Callable, Sequence
@@ -25,7 +27,7 @@ import numpy as np
 
 from tam._threads import single_threaded
 from tam.errors import ResultFileError, ShapeError
-from tam.files import replace_directory
+from tam.files import fit_name, replace_directory
 from tam.layout import Tile, VisionLayout
 from tam.methods import ABLATIONS, MaskMethod, MethodMaps, ResultMethod, UnavailableMethodError, get_method
 from tam.words import (
@@ -544,7 +546,8 @@ class TokenActivationResult:
         if target.exists() and not target.is_dir():
             raise FileExistsError(f"{target} is a file, not a result folder; choose another path")
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", dir=target.parent))
+        prefix = f".{fit_name(target.name, 40)}.{os.getpid()}."  # within NAME_MAX with mkdtemp's random part
+        staging = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
         try:
             np.savez_compressed(staging / "arrays.npz", **self._saved_arrays())
             meta = {
@@ -621,10 +624,14 @@ def _read_result_folder(directory: Path) -> dict:
 
     if not directory.is_dir():
         raise bad("no such folder")
+    for name in ("meta.json", "arrays.npz"):
+        _check_regular_file(directory / name, bad)
     try:
         meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # ValueError: damaged UTF-8 or JSON, an integer of too many digits
         raise bad(f"cannot read meta.json ({error})") from None
+    except RecursionError:
+        raise bad("cannot read meta.json (nested too deeply)") from None
     if not isinstance(meta, dict) or not set(_META_TYPES) <= set(meta) <= {*_META_TYPES, *_META_OPTIONAL}:
         found = sorted(meta) if isinstance(meta, dict) else type(meta).__name__
         raise bad(f"meta.json must hold the keys {sorted(_META_TYPES)} (and {sorted(_META_OPTIONAL)}), got {found}")
@@ -633,8 +640,11 @@ def _read_result_folder(directory: Path) -> dict:
             raise bad(f"meta.json {key!r} has the wrong type {type(meta[key]).__name__}")
     arrays = _read_arrays(directory / "arrays.npz", bad)
 
+    shape = meta["vision_shape"]
+    sides = [side for grid in shape for side in (grid if isinstance(grid, list) else [grid])]
+    if not all(type(side) is int for side in sides):
+        raise bad(f"meta.json vision_shape {shape!r} must hold integers only")
     try:
-        shape = meta["vision_shape"]
         nested = bool(shape) and all(isinstance(grid, list) for grid in shape)
         layout = VisionLayout.from_shape([tuple(g) for g in shape] if nested else tuple(shape))
         if nested and meta.get("tiles") and meta["layout_kind"] in ("image", "video"):
@@ -668,6 +678,8 @@ def _read_result_folder(directory: Path) -> dict:
     for key in ("texts", "pieces"):
         if meta[key] is not None and (len(meta[key]) != count or not all(isinstance(t, str) for t in meta[key])):
             raise bad(f"meta.json {key!r} must be {count} strings, one per token")
+        if meta[key] is not None and not all(_encodable(text) for text in meta[key]):
+            raise bad(f"meta.json {key!r} holds a lone surrogate (\\ud800 to \\udfff), which is no text")
     num_images = meta["num_images"]
     images = [arrays.pop(f"image_{index}", None) for index in range(num_images)]
     if (
@@ -730,9 +742,64 @@ def _exact_ints(values, count: int) -> tuple[int, ...]:
     return tuple(values)
 
 
-def _read_arrays(path: Path, bad) -> dict[str, np.ndarray]:
-    """Read the arrays of ``arrays.npz``, refusing pickled objects, unknown names and missing ones."""
+MAX_LOADED_BYTES = 2**31
+"""Most bytes the arrays of a loaded result may take once inflated (2 GiB): checked from the
+archive's directory and each array's header before anything is inflated, so a small file
+that would inflate to gigabytes (or whose header claims 10**12 cells) is refused at once."""
+
+MAX_META_BYTES = 2**26
+"""Largest ``meta.json`` read (64 MiB; the texts of thousands of tokens take well under 1 MiB)."""
+
+
+def _check_regular_file(path: Path, bad) -> None:
+    """Refuse a member of a result folder that is a link, a FIFO, a device or too large, before it is opened."""
     try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return  # reported as missing when read
+    except OSError as error:
+        raise bad(f"cannot read {path.name} ({error})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise bad(f"{path.name} is not a regular file (a link, FIFO or device)")
+    if path.name == "meta.json" and info.st_size > MAX_META_BYTES:
+        raise bad(f"meta.json holds {info.st_size} bytes, over the limit of {MAX_META_BYTES}")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_archive_sizes(path: Path, bad) -> None:
+    """Refuse an ``arrays.npz`` whose arrays would inflate past :data:`MAX_LOADED_BYTES`, from its headers only."""
+    with zipfile.ZipFile(path) as archive:
+        members = archive.infolist()
+        total = sum(member.file_size for member in members)
+        if total > MAX_LOADED_BYTES:
+            raise bad(f"arrays.npz would inflate to {total} bytes, over the limit of {MAX_LOADED_BYTES}")
+        for member in members:
+            with archive.open(member) as stream:
+                version = np.lib.format.read_magic(stream)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else None
+                read_header = read_header or np.lib.format.read_array_header_2_0
+                shape, _, dtype = read_header(stream)
+            claimed = math.prod(shape) * dtype.itemsize
+            if dtype.hasobject:
+                raise bad(f"array {member.filename!r} holds Python objects (pickled); Object arrays cannot be loaded")
+            if claimed > member.file_size:
+                raise bad(
+                    f"array {member.filename!r} claims shape {shape} of {dtype} ({claimed} bytes) "
+                    f"but holds {member.file_size} bytes"
+                )
+
+
+def _read_arrays(path: Path, bad) -> dict[str, np.ndarray]:
+    """Read the arrays of ``arrays.npz``, refusing pickled objects, unknown names, missing ones and bombs."""
+    try:
+        _check_archive_sizes(path, bad)
         with np.load(path, allow_pickle=False) as data:
             unknown = [name for name in data.files if not any(re.fullmatch(p, name) for p in SAVED_ARRAYS)]
             if unknown:

@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tam.evaluation import load_dataset
@@ -159,6 +160,7 @@ def test_unreadable_annotation_file(tmp_path):
     assert_one_line_error(eval_py("m", tmp_path), "cannot read annotation file")
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_a_model_that_cannot_be_loaded(tmp_path):
     done = eval_py("no-such-org/no-such-model", FIXTURES / "GranDf_mini", "--results", tmp_path / "r.jsonl")
     assert_one_line_error(done, "no-such-org/no-such-model")
@@ -274,6 +276,7 @@ def test_the_explainer_settings_reach_the_settings_file_and_bind_a_resumed_run(t
 @pytest.mark.parametrize(
     ("folder", "through_the_script"), [("coco2014_mini", True), ("GranDf_mini", False), ("OpenPSG_mini", False)]
 )
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_tiny_twin_resume_story(folder, through_the_script, tmp_path, capsys):
     """The issue's check with a real (tiny, random-weight) model: --limit 2, then --limit 4 --resume.
 
@@ -303,6 +306,7 @@ def test_tiny_twin_resume_story(folder, through_the_script, tmp_path, capsys):
     assert f"{computed}/{computed}" in stderr  # the resumed run's progress bar: only the new samples
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_a_results_path_that_is_a_folder_is_one_line_before_the_model_loads(tmp_path):
     (tmp_path / "r.jsonl").mkdir()
     done = eval_py("no-such-model", FIXTURES / "GranDf_mini", "--results", tmp_path / "r.jsonl")
@@ -358,6 +362,7 @@ sys.exit(main(sys.argv[2:], load=lambda model, **options: Gated()))
 
 
 @pytest.mark.parametrize("resume", [False, True])
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_two_eval_runs_at_once_on_one_results_file_lose_nothing(tmp_path, resume):
     """The second run refuses in one line naming the first one's process; the first one keeps every record."""
     from tam.evaluation import run_evaluation
@@ -389,6 +394,23 @@ def test_two_eval_runs_at_once_on_one_results_file_lose_nothing(tmp_path, resume
     assert first.returncode == 0
     dataset = load_dataset(dataset_dir)
     fresh = tmp_path / "fresh.jsonl"
-    summary = run_evaluation(FakeExplainer(), dataset, fresh, limit=6)
+    cli_settings = {"model": "m", "layer": -1, "round0": "own", "max_new_tokens": 256, "seed": 0}  # records carry them
+    summary = run_evaluation(FakeExplainer(), dataset, fresh, limit=6, settings=cli_settings)
     assert json.loads(Path(f"{results}.summary.json").read_text())["n"] == summary["n"] == 6 - summary["failed"]
     assert results.read_text() == fresh.read_text()
+
+
+@pytest.mark.parametrize("twin", ["tiny-internvl", "tiny-llava-next"])
+def test_eval_and_faithfulness_run_on_tiled_families(tmp_path, capsys, twin):
+    results = tmp_path / "r.jsonl"
+    argv = [twin, str(FIXTURES / "coco2014_mini"), "--limit", "2", "--results", str(results), "--max-new-tokens", "6"]
+    argv += ["--faithfulness", "--faithfulness-steps", "3", "--faithfulness-tokens", "all"]
+    assert main(argv) == 0
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert len(records) == 2 and not any("error" in record for record in records)
+    # the twins' answers are noise (no noun names a mask's category): the overlap scores are in
+    # test_family_layouts.py; here every answer token's map perturbs the picture in its own frame
+    faithfulness = json.loads(Path(f"{results}.summary.json").read_text())["faithfulness"]["tam"]
+    assert (
+        faithfulness["tokens"] > 0 and np.isfinite([faithfulness["insertion_auc"], faithfulness["deletion_auc"]]).all()
+    )

@@ -90,7 +90,7 @@ def test_unknown_format_name():
         ("coco", "annotations/instances_minival2014.json", '{"images": [{"file": 1}]}', "is no COCO instances file"),
         ("GranDf", "anno.json", '{"a": 1}', "must hold a list of samples, got dict"),
         ("GranDf", "anno.json", '[["a.jpg", "text", "a.png"]]', "entry 0 must be"),
-        ("GranDf", "anno.json", '[["a.jpg", "text", "a.png", {"dog": "two"}]]', "entry 0 must be"),
+        ("GranDf", "anno.json", '[["a.jpg", "text", "a.png", {"dog": "two"}]]', "label of .dog. must be an integer"),
     ],
 )
 def test_empty_unreadable_and_malformed_annotations(tmp_path, folder, path, content, message):

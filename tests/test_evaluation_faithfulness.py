@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 import tam
+import tam.evaluation.faithfulness
 from tam.evaluation.faithfulness import FaithfulnessOptions, token_faithfulness, token_scorer
 from tam.models import TWINS, UnsupportedInputError, load_model
 from tam.toy import TOY_MODELS
@@ -53,6 +54,33 @@ def test_every_family_gives_finite_curves_for_each_method(explained):
         assert np.isfinite(score.curves.deletion).all() and np.isfinite(score.curves.insertion).all()
         assert 0 <= score.deletion_auc <= 1 and 0 <= score.insertion_auc <= 1
         assert score.hit is None
+
+
+def test_progress_counts_every_picture_scored(monkeypatch):
+    import tqdm.auto
+
+    bars = []
+
+    class Recorded(tqdm.auto.tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            bars.append(self)
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recorded)
+    model, processor = load_model("toy-shapes")
+    messages = chat(image())
+    result = tam.explain(model, processor, messages, max_new_tokens=3)
+    scored = []
+    real_scorer = tam.evaluation.faithfulness.token_scorer
+
+    def counting_scorer(*args):
+        inner = real_scorer(*args)
+        return lambda pictures: scored.append(len(pictures)) or inner(pictures)
+
+    monkeypatch.setattr(tam.evaluation.faithfulness, "token_scorer", counting_scorer)
+    tam.faithfulness(model, processor, messages, result, -1, methods=["tam", "raw"], steps=4, progress=True)
+    (bar,) = [bar for bar in bars if bar.desc == "faithfulness"]
+    assert bar.n == bar.total == sum(scored) == 2 + 2 * 3 * 2  # the two ends, then 3 inner steps per curve and map
 
 
 def test_maps_of_the_model_methods_are_scored_too():
@@ -130,7 +158,9 @@ def test_eval_py_scores_faithfulness_on_a_held_out_toy_scene(tmp_path, capsys):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"steps": 0}, "steps and batch_size must be at least 1, got 0 and 16"),
+        ({"steps": 0}, "steps must be at least 2, got 0"),
+        ({"steps": 1}, "steps must be at least 2, got 1"),  # insertion would equal deletion
+        ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
         ({"tokens": "verbs"}, r"tokens must be one of \('nouns', 'all'\), got 'verbs'"),
         ({"fill": "grey"}, r"fill must be one of \('black', 'blur'\), got 'grey'"),
     ],

@@ -1,13 +1,18 @@
 """Hostile outputs and data folders for eval: nothing outside is written or read, one writer per file and folder."""
 
+import json
 import os
+import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tam.evaluation import DatasetError, EvaluationError, load_dataset, run_evaluation
-from tam.evaluation.runner import start_evaluation
+from tam.evaluation.runner import settings_path, start_evaluation
+from tam.evaluation.scoring import read_mask
 from tests.evaluation_fakes import FakeExplainer
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -126,3 +131,251 @@ def test_a_dangling_or_looping_link_in_the_data_folder_is_refused(tmp_path):
     first.mask.symlink_to(first.mask)
     with pytest.raises(DatasetError, match="sample 0 .*a loop of symbolic links"):
         load_dataset(root)
+
+
+# ---- records carry their settings ---------------------------------------------------------
+
+
+def test_a_resume_with_another_model_is_refused_even_when_the_settings_file_is_gone(grandf, tmp_path):
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), grandf, results, limit=1, settings={"model": "a"})
+    settings_path(results).unlink()
+    before = results.read_bytes()
+    with pytest.raises(EvaluationError, match="other settings .*model: 'a' then 'b'"):
+        run_evaluation(FakeExplainer(), grandf, results, resume=True, settings={"model": "b"})
+    assert results.read_bytes() == before and not settings_path(results).exists()
+    assert run_evaluation(FakeExplainer(), grandf, results, resume=True, settings={"model": "a"})["n"] == 3
+
+
+def test_the_generation_settings_are_compared_with_the_records_when_the_settings_file_is_gone(grandf, tmp_path):
+    results = tmp_path / "results.jsonl"
+    greedy = {"generation": {"do_sample": False, "eos_token_id": [2]}}
+    with start_evaluation(grandf, results, limit=1, settings={"model": "a"}) as run:
+        run.add_settings(greedy)
+        run.evaluate(FakeExplainer())
+    settings_path(results).unlink()
+    with start_evaluation(grandf, results, resume=True, settings={"model": "a"}) as run:
+        with pytest.raises(EvaluationError, match=r"generation: \{'do_sample': False, 'eos_token_id': \[2\]\} then"):
+            run.add_settings({"generation": {"do_sample": True, "eos_token_id": [2]}})
+
+
+def test_records_made_with_different_settings_are_refused(grandf, tmp_path):
+    first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    run_evaluation(FakeExplainer(), grandf, first, limit=1, settings={"model": "a"})
+    run_evaluation(FakeExplainer(), grandf, second, settings={"model": "b"})
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(first.read_text() + second.read_text().splitlines(keepends=True)[1])
+    with pytest.raises(EvaluationError, match=r"records were made with different settings \(model differ\)"):
+        run_evaluation(FakeExplainer(), grandf, mixed, resume=True, settings={"model": "a"})
+
+
+def test_records_that_do_not_say_their_settings_without_a_settings_file_are_refused(grandf, tmp_path):
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), grandf, results, limit=1)
+    record = json.loads(results.read_text())
+    del record["settings"]
+    results.write_text(json.dumps(record) + "\n")
+    settings_path(results).unlink()
+    with pytest.raises(EvaluationError, match="settings file .* is gone and its records do not say"):
+        run_evaluation(FakeExplainer(), grandf, results, resume=True)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda path: path.mkdir(), "cannot read the settings file"),
+        (lambda path: path.write_text('{"model": "a", "lay'), "cannot read the settings file"),
+        (lambda path: path.write_text("[1, 2]"), "holds a list, not the run's settings"),
+        (lambda path: path.write_bytes(b'{"model": "\xff"}'), "cannot read the settings file"),
+        (lambda path: path.write_text("[" * 100000 + "]" * 100000), "cannot read the settings file"),
+    ],
+)
+def test_a_damaged_settings_file_stops_the_run_in_one_line(grandf, tmp_path, damage, message):
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), grandf, results, limit=1)
+    settings_path(results).unlink()
+    damage(settings_path(results))
+    with pytest.raises(EvaluationError, match=message) as caught:
+        run_evaluation(FakeExplainer(), grandf, results, resume=True)
+    assert "\n" not in str(caught.value)
+
+
+# ---- masks and ids ------------------------------------------------------------------------
+
+
+def labels_of(path):
+    return read_mask(path).tolist()
+
+
+LABELS = np.array([[0, 1, 2], [3, 0, 1]], dtype=np.uint8)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "L",
+        "P",
+        "I;16",
+        "I",
+    ],
+)
+def test_label_masks_of_every_accepted_mode_read_as_their_labels(tmp_path, mode):
+    path = tmp_path / "mask.png"
+    if mode == "P":
+        mask = Image.fromarray(LABELS, mode="L").convert("P")
+        mask.putpalette([value for index in range(256) for value in ((index * 37) % 256, 90, 200)])
+        mask.putdata(LABELS.ravel().tolist())
+    elif mode == "I;16":
+        mask = Image.fromarray(LABELS.astype(np.uint16))
+    elif mode == "I":
+        mask, path = Image.fromarray(LABELS.astype(np.int32)), tmp_path / "mask.tif"  # PNG holds no 32-bit grey
+    else:
+        mask = Image.fromarray(LABELS)
+    mask.save(path)
+    assert Image.open(path).mode == mode
+    assert labels_of(path) == LABELS.tolist()
+
+
+def test_a_one_bit_mask_reads_as_labels_0_and_1(tmp_path):
+    path = tmp_path / "mask.png"
+    Image.fromarray(LABELS > 0).save(path)
+    assert Image.open(path).mode == "1"
+    assert labels_of(path) == (LABELS > 0).astype(int).tolist()
+
+
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (lambda path: Image.fromarray(np.stack([LABELS] * 3, axis=-1)).save(path), "is a RGB picture; a mask holds"),
+        (
+            lambda path: (
+                Image.fromarray(LABELS).save(path.with_suffix(".jpg"), format="JPEG")
+                or path.with_suffix(".jpg").replace(path)
+            ),
+            "is a JPEG file, whose compression changes the labels",
+        ),
+        (lambda path: Image.fromarray(LABELS.astype(np.uint16) * 300).save(path), "holds the value 300; labels go"),
+    ],
+)
+def test_colour_lossy_and_wide_masks_fail_their_sample_naming_the_file(tmp_path, write, message):
+    root = shutil.copytree(FIXTURES / "GranDf_mini", tmp_path / "grandf")
+    dataset = load_dataset(root)
+    mask = dataset.samples[0].mask
+    with Image.open(dataset.samples[0].image) as picture:
+        size = picture.size
+    write(tmp_path / "made.png")
+    with Image.open(tmp_path / "made.png") as made:
+        made.resize(size, Image.Resampling.NEAREST).save(mask, format=made.format)
+    explainer = FakeExplainer()
+    summary = run_evaluation(explainer, dataset, tmp_path / "results.jsonl")
+    assert summary["failed"] == 1 and re.search(
+        f"mask {re.escape(str(mask))} .*{message}", summary["failures"][0]["error"]
+    )
+    assert explainer.calls == [sample.id for sample in dataset.samples[1:]]
+
+
+@pytest.mark.parametrize("label", ["true", "0", "-1", "256", "1e400", "2.0", '"2"', "1" * 5000])
+def test_category_labels_must_be_integers_a_mask_can_hold(tmp_path, label):
+    root = shutil.copytree(FIXTURES / "GranDf_mini", tmp_path / "grandf")
+    text = (root / "anno.json").read_text().replace('"dog": 2', f'"dog": {label}', 1)
+    (root / "anno.json").write_text(text)
+    with pytest.raises(DatasetError, match=r"label of 'dog' must be an integer from 1 to 255|cannot read annotation"):
+        load_dataset(root)
+
+
+@pytest.mark.parametrize("image_id", ["1.9", '"2"', "true", "Infinity", "-3"])
+def test_coco_image_ids_must_be_integers(tmp_path, image_id):
+    root = shutil.copytree(FIXTURES / "coco2014_mini", tmp_path / "coco")
+    instances = root / "annotations" / "instances_minival2014.json"
+    data = json.loads(instances.read_text())
+    data["images"][0]["id"] = "PLACEHOLDER"
+    instances.write_text(json.dumps(data).replace('"PLACEHOLDER"', image_id))
+    with pytest.raises(DatasetError, match=f"an image id must be a non-negative integer, got {re.escape(image_id)}"):
+        load_dataset(root)
+
+
+def test_deeply_nested_annotations_are_refused_in_one_line(tmp_path):
+    root = tmp_path / "GranDf"
+    root.mkdir()
+    (root / "anno.json").write_text("[" * 100000 + "]" * 100000)
+    with pytest.raises(DatasetError, match="nested too deeply"):
+        load_dataset(root)
+
+
+# ---- damaged results resume -----------------------------------------------------------------
+
+
+def fresh_lines(dataset, tmp_path, **options):
+    fresh = tmp_path / "fresh" / "results.jsonl"
+    run_evaluation(FakeExplainer(), dataset, fresh, **options)
+    return fresh.read_bytes()
+
+
+def test_a_last_line_cut_inside_a_utf8_character_is_dropped_on_resume(grandf, tmp_path):
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), grandf, results, limit=1)
+    with results.open("ab") as handle:
+        handle.write('{"index": 1, "id": "caf\u00e9'.encode()[:-1])  # the first byte of é only
+    explainer = FakeExplainer()
+    run_evaluation(explainer, grandf, results, resume=True)
+    assert explainer.calls == [sample.id for sample in grandf.samples[1:]]
+    assert results.read_bytes() == fresh_lines(grandf, tmp_path)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda record: {"index": record["index"], "id": record["id"]},  # half a record: neither scores nor error
+        lambda record: {**record, "methods": {"tam": record["methods"]["tam"]}},  # methods missing
+        lambda record: {**record, "methods": {**record["methods"], "raw": {"objects": 5}}},  # scores of no shape
+        lambda record: {**record, "rouge_l": None, "meteor": "x", "methods": []},
+        lambda record: {**record, "settings": "a string"},
+    ],
+)
+def test_a_malformed_record_is_computed_again_with_a_warning(grandf, tmp_path, caplog, damage):
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), grandf, results)
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    records[1] = damage(records[1])
+    results.write_text("".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records))
+    explainer = FakeExplainer()
+    summary = run_evaluation(explainer, grandf, results, resume=True)
+    assert explainer.calls == [grandf.samples[1].id] and summary["n"] == 3
+    assert "the record of sample 1 is damaged; it is computed again" in caplog.text
+    assert results.read_bytes() == fresh_lines(grandf, tmp_path)
+
+
+def test_records_with_huge_integers_or_deep_nesting_are_skipped(grandf, tmp_path):
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), grandf, results, limit=1)
+    with results.open("a") as handle:
+        handle.write('{"index": ' + "1" * 5000 + "}\n")
+        handle.write("[" * 100000 + "]" * 100000 + "\n")
+        handle.write('{"index": true, "id": "x"}\n')
+    explainer = FakeExplainer()
+    run_evaluation(explainer, grandf, results, resume=True)
+    assert explainer.calls == [sample.id for sample in grandf.samples[1:]]
+    assert results.read_bytes() == fresh_lines(grandf, tmp_path)
+
+
+def test_a_sample_whose_name_fills_the_file_name_limit_is_saved_to_the_vis_dir(tmp_path):
+    root = shutil.copytree(FIXTURES / "GranDf_mini", tmp_path / "grandf")
+    anno = json.loads((root / "anno.json").read_text())
+    long_name = "images/" + "é" * 123 + ".jpg"  # 250 bytes: its vis_dir folder and staging names would pass 255
+    (root / anno[0][0]).rename(root / long_name)
+    anno[0][0] = long_name
+    (root / "anno.json").write_text(json.dumps(anno, ensure_ascii=False))
+    dataset = load_dataset(root)
+    summary = run_evaluation(FakeExplainer(), dataset, tmp_path / "results.jsonl", vis_dir=tmp_path / "vis")
+    assert summary["n"] == 3
+    (saved,) = [path for path in (tmp_path / "vis").iterdir() if path.name.startswith("00000_")]
+    assert len(saved.name.encode()) <= 255 and (saved / "meta.json").is_file()
+
+
+def test_one_faithfulness_step_is_refused_in_one_line(capsys):
+    from tam.evaluation.cli import main
+
+    with pytest.raises(SystemExit) as exit_status:
+        main(["tiny-model", str(FIXTURES / "GranDf_mini"), "--faithfulness", "--faithfulness-steps", "1"])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_status.value.code == 2 and "--faithfulness-steps: expected at least 2" in error

@@ -92,6 +92,7 @@ run_evaluation(Slow(), load_dataset(sys.argv[1]), sys.argv[2], limit=int(sys.arg
 """
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_a_run_killed_with_sigkill_then_resumed_ends_as_an_uninterrupted_run(tmp_path):
     coco = FIXTURES / "coco2014_mini"
     results = tmp_path / "killed.jsonl"
@@ -261,9 +262,13 @@ def test_the_generation_settings_known_once_the_model_loads_are_recorded_and_com
 def test_results_of_another_data_set_are_refused(tmp_path):
     results = tmp_path / "results.jsonl"
     run_evaluation(FakeExplainer(), load_dataset(FIXTURES / "GranDf_mini"), results, limit=1)
-    settings_path(results).unlink()
-    with pytest.raises(EvaluationError, match="which this data set lacks"):
+    with pytest.raises(EvaluationError, match="dataset_format: 'grandf' then 'openpsg'"):  # the records say so
         run_evaluation(FakeExplainer(), load_dataset(FIXTURES / "OpenPSG_mini"), results, resume=True)
+    other = shutil.copytree(FIXTURES / "GranDf_mini", tmp_path / "other_grandf")
+    anno = json.loads((other / "anno.json").read_text())
+    (other / "anno.json").write_text(json.dumps(anno[::-1]))  # the same format, other samples first
+    with pytest.raises(EvaluationError, match="which this data set lacks"):
+        run_evaluation(FakeExplainer(), load_dataset(other), results, resume=True)
 
 
 @pytest.mark.parametrize(
@@ -308,6 +313,7 @@ class ThreadState:
         self.barrier.wait(timeout=120)
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_processes_take_every_other_sample_and_the_main_one_merges(tmp_path):
     dataset = load_dataset(FIXTURES / "coco2014_mini")
     results = tmp_path / "sharded.jsonl"
@@ -339,6 +345,7 @@ def test_processes_take_every_other_sample_and_the_main_one_merges(tmp_path):
     assert lines(results) == lines(single)
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_a_batch_never_spans_two_processes(tmp_path):
     dataset = load_dataset(FIXTURES / "coco2014_mini")
     results = tmp_path / "sharded.jsonl"
@@ -395,6 +402,7 @@ def free_port():
         return probe.getsockname()[1]
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_two_real_processes_share_the_samples_over_gloo(tmp_path):
     script = tmp_path / "sharded_run.py"
     script.write_text(SHARDED_RUN)

@@ -6,7 +6,7 @@ import torch
 
 import tam
 from tam.causal import estimated_causal_inference
-from tam.errors import NonFiniteError, ShapeError, SpanError, VocabularyError
+from tam.errors import ImageFileError, NonFiniteError, ShapeError, SpanError, VocabularyError
 from tam.filters import rank_gaussian_filter
 from tam.normalize import normalize_jointly
 from tam.result import METHODS, TokenActivationResult
@@ -188,8 +188,13 @@ def test_images_are_checked_against_the_grids():
     assert generation.explain(images=images).images[1].shape == (6, 6, 3)
     with pytest.raises(ShapeError, match="got 1 images for the 2 pictures"):
         generation.explain(images=images[:1])
-    with pytest.raises(ShapeError, match=r"\(H, W, 3\) uint8 RGB"):
-        generation.explain(images=[images[0], np.zeros((6, 6), np.uint8)])
+    grey, floats = np.full((6, 6), 7, np.uint8), torch.full((3, 6, 6), 0.5)  # a grey array, a CxHxW float tensor
+    as_rgb = generation.explain(images=[grey, floats]).images
+    assert [image.dtype for image in as_rgb] == [np.uint8] * 2
+    np.testing.assert_array_equal(as_rgb[0], np.full((6, 6, 3), 7))
+    np.testing.assert_array_equal(as_rgb[1], np.full((6, 6, 3), 128))
+    with pytest.raises(ImageFileError, match=r"an image array must have shape \(H, W\), \(H, W, C\) or \(C, H, W\)"):
+        generation.explain(images=[images[0], np.zeros((6, 6, 2), np.uint8)])
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,19 @@ from PIL import Image
 import tam
 from tam.models import load_model
 
-TWINS = ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-llava", "tiny-internvl", "tiny-qwen3-vl-moe"]
-TWINS += ["tiny-qwen3.5", "tiny-qwen3.5-moe"]
+TWINS = [
+    "tiny-qwen2-vl",
+    "tiny-qwen2.5-vl",
+    "tiny-qwen3-vl",
+    "tiny-llava",
+    "tiny-llava-next",
+    "tiny-llava-onevision",
+    "tiny-internvl",
+    "tiny-mistral3",
+    "tiny-qwen3-vl-moe",
+    "tiny-qwen3.5",
+    "tiny-qwen3.5-moe",
+]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
 # near an edge of LLaVA's centre crop, so a map of the crop stretched over the whole
@@ -58,6 +69,12 @@ def planted(size, box):
     return Image.fromarray(picture)
 
 
+def planted_chat(size, box):
+    """A one-turn chat asking to describe a :func:`planted` picture."""
+    image = {"type": "image", "image": planted(size, box)}
+    return [{"role": "user", "content": [image, {"type": "text", "text": "Describe this image."}]}]
+
+
 def standing_out(picture_map, seen):
     """Pixels of the seen region whose value differs from the background (the median there) by 30% of the most."""
     left, top, right, bottom = seen
@@ -70,8 +87,7 @@ def standing_out(picture_map, seen):
 @pytest.mark.parametrize(("size", "box"), PICTURES)
 def test_the_bright_rectangle_lights_up_where_it_was_drawn(local_twin, size, box):
     name, model, processor = local_twin
-    image = {"type": "image", "image": planted(size, box)}
-    chat = [{"role": "user", "content": [image, {"type": "text", "text": "Describe this image."}]}]
+    chat = planted_chat(size, box)
     result = tam.explain(model, processor, chat, max_new_tokens=2)
     raw = result.maps("raw")
     row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
@@ -91,8 +107,7 @@ def test_the_bright_rectangle_lights_up_where_it_was_drawn(local_twin, size, box
 
 def test_llava_maps_only_its_centre_crop():
     model, processor = load_model("tiny-llava")
-    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (150, 60, 290, 220))}]}]
-    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    chat = planted_chat((640, 400), (150, 60, 290, 220))
     result = tam.explain(model, processor, chat, max_new_tokens=2)
     # the twin's processor: short side 400 -> 56 pixels, so 640 -> int(89.6) = 89; the
     # 56-pixel centre crop starts at int((89 - 56) / 2) = 16: x from 16 * 640 / 89 = 115.06
@@ -106,8 +121,7 @@ def test_llava_maps_only_its_centre_crop():
 
 def test_internvl_tiles_and_thumbnail_account_for_every_image_token_and_survive_saving(tmp_path):
     model, processor = load_model("tiny-internvl")
-    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
-    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
     result = tam.explain(model, processor, chat, max_new_tokens=2)
     tiles = result.layout.tiles
     # InternVLProcessor tiles by default: the 640 x 400 picture on a 3 x 2 canvas of tiles plus a thumbnail
@@ -131,8 +145,7 @@ def test_internvl_tiles_and_thumbnail_account_for_every_image_token_and_survive_
 
 def test_processor_options_turn_internvl_tiles_off_and_are_kept():
     model, processor = load_model("tiny-internvl")
-    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
-    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
     result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"crop_to_patches": False})
     assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 640.0, 400.0)]
     assert result.options["preprocessing"] == {"crop_to_patches": False}
@@ -142,8 +155,7 @@ def test_processor_options_turn_internvl_tiles_off_and_are_kept():
 
 def test_processor_options_size_qwen_pictures():
     model, processor = load_model("tiny-qwen2-vl")
-    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
-    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
     small = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"max_pixels": 8 * 28 * 28})
     large = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"max_pixels": 64 * 28 * 28})
     assert small.layout.num_tokens <= 8 < 32 < large.layout.num_tokens <= 64
@@ -156,3 +168,33 @@ def test_processor_options_on_the_command_line():
     assert processor_option("max_pixels=1003520") == ("max_pixels", 1003520)
     with pytest.raises(ProcessorOptionError, match="KEY=VALUE"):
         processor_option("crop_to_patches")
+
+
+def test_llava_next_newlines_are_separators_not_cells():
+    model, processor = load_model("tiny-llava-next")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    rendered = processor.apply_chat_template(chat, add_generation_prompt=True)
+    ids = processor(text=[rendered], images=[chat[0]["content"][0]["image"]], return_tensors="pt")["input_ids"]
+    image_tokens = int((ids == model.config.image_token_id).sum())
+    base, grid = result.layout.grids
+    # the 4 x 4 base view, then the any-resolution grid's rows, each with one newline slot
+    assert base == (4, 4) and image_tokens == 16 + grid[0] * (grid[1] + 1)
+    assert result.layout.num_tokens == image_tokens - grid[0]
+    assert [tile.kind for tile in result.layout.tiles] == ["global", "local"]
+
+
+def test_eval_scores_llava_maps_where_its_crop_lies_on_the_mask():
+    from tam.evaluation.scoring import answer_token_maps
+    from tam.metrics.overlap import best_token_overlap
+
+    model, processor = load_model("tiny-llava")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    result = tam.explain(model, processor, chat, max_new_tokens=3)
+    token_maps = answer_token_maps(result, "raw")
+    assert token_maps.shape[1:] == (400, 640)  # the picture's frame, as its mask is
+    # an object wholly left of the crop (which starts at x = 115) is never found
+    outside = np.zeros((400, 640), bool)
+    outside[100:300, 0:100] = True
+    assert best_token_overlap(token_maps, outside).iou == 0
+    assert token_maps[:, :, :114].max() == 0 and token_maps[:, :, 116:517].max() > 0

@@ -97,3 +97,12 @@ def test_figure_errors_are_named(result, tmp_path):
     with pytest.raises(FileExistsError, match="pass overwrite=True"):
         save_figure(result, path, ["circle"])
     assert result.save_figure(path, ["circle"], overwrite=True) == path
+
+
+@pytest.mark.parametrize("dpi", [0, -72, 100000, 2.5, True])
+def test_a_dpi_out_of_range_is_refused_naming_it_before_anything_is_drawn(result, tmp_path, dpi):
+    from tam.errors import TAMError
+
+    with pytest.raises(TAMError, match=f"dpi must be an integer from 1 to 1200 .*got {dpi!r}"):
+        save_figure(result, tmp_path / "figure.png", [0], dpi=dpi)
+    assert list(tmp_path.iterdir()) == []

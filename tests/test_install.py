@@ -1,5 +1,6 @@
 """The set-up: tam installed as requirements.txt says cannot be shadowed by the clone's own folder."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,30 @@ def test_requirements_install_tam_in_compat_mode_with_a_pip_that_reads_the_optio
     assert "-e . --config-settings editable_mode=compat" in lines
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.index("install --quiet --disable-pip-version-check -U pip") < ci.index("-r requirements.txt")
+
+
+def test_without_nltk_data_the_tests_that_need_it_skip_and_the_others_pass(tmp_path):
+    """A clone on a machine with no NLTK data anywhere and no network: skips that name the fetch command, no failure."""
+    from tam.metrics.language import NLTK_DOWNLOAD_COMMAND
+
+    empty = tmp_path / "no_nltk_data"
+    empty.mkdir()
+    env = {**os.environ, "NLTK_DATA": str(empty), "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+    files = ["tests/test_metrics_language.py", "tests/test_metrics_text.py"]  # in-process and script tests
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *files],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    summary = done.stdout.strip().splitlines()[-1]
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "failed" not in summary and "error" not in summary and " skipped" in summary and " passed" in summary
+    reasons = {line.split(": ", 1)[1] for line in done.stdout.splitlines() if line.startswith("SKIPPED")}
+    assert reasons == {
+        "needs NLTK's averaged_perceptron_tagger_eng and wordnet, not installed: "
+        f"`{NLTK_DOWNLOAD_COMMAND}` fetches them"
+    }
+    assert list(empty.iterdir()) == [] and not (tmp_path / "nltk_data").exists()  # nothing was downloaded

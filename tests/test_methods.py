@@ -83,9 +83,9 @@ def test_demo_shows_baselines_in_the_report_and_the_pictures(tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["--methods", "atention"], "demo.py: error: unknown map method 'atention'; known methods: tam, raw"),
-        (["--methods", "uniform"], "demo.py: error: 'uniform' is made from a segmentation mask and only eval.py"),
-        (["--visual-method", "gradcam"], "demo.py: error: --visual-method 'gradcam' is not computed: choose one of"),
+        (["--methods", "atention"], "demo.py: error: --methods: unknown map method 'atention'; known"),
+        (["--methods", "uniform"], "demo.py: error: --methods: 'uniform' is made from a segmentation mask: only"),
+        (["--visual-method", "gradcam"], "demo.py: error: --visual-method 'gradcam' is not computed: choose among"),
     ],
 )
 def test_demo_method_errors_are_one_line(tmp_path, capsys, options, message):

@@ -85,6 +85,7 @@ def test_lemmas_equal_those_of_nltks_own_wordnet_lemmatizer():
     assert sum(expected[word] != word.lower() for word in vocabulary) > 1000  # the lemmas are not the words
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_meteor_equals_meteor_with_nltks_own_wordnet():
     from nltk.corpus import wordnet
     from nltk.translate.meteor_score import meteor_score
@@ -241,6 +242,7 @@ def test_a_fetch_that_brings_nothing_is_named(empty_nltk_folder, monkeypatch):
         language.require_nltk_data("wordnet")
 
 
+@pytest.mark.needs_nltk_data  # a script or NLTK itself reads the data
 def test_checking_for_nltk_data_loads_neither_the_tagger_nor_wordnet():
     code = (
         "from tam.metrics import language; language.require_nltk_data(); "

@@ -59,9 +59,12 @@ def prompt_text(result, processor):
 
 
 def vision_count(model, processor, messages):
+    """Map cells of a chat: its vision tokens less the separator slots among them (LLaVA-NeXT's row newlines)."""
     adapter = adapter_for(model, processor)
-    ids = adapter.prepare(messages).input_ids
-    return int(np.isin(ids, adapter.vision_token_ids()).sum())
+    prepared = adapter.prepare(messages)
+    return int(np.isin(prepared.input_ids, adapter.vision_token_ids()).sum()) - int(
+        adapter.separator_slots(prepared).sum()
+    )
 
 
 def test_twins_are_the_real_classes(twin):
@@ -392,3 +395,9 @@ def test_every_family_reads_an_earlier_layer(twin):
     middle = tam.explain(model, processor, chat(image()), max_new_tokens=2, layer=1)
     assert middle.options["layer"] == 1
     assert not np.allclose(last.raw_maps, middle.raw_maps)
+
+
+@pytest.mark.parametrize("name", ["MllamaForConditionalGeneration", "Florence2ForConditionalGeneration"])
+def test_cross_attention_models_are_refused_with_the_reason(name):
+    with pytest.raises(UnsupportedModelError, match=f"{name} is not a decoder-only vision-token model: no position"):
+        registry.adapter_class_for([name, "PreTrainedModel"])

@@ -52,7 +52,7 @@ def test_a_batch_gives_each_chat_its_own_result(twin):
     model, processor = twin
     adapter = adapter_for(model, processor)
     lengths = [len(adapter.prepare(messages).input_ids) for messages in chats()]
-    assert len(set(lengths)) == 3  # every row is left-padded by a different amount
+    assert len(set(lengths)) >= 2  # rows left-padded (LLaVA-NeXT gives two of the pictures one token count)
     alone = [tam.explain(model, processor, messages, max_new_tokens=6) for messages in chats()]
     batched = tam.explain(model, processor, chats(), max_new_tokens=6)
     assert len(batched) == 3
@@ -67,7 +67,8 @@ def test_pictures_of_different_grids_share_a_batch(name):
     assert len({result.layout.shape for result in results}) == 3
 
 
-@pytest.mark.parametrize("name", [name for name in TWINS if name != "tiny-qwen2-vl"])  # its answers never differ
+# the answers of tiny-qwen2-vl and tiny-mistral3 to the three chats never differ
+@pytest.mark.parametrize("name", [name for name in TWINS if name not in ("tiny-qwen2-vl", "tiny-mistral3")])
 def test_rows_that_end_early_stop_at_their_end_of_sequence(name):
     model, processor = load_model(name)
     alone = [tam.explain(model, processor, messages, max_new_tokens=8) for messages in chats()]
@@ -237,6 +238,25 @@ def test_toy_scenes_of_different_caption_lengths_in_one_batch():
     assert len({len(result) for result in alone}) >= 3  # the rows end after different numbers of tokens
     for ours, theirs in zip(tam.explain(model, processor, messages, max_new_tokens=24), alone, strict=True):
         assert_same_result(ours, theirs)
+
+
+def test_generation_progress_counts_the_rounds_of_a_batch(monkeypatch):
+    import tam.models.explain
+
+    bars = []
+
+    class Recorded(tam.models.explain.GenerationProgress):
+        def __init__(self, *args):
+            super().__init__(*args)
+            bars.append(self)
+
+    monkeypatch.setattr(tam.models.explain, "GenerationProgress", Recorded)
+    model, processor = load_model("tiny-qwen2-vl")
+    results = tam.explain(model, processor, chats(), max_new_tokens=4, progress=True)
+    longest = max(len(result.token_ids) - result.num_prompt_tokens for result in results)
+    (bar,) = bars  # one generate call, one bar
+    assert bar.bar.desc == "generating 3 chats" and bar.bar.total == 4
+    assert bar.bar.n == longest == 4  # rounds, not tokens of every row (that would be 12)
 
 
 def test_model_methods_in_a_batch_equal_those_of_one_chat():

@@ -72,7 +72,7 @@ def test_two_inline_reports_in_one_page_work_apart(results, tmp_path):
         frames = [element.content_frame() for element in page.query_selector_all("iframe.tam-report")]
         assert len(frames) == 2
         for frame in frames:
-            frame.wait_for_selector("body[data-ready=true]", timeout=20_000)
+            frame.wait_for_selector("body[data-ready=true]", timeout=60_000)
         # the options of show() are the second report's opening state
         second = frames[1]
         assert second.input_value("#unit") == "token" and second.input_value("#opacity") == "80"
@@ -119,7 +119,7 @@ def test_an_oversized_result_shows_what_fits_and_how_to_write_it_whole(large, tm
     with open_report(path, ready=None) as (page, problems):
         notice = page.inner_text(".tam-notice")
         frame = page.query_selector("iframe.tam-report").content_frame()
-        frame.wait_for_selector("body[data-ready=true]", timeout=20_000)
+        frame.wait_for_selector("body[data-ready=true]", timeout=60_000)
         assert frame.eval_on_selector_all("#methods input", "inputs => inputs.map(i => i.value)") == ["tam"]
     assert not problems, problems
     assert "result.save_html(path)" in notice and "only the tam maps (of 4 methods)" in notice

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tam.models import TWINS
 from tam.toy import TOY_MODELS
 
@@ -111,22 +113,34 @@ model, processor = load_model("toy-shapes")
     assert skipped == ["pip install -r requirements.txt", "python eval.py Qwen/Qwen2-VL-2B-Instruct data/coco2014"]
 
 
-def test_every_offline_readme_command_runs_in_order_in_a_fresh_copy(tmp_path):
-    clone = tmp_path / "tam"
+def fresh_copy(clone: Path) -> None:
+    """Copy the working tree to ``clone`` as a new user's clone has it (no git data, caches or earlier outputs)."""
     shutil.copytree(
         ROOT,
         clone,
         ignore=shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".ruff_cache", "vis_results", "out"),
         symlinks=True,
     )
+
+
+@pytest.mark.needs_nltk_data  # eval.py's commands
+def test_every_offline_readme_command_runs_in_order_in_a_fresh_copy(tmp_path):
+    clone = tmp_path / "tam"
+    fresh_copy(clone)
     commands, skipped = offline_commands((clone / "README.md").read_text())
     assert len(commands) >= 4, "the README shows the demo, eval.py and Python on the toy model"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""}
+    printed = []
     for words in commands:
         done = subprocess.run(
             [sys.executable, *words[1:]], cwd=clone, env=env, capture_output=True, text=True, timeout=600
         )
         assert done.returncode == 0, f"{shlex.join(words)}\n{done.stderr[-3000:]}"
+        printed += done.stdout.splitlines()
+    # the eval table's headings as the README shows them are what eval.py prints (its numbers differ: fewer samples)
+    (table,) = [block for block in fenced_blocks((clone / "README.md").read_text(), "text") if "Obj-IoU" in block]
+    headings = [line for line in table.splitlines() if line.startswith("method") or line.endswith(":")]
+    assert len(headings) == 2 and set(headings) <= set(printed), headings
 
 
 def test_every_relative_link_of_the_readme_and_the_docs_resolves():

@@ -173,8 +173,13 @@ def test_report_controls_in_chromium(words_report):
         page.select_option("#colour-map", "viridis")
         assert map_pixels(page) != shown
         shown = map_pixels(page)
-        page.select_option("#scale-mode", "own")
-        assert map_pixels(page) != shown and page.inner_text("#scale-high") != "1"
+        assert (
+            page.inner_text("#scale-kind").startswith("Scale of this selection")
+            and page.inner_text("#scale-high") != "1"
+        )
+        page.select_option("#scale-mode", "shared")
+        assert map_pixels(page) != shown and page.inner_text("#scale-high") == "1"
+        assert page.inner_text("#scale-kind").startswith("Shared scale (0 to 1")
 
         # The value under the cursor.
         box = page.locator(".method-group:not([hidden]) canvas").first.bounding_box()
@@ -204,3 +209,38 @@ def test_a_256_token_four_method_report_opens_with_every_word_in_its_strip(tmp_p
         assert int(page.get_attribute("body", "data-ready-ms")) >= 0  # the page says when it is ready
         assert page.locator(".thumb").count() == 256
     assert not problems, problems
+
+
+LAYOUT = """() => {
+  const box = (element) => element.getBoundingClientRect();
+  const canvases = [...document.querySelectorAll(".method-group:not([hidden]) canvas")].map(box);
+  const controls = [...document.querySelectorAll("#controls > *")].map(box);
+  return {
+    controlsHeight: box(document.getElementById("controls")).height,
+    tallestControl: Math.max(...controls.map((control) => control.height)),
+    picturesRight: Math.max(...canvases.map((canvas) => canvas.right)),
+    textLeft: box(document.querySelector("main > section")).left,
+    stripBottom: box(document.getElementById("strip")).bottom,
+    scaleKind: document.getElementById("scale-kind").innerText,
+  };
+}"""
+
+
+@pytest.mark.parametrize(
+    "vision_shape, image_size",
+    [
+        pytest.param((20, 27), (756, 560), id="a tall picture"),
+        pytest.param((4, 5), (60, 80), id="a small picture"),
+        pytest.param((5, 6, 4), (504, 336), id="a video of 5 time steps"),
+    ],
+)
+def test_at_1280_px_the_controls_fit_one_line_and_the_text_sits_by_the_pictures(tmp_path, vision_shape, image_size):
+    path = save_html(special_text_result(8, vision_shape=vision_shape, image_size=image_size), tmp_path / "i.html")
+    with open_report(path, viewport=(1280, 800)) as (page, problems):
+        layout = page.evaluate(LAYOUT)
+    assert not problems, problems
+    assert layout["controlsHeight"] <= layout["tallestControl"] + 2  # one line of controls
+    assert layout["textLeft"] - layout["picturesRight"] <= 32  # the grid's 1.5rem gap, no more
+    if len(vision_shape) == 3:  # a video's frames share a row: its strip of answer words is on the first screen
+        assert layout["stripBottom"] <= 800
+    assert layout["scaleKind"] == "Scale of this selection (0 to its maximum):"  # the default, said so

@@ -156,3 +156,67 @@ def test_a_save_through_a_link_is_refused_and_the_folder_it_names_is_kept(result
     with pytest.raises(FileExistsError, match="is a symbolic link"):
         result.save(link, overwrite=True)
     assert sorted((path.name, path.read_bytes()) for path in saved.iterdir()) == before and link.is_symlink()
+
+
+def write_npy_member(folder, name, header_shape, data=b""):
+    """Add to ``arrays.npz`` a member whose .npy header claims ``header_shape`` (float32) and holds ``data``."""
+    import io
+    import zipfile
+
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": header_shape})
+    with zipfile.ZipFile(folder / "arrays.npz", "a") as archive:
+        archive.writestr(f"{name}.npy", header.getvalue() + data)  # the header starts with the magic
+
+
+def test_an_array_header_claiming_more_cells_than_it_holds_is_refused_before_allocating(saved):
+    rewrite_arrays(saved, lambda arrays: arrays.pop("raw_maps"))
+    write_npy_member(saved, "raw_maps", (10**6, 10**6))  # 4 TB claimed, nothing held
+    with pytest.raises(ResultFileError, match=r"'raw_maps.npy' claims shape \(1000000, 1000000\) .* but holds"):
+        TokenActivationResult.load(saved)
+
+
+def test_arrays_that_would_inflate_past_the_limit_are_refused_before_inflating(saved, monkeypatch):
+    monkeypatch.setattr(tam.result, "MAX_LOADED_BYTES", 2**20)
+    rewrite_arrays(saved, lambda arrays: arrays.update({"method_maps/x": np.zeros((600, 500), np.float32)}))
+    with pytest.raises(ResultFileError, match=r"would inflate to \d+ bytes, over the limit of 1048576"):
+        TokenActivationResult.load(saved)
+
+
+@pytest.mark.parametrize("member", ["meta.json", "arrays.npz"])
+def test_a_fifo_or_a_link_in_a_result_folder_is_refused_without_blocking(saved, tmp_path, member):
+    (saved / member).unlink()
+    os.mkfifo(saved / member)
+    with pytest.raises(ResultFileError, match=f"{member} is not a regular file"):
+        TokenActivationResult.load(saved)
+    (saved / member).unlink()
+    (saved / member).symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(ResultFileError, match=f"{member} is not a regular file"):
+        TokenActivationResult.load(saved)
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda f: rewrite_meta(f, vision_shape=[4.5, 5]), r"vision_shape \[4.5, 5\] must hold integers only"),
+        (lambda f: rewrite_meta(f, vision_shape=[True, 5]), r"vision_shape \[True, 5\] must hold integers only"),
+        (lambda f: rewrite_meta(f, vision_shape=[4.0, 5.0]), "must hold integers only"),
+        (lambda f: (f / "meta.json").write_text("[" * 100000 + "]" * 100000), "nested too deeply"),
+        (lambda f: (f / "meta.json").write_text('{"num_prompt_tokens": ' + "9" * 5000 + "}"), "cannot read meta.json"),
+        (
+            lambda f: rewrite_meta_text(f, lambda text: text.replace('"texts": [', '"texts": ["\\ud800", ', 1)),
+            "surrogate",
+        ),
+    ],
+)
+def test_meta_values_that_make_no_result_are_refused_in_one_line(saved, damage, message):
+    damage(saved)
+    with pytest.raises(ResultFileError, match=message) as caught:
+        TokenActivationResult.load(saved)
+    assert "\n" not in str(caught.value)
+
+
+def rewrite_meta_text(folder, change):
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["texts"] = meta["texts"][1:]  # the surrogate text takes the first token's place
+    (folder / "meta.json").write_text(change(json.dumps(meta)))

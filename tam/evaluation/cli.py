@@ -26,7 +26,7 @@ from tam.methods import ABLATIONS, MaskMethod, ModelMethod, UnknownMethodError, 
 from tam.metrics.faithfulness import FILLS
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
 from tam.metrics.text import ROUGE_L_PACKAGES
-from tam.models.base import processor_option
+from tam.models.base import add_processor_option_argument
 
 __all__ = ["build_parser", "default_results_path", "main", "process_state"]
 
@@ -52,6 +52,15 @@ def _positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _curve_steps(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected at least 2 (with 1 step the deletion and insertion curves are the same), got {text}"
+        )
     return value
 
 
@@ -110,7 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
         "2 x steps forward passes per method and scored token (with --baselines, a random-order row too)",
     )
     parser.add_argument(
-        "--faithfulness-steps", type=_positive, default=64, help="points of each faithfulness curve (default 64)"
+        "--faithfulness-steps",
+        type=_curve_steps,
+        default=64,
+        help="points of each faithfulness curve, at least 2 (default 64)",
     )
     parser.add_argument(
         "--faithfulness-tokens",
@@ -131,15 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--layer", type=int, default=-1, help="decoder layer read for the maps (default -1)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument(
-        "--processor-option",
-        dest="processor_options",
-        metavar="KEY=VALUE",
-        type=processor_option,
-        action="append",
-        default=[],
-        help="a setting of the processor call (crop_to_patches=false, max_patches=6, max_pixels=1003520); repeat",
-    )
+    add_processor_option_argument(parser)
     parser.add_argument(
         "--round0",
         choices=ROUND0_MODES,
@@ -223,7 +227,8 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 "round0": args.round0,
                 "max_new_tokens": args.max_new_tokens,
                 "seed": args.seed,
-                "preprocessing": dict(args.processor_options),
+                # only when given: runs at the processor's defaults keep the settings they always had
+                **({"preprocessing": dict(args.processor_options)} if args.processor_options else {}),
             },
             vis_dir=args.vis_dir,
             state=state,

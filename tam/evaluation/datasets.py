@@ -159,27 +159,45 @@ def _check_inside(root: Path, samples: list[Sample]) -> None:
                 )
 
 
+MAX_LABEL = 255
+"""Largest label value a category may have: masks hold 8-bit labels, 0 being the background."""
+
+
 def _read_json(path: Path):
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # ValueError: damaged UTF-8 or JSON, an integer of too many digits
         raise DatasetError(f"cannot read annotation file {path}: {error}") from None
+    except RecursionError:
+        raise DatasetError(f"cannot read annotation file {path}: its JSON is nested too deeply") from None
+
+
+def _integer(value, what: str, path: Path, *, label: bool = False) -> int:
+    """``value`` if it is a JSON integer (not 1.9, "2" or true), within 1 .. MAX_LABEL for a label."""
+    if type(value) is not int or (label and not 1 <= value <= MAX_LABEL) or (not label and value < 0):
+        expected = f"an integer from 1 to {MAX_LABEL} (a mask's label)" if label else "a non-negative integer"
+        raise DatasetError(f"{path}: {what} must be {expected}, got {json.dumps(value)[:40]}")
+    return value
 
 
 def _coco14(root: Path) -> list[Sample]:
     path = root / COCO_INSTANCES
     instances = _read_json(path)
     try:
-        categories = {str(c["name"]): int(c["id"]) for c in instances["categories"]}
-        image_ids = [int(image["id"]) for image in instances["images"]]
-    except (KeyError, TypeError, ValueError) as error:
+        categories = {
+            str(c["name"]): _integer(c["id"], f"category {c['name']!r}'s id", path, label=True)
+            for c in instances["categories"]
+        }
+        image_ids = [_integer(image["id"], "an image id", path) for image in instances["images"]]
+    except (KeyError, TypeError, AttributeError) as error:
         raise DatasetError(f"{path} is no COCO instances file (images with ids, categories): {error!r}") from None
     captions: dict[int, list[str]] = {}
     if (root / COCO_CAPTIONS).is_file():
         try:
             for annotation in _read_json(root / COCO_CAPTIONS)["annotations"]:
-                captions.setdefault(int(annotation["image_id"]), []).append(str(annotation["caption"]))
-        except (KeyError, TypeError, ValueError) as error:
+                image_id = _integer(annotation["image_id"], "a caption's image_id", root / COCO_CAPTIONS)
+                captions.setdefault(image_id, []).append(str(annotation["caption"]))
+        except (KeyError, TypeError, AttributeError) as error:
             raise DatasetError(f"{root / COCO_CAPTIONS} is no COCO captions file: {error!r}") from None
     samples = []
     for index, image_id in enumerate(image_ids):
@@ -210,13 +228,14 @@ def _anno_json(root: Path, prompt: str) -> list[Sample]:
             and len(entry) == 4
             and all(isinstance(item, str) for item in entry[:3])
             and isinstance(entry[3], dict)
-            and all(isinstance(value, int) for value in entry[3].values())
         ):
             raise DatasetError(
                 f"{path}: entry {index} must be [image path, description, seg label path, "
                 f"{{category: label value}}], got {json.dumps(entry)[:120]}"
             )
         image, description, mask, categories = entry
+        for name, value in categories.items():
+            _integer(value, f"entry {index}'s label of {name!r}", path, label=True)
         for inside in (image, mask):
             if Path(inside).is_absolute() or ".." in Path(inside).parts:
                 raise DatasetError(

@@ -15,6 +15,7 @@ by every map, batched ``batch_size`` pictures at a time.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -74,8 +75,10 @@ class FaithfulnessOptions:
     random_order: bool = False
 
     def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1:
-            raise ValueError(f"steps and batch_size must be at least 1, got {self.steps} and {self.batch_size}")
+        if self.steps < 2:  # one step removes all or nothing: insertion and deletion would be the same curve
+            raise ValueError(f"steps must be at least 2, got {self.steps}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.tokens not in SCORED_TOKENS:
             raise ValueError(f"tokens must be one of {SCORED_TOKENS}, got {self.tokens!r}")
         if self.fill not in FILLS:
@@ -235,6 +238,7 @@ def faithfulness(
     fill: str = "black",
     batch_size: int = 16,
     seed: int = 0,
+    progress: bool = False,
 ) -> dict[str, TokenFaithfulness]:
     """Score how faithful each method's map of one explained token is (``tam.faithfulness``).
 
@@ -265,6 +269,8 @@ def faithfulness(
         Pictures per forward pass.
     seed : int
         Seed of the random order.
+    progress : bool
+        Count the pictures scored on a tqdm bar on stderr (``2 + 2 * (steps - 1)`` per method).
 
     Returns
     -------
@@ -294,16 +300,33 @@ def faithfulness(
         name: None if name == RANDOM_ORDER else result.layout.picture_maps(result.maps(name)[index])[0]
         for name in methods
     }
-    return token_faithfulness(
-        scorer,
-        picture,
-        maps,
-        target=target,
-        steps=steps,
-        fill=fill,
-        batch_size=batch_size,
-        rng=np.random.default_rng(seed),
-    )
+    with contextlib.ExitStack() as stack:
+        if progress:
+            scorer = _counted(scorer, 2 + 2 * (steps - 1) * len(maps), stack)
+        return token_faithfulness(
+            scorer,
+            picture,
+            maps,
+            target=target,
+            steps=steps,
+            fill=fill,
+            batch_size=batch_size,
+            rng=np.random.default_rng(seed),
+        )
+
+
+def _counted(scorer: PictureScorer, total: int, stack: contextlib.ExitStack) -> PictureScorer:
+    """Wrap ``scorer`` so that each picture it scores moves a tqdm bar of ``total`` (closed with ``stack``)."""
+    from tqdm.auto import tqdm
+
+    bar = stack.enter_context(tqdm(total=total, desc="faithfulness", unit="picture", leave=False))
+
+    def scored(pictures):
+        scores = scorer(pictures)
+        bar.update(len(pictures))
+        return scores
+
+    return scored
 
 
 def _teacher_forced(key: str, value, input_shape, answer_ids, position: int):

@@ -45,7 +45,9 @@ def _record_files(results: Path) -> list[Path]:
 def read_records(results: Path) -> dict[int, dict]:
     """Every complete record of the results file and its part files, by sample index.
 
-    Lines that are not complete JSON objects (the last line of a killed run) are skipped.
+    Lines that are not complete JSON objects are skipped: the last line of a killed run (cut
+    anywhere, inside a UTF-8 character too), or a line damaged otherwise (nested too deeply,
+    an integer of too many digits).
 
     Returns
     -------
@@ -53,13 +55,13 @@ def read_records(results: Path) -> dict[int, dict]:
     """
     records: dict[int, dict] = {}
     for path in _record_files(results):
-        with path.open(encoding="utf-8") as handle:
+        with path.open("rb") as handle:
             for line in handle:
                 try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
+                    record = json.loads(line.decode("utf-8"))
+                except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
                     continue
-                if isinstance(record, dict) and isinstance(record.get("index"), int):
+                if isinstance(record, dict) and type(record.get("index")) is int and record["index"] >= 0:
                     records[record["index"]] = record
     return records
 
@@ -98,8 +100,11 @@ def write_lines_atomic(path: Path, records: Iterable[dict]) -> None:
     write_atomically(path, write, overwrite=True)
 
 
-def merge_parts(results: Path) -> dict[int, dict]:
+def merge_parts(results: Path, settings: dict | None = None) -> dict[int, dict]:
     """Fold every part file into the results file, sorted by index, and remove the parts.
+
+    Records without ``"settings"`` (written before records carried them, by a run whose
+    settings were found equal) get ``settings``, so that a resumed file is that of a fresh run.
 
     Returns
     -------
@@ -107,6 +112,11 @@ def merge_parts(results: Path) -> dict[int, dict]:
         All records, by sample index.
     """
     records = read_records(results)
+    if settings is not None:
+        records = {
+            index: record if "settings" in record else {**record, "settings": settings}
+            for index, record in records.items()
+        }
     parts = [path for path in _record_files(results) if path != results]
     write_lines_atomic(results, (records[index] for index in sorted(records)))
     for part in parts:

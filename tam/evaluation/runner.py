@@ -43,6 +43,7 @@ from tam.evaluation.results import (
     write_json_atomic,
 )
 from tam.evaluation.scoring import Explainer, read_mask, score_sample
+from tam.files import fit_name
 from tam.images import load_image
 from tam.methods import ABLATIONS, MaskMethod, UnknownMethodError, get_method, method_names
 from tam.metrics.faithfulness import RANDOM_ORDER
@@ -78,7 +79,7 @@ size, an empty answer (``SampleError``, ``tam.SpanError``, all ``ValueError``), 
 failures of the model such as running out of memory. Failures of the output (a folder
 that cannot be written) stop the run instead."""
 
-SETTINGS_ADDED_LATER = {"rouge_l_package": "rouge-score", "preprocessing": {}}
+SETTINGS_ADDED_LATER = {"rouge_l_package": "rouge-score"}
 """Run settings that older results files lack, with the value those runs used."""
 
 
@@ -210,7 +211,7 @@ def evaluate_batch(
             records.append({"index": sample.index, "id": sample.id, "error": f"{type(error).__name__}: {error}"})
             continue
         if vis_dir is not None:
-            target = Path(vis_dir) / f"{sample.index:05d}_{sample.id}"
+            target = Path(vis_dir) / fit_name(f"{sample.index:05d}_{sample.id}")  # the index keeps it unique
             try:
                 outcome.result.save(target, overwrite=True)
             except OSError as error:
@@ -365,7 +366,8 @@ def start_evaluation(
         _check_writable(results, vis_dir)
         locks = _take_locks(results, vis_dir)
     try:
-        records = _check_existing(results, dataset, run_settings, resume)
+        rows = faithfulness_methods(methods, faithfulness) if faithfulness is not None else ()
+        records, recorded = _check_existing(results, dataset, run_settings, resume, rows)
         state.wait_for_everyone()  # everyone has looked at the files before anyone writes
         if state.is_main_process:
             for marker in _finished_markers(results, state.num_processes):
@@ -395,6 +397,7 @@ def start_evaluation(
         state=state,
         locks=locks,
         faithfulness=faithfulness,
+        recorded_settings=recorded,
     )
 
 
@@ -420,6 +423,7 @@ class EvaluationRun:
     state: object
     locks: list
     faithfulness: FaithfulnessOptions | None = None
+    recorded_settings: dict | None = None
 
     def __enter__(self) -> EvaluationRun:
         return self
@@ -435,15 +439,16 @@ class EvaluationRun:
     def add_settings(self, extra: Mapping) -> None:
         """Record settings known only once the model has loaded (its generation settings).
 
-        A resumed run must have run with the same values: a differing one is an
-        :class:`EvaluationError` naming it; a results file written before these settings
-        existed takes them.
+        A resumed run must have run with the same values, by its settings file and by the
+        settings its records carry: a differing one is an :class:`EvaluationError` naming
+        it; a results file written before these settings existed takes them.
         """
         extra = dict(extra)
         if extra and self.state.is_main_process:
             path = settings_path(self.results)
-            written = json.loads(path.read_text(encoding="utf-8"))
-            _check_same_settings(self.results, written, extra, keys=set(extra) & set(written))
+            written = _read_settings(path)
+            for earlier in (written, self.recorded_settings or {}):
+                _check_same_settings(self.results, earlier, extra, keys=set(extra) & set(earlier))
             write_json_atomic(path, {**written, **extra})
         self.run_settings = {**self.run_settings, **extra}
 
@@ -491,7 +496,7 @@ class EvaluationRun:
                     vis_dir=self.vis_dir,
                     faithfulness=self.faithfulness,
                 ):
-                    append_record(handle, record)
+                    append_record(handle, {**record, "settings": self.run_settings})
                 bar.update(len(batch))
             bar.close()
 
@@ -501,7 +506,7 @@ class EvaluationRun:
         # Wait on files rather than on a collective barrier, whose timeout a long shard can outlast.
         while not all(marker.exists() for marker in _finished_markers(results, state.num_processes)):
             time.sleep(POLL_SECONDS)
-        records = merge_parts(results)
+        records = merge_parts(results, self.run_settings)
         for marker in _finished_markers(results, state.num_processes):
             marker.unlink()
         rows = faithfulness_methods(self.methods, self.faithfulness) if self.faithfulness is not None else ()
@@ -614,20 +619,87 @@ def _finished_markers(results: Path, num_processes: int) -> list[Path]:
     return [results.with_name(f"{results.name}.part{rank}.done") for rank in range(1, num_processes)]
 
 
-def _check_existing(results: Path, dataset: Dataset, run_settings: dict, resume: bool) -> dict[int, dict]:
+def _check_existing(
+    results: Path, dataset: Dataset, run_settings: dict, resume: bool, faithfulness_rows: Sequence[str]
+) -> tuple[dict[int, dict], dict | None]:
+    """Read the records to resume and check they were made as this run makes them.
+
+    Returns
+    -------
+    records : dict of int to dict
+        The well-formed records, by index; a malformed one (a summary cannot be made of it)
+        is left out with a warning, so its sample is computed again.
+    recorded : dict or None
+        The settings the records carry (every record carries the settings of its run), None
+        when none does (files written before records carried them).
+    """
     records = read_records(results)
     written = records or results.exists() or settings_path(results).exists()
     if written and not resume:
         raise EvaluationError(f"{results} already holds results: pass --resume to continue it, or another --results")
+    compared = set(run_settings)
+    earlier = None
     if settings_path(results).exists():
         # a setting added since the file was written takes the value that the file was made with
-        earlier = {**SETTINGS_ADDED_LATER, **json.loads(settings_path(results).read_text(encoding="utf-8"))}
-        compared = (set(earlier) | set(run_settings)) - set(LOADED_SETTINGS)  # those compared once the model loads
-        _check_same_settings(results, earlier, run_settings, keys=compared)
+        earlier = {**SETTINGS_ADDED_LATER, **_read_settings(settings_path(results))}
+        compared |= set(earlier)
+        _check_same_settings(results, earlier, run_settings, keys=compared - set(LOADED_SETTINGS))
+    recorded = _recorded_settings(results, records)
+    if recorded is not None:
+        _check_same_settings(results, recorded, run_settings, keys=(compared | set(recorded)) - set(LOADED_SETTINGS))
+    elif earlier is None and records:
+        raise EvaluationError(
+            f"cannot resume {results}: its settings file {settings_path(results).name} is gone and its records do not "
+            "say which settings made them; start a new --results"
+        )
     for index, record in records.items():
         if index >= len(dataset) or dataset.samples[index].id != record.get("id"):
             raise EvaluationError(f"{results} holds sample {index} ({record.get('id')}), which this data set lacks")
-    return records
+    malformed = [
+        index for index, record in records.items() if not _summarizable(record, run_settings, faithfulness_rows)
+    ]
+    for index in malformed:
+        logger.warning("%s: the record of sample %s is damaged; it is computed again", results, index)
+        del records[index]
+    return records, recorded
+
+
+def _summarizable(record: dict, run_settings: dict, faithfulness_rows: Sequence[str]) -> bool:
+    """Whether :func:`summarize` can read ``record``: its figures are all there, of the right types."""
+    if not isinstance(record.get("settings", {}), dict):
+        return False
+    try:
+        summarize([record], run_settings["methods"], {}, faithfulness_rows)
+    except (EvaluationError, KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return False
+    return True
+
+
+def _recorded_settings(results: Path, records: Mapping[int, dict]) -> dict | None:
+    """Return the one ``settings`` dict that the records carry; raise :class:`EvaluationError` if several."""
+    found = {}
+    for record in records.values():
+        if isinstance(record.get("settings"), dict):
+            found.setdefault(json.dumps(record["settings"], sort_keys=True), record["settings"])
+    if len(found) > 1:
+        first, second = list(found.values())[:2]
+        differing = sorted(key for key in set(first) | set(second) if first.get(key) != second.get(key))
+        raise EvaluationError(
+            f"cannot resume {results}: its records were made with different settings ({', '.join(differing)} "
+            "differ); start a new --results"
+        )
+    return next(iter(found.values()), None)
+
+
+def _read_settings(path: Path) -> dict:
+    """Return the settings file's dict; raise :class:`EvaluationError` in one line when it is damaged."""
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise EvaluationError(f"cannot read the settings file {path} ({error}); remove it or restore it") from None
+    if not isinstance(settings, dict):
+        raise EvaluationError(f"the settings file {path} holds a {type(settings).__name__}, not the run's settings")
+    return settings
 
 
 def summarize(

@@ -10,6 +10,7 @@ and the answer text against the references (exact match, ROUGE-L, METEOR).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import NamedTuple, Protocol
 
 import numpy as np
@@ -22,6 +23,7 @@ from tam.result import TokenActivationResult
 __all__ = [
     "Explainer",
     "Explanation",
+    "MASK_MODES",
     "SampleError",
     "answer_token_maps",
     "answer_words",
@@ -100,8 +102,21 @@ def answer_token_maps(result: TokenActivationResult, method: str) -> np.ndarray:
     return np.rint(layout.paint(layout.split(maps), 0)).astype(np.uint8)
 
 
+MASK_MODES = ("L", "P", "1", "I;16", "I;16L", "I;16B", "I")
+"""Pillow modes read as label masks: 8-bit grey (``L``), palette (``P``: the palette indices are
+the labels), 1-bit (labels 0 and 1), and 16-bit or 32-bit integer whose values are all at most
+255. Colour masks (``RGB``...) and lossy files (JPEG, WebP) are refused: their values are
+colours or compression noise, not labels."""
+
+_LOSSY_FORMATS = ("JPEG", "MPO", "WEBP")
+
+
 def read_mask(path, image_size: tuple[int, int] | None = None) -> np.ndarray:
-    """Read a segmentation label image as a 2-D uint8 array (grayscale, as the reference reads it).
+    """Read a segmentation label image as a 2-D uint8 array of labels.
+
+    8-bit grey masks read as the reference reads them (each pixel's value is its label);
+    see :data:`MASK_MODES` for the other modes read. EXIF orientation is applied, as to the
+    picture.
 
     Parameters
     ----------
@@ -112,15 +127,41 @@ def read_mask(path, image_size: tuple[int, int] | None = None) -> np.ndarray:
     Raises
     ------
     SampleError
-        The file is missing or cannot be decoded, or its size differs from ``image_size``.
+        The file is missing, cannot be decoded, is lossy or of a colour mode, holds values
+        above 255, is over the pixel limit, or its size differs from ``image_size``; the
+        message names the file.
     """
-    import cv2
+    from PIL import Image, ImageOps
 
+    from tam.images import MAX_PIXELS
+
+    path = Path(path)
     if not path.is_file():
         raise SampleError(f"no mask: {path} does not exist")
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
-        raise SampleError(f"cannot read mask {path}")
+    try:
+        with Image.open(path) as opened:
+            if opened.format in _LOSSY_FORMATS:
+                raise SampleError(
+                    f"mask {path} is a {opened.format} file, whose compression changes the labels; "
+                    "save label masks as PNG"
+                )
+            if opened.mode not in MASK_MODES:
+                raise SampleError(
+                    f"mask {path} is a {opened.mode} picture; a mask holds one label per pixel "
+                    f"(modes {', '.join(MASK_MODES)}): save it as 8-bit grey"
+                )
+            if opened.width * opened.height > MAX_PIXELS:
+                size = f"{opened.width}x{opened.height}"
+                raise SampleError(f"mask {path} is {size}, over the pixel limit of {MAX_PIXELS}")
+            labels = np.asarray(ImageOps.exif_transpose(opened))
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        if isinstance(error, SampleError):
+            raise
+        raise SampleError(f"cannot read mask {path} ({error})") from None
+    outside = labels[(labels < 0) | (labels > 255)] if labels.dtype.kind in "iu" else labels[:0]
+    if outside.size:
+        raise SampleError(f"mask {path} holds the value {int(outside[0])}; labels go from 0 to 255")
+    mask = labels.astype(np.uint8)
     if image_size is not None and (mask.shape[1], mask.shape[0]) != tuple(image_size):
         width, height = image_size
         raise SampleError(

@@ -106,8 +106,8 @@ def removal_counts(num_pixels: int, steps: int = 64) -> np.ndarray:
     >>> removal_counts(10, steps=4).tolist()
     [0, 3, 5, 8, 10]
     """
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
+    if steps < 2:  # with one step the deletion and insertion curves hold the same two points
+        raise ValueError(f"steps must be at least 2, got {steps}")
     return np.floor(np.arange(steps + 1) * num_pixels / steps + 0.5).astype(np.int64)
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "lemma",
     "match_category",
     "missing_data_error",
+    "missing_nltk_packages",
     "pos_tag",
     "require_nltk_data",
     "word_kind",
@@ -85,6 +86,11 @@ def _installed(package: str) -> bool:
         except LookupError:
             continue
     return False
+
+
+def missing_nltk_packages() -> list[str]:
+    """Return the keys of :data:`NLTK_PACKAGES` not installed where NLTK looks (nothing is fetched)."""
+    return [package for package in NLTK_PACKAGES if not _installed(package)]
 
 
 def _fetch(package: str) -> None:

@@ -219,18 +219,18 @@ class ModelAdapter(ABC):
             raise TAMError(f"processor_kwargs must be a dict of settings, got {type(processor_kwargs).__name__}")
         self.processor_options = {**type(self).processor_options, **(processor_kwargs or {})}
 
-    def image_settings(self) -> dict:
-        """Return the image settings of a processor call: its defaults, the checkpoint's, :attr:`processor_options`.
+    def image_settings(self, *names: str) -> dict:
+        """Return the image settings ``names`` of a processor call, by name.
 
-        Merged by the processor itself (``_merge_kwargs``); a setting none of them gives
-        is the image processor's own attribute (:meth:`image_setting`).
+        Its defaults, the checkpoint's and :attr:`processor_options`, merged by the
+        processor itself (``_merge_kwargs``, once per call); a setting none of them gives is
+        the image processor's own attribute.
         """
-        return dict(self.processor._merge_kwargs(**self.processor_options)["images_kwargs"])
-
-    def image_setting(self, name: str):
-        """One setting of :meth:`image_settings`, else the image processor's attribute ``name``."""
-        value = self.image_settings().get(name)
-        return getattr(self.processor.image_processor, name, None) if value is None else value
+        merged = self.processor._merge_kwargs(**self.processor_options)["images_kwargs"]
+        image_processor = self.processor.image_processor
+        return {
+            name: getattr(image_processor, name, None) if merged.get(name) is None else merged[name] for name in names
+        }
 
     @property
     def tokenizer(self):
@@ -250,6 +250,20 @@ class ModelAdapter(ABC):
     @abstractmethod
     def vision_shape(self, prepared: PreparedInputs):
         """Grid of the vision tokens after merging: ``(h, w)``, ``(t, h, w)`` or a list of ``(h, w)``."""
+
+    def separator_slots(self, prepared: PreparedInputs) -> np.ndarray:
+        """Which of the input's vision-token positions belong to no tile (row newlines...), in order.
+
+        Such slots are neither map cells nor text. None by default; a family whose
+        processor puts separator features among the vision tokens (LLaVA-NeXT's newline
+        after each row) overrides it.
+
+        Returns
+        -------
+        ndarray of shape (number of vision-token positions,), bool
+        """
+        ids = prepared.input_ids
+        return np.zeros(int(np.isin(ids, np.asarray(self.vision_token_ids(), dtype=np.int64)).sum()), bool)
 
     def layout(self, prepared: PreparedInputs) -> VisionLayout:
         """Where the vision grids lie in the user's pictures.
@@ -439,7 +453,8 @@ class ModelAdapter(ABC):
     def find_spans(self, tokens, prepared: PreparedInputs, messages: list[dict], *, closing_ids=()) -> TokenSpans:
         """Vision, prompt and answer positions of a generated sequence.
 
-        Vision tokens are the input positions holding :meth:`vision_token_ids`. The prompt
+        Vision tokens are the input positions holding :meth:`vision_token_ids`, but for
+        :meth:`separator_slots`. The prompt
         is the tokens of the user's last text entry (see :meth:`prompt_positions`). The
         answer starts right after the input and ends before the run of ``closing_ids``
         that closes it.
@@ -474,10 +489,16 @@ class ModelAdapter(ABC):
                 f"the input holds none of the vision token ids {list(self.vision_token_ids())} of {self.family}; "
                 "does the chat have an image or a video?"
             )
+        separators = np.asarray(self.separator_slots(prepared), dtype=bool)
+        if separators.shape != vision.shape:
+            raise SpanError(
+                f"{self.family}'s layout marks {separators.size} vision slots as cells or separators, but the input "
+                f"holds {vision.size}; tam cannot lay out this input"
+            )
         closing = np.isin(tokens[input_length:], np.asarray(list(closing_ids), dtype=np.int64))
         kept = len(closing) - _trailing_true(closing)
         return TokenSpans(
-            vision=vision,
+            vision=vision[~separators],
             prompt=self.prompt_positions(prepared, messages),
             answer_start=input_length,
             answer_end=input_length + kept,
@@ -572,6 +593,19 @@ def processor_option(text: str) -> tuple[str, object]:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
         return key.strip(), value
+
+
+def add_processor_option_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--processor-option KEY=VALUE`` (repeatable, into ``args.processor_options``) to a command line."""
+    parser.add_argument(
+        "--processor-option",
+        dest="processor_options",
+        metavar="KEY=VALUE",
+        type=processor_option,
+        action="append",
+        default=[],
+        help="a setting of the processor call, e.g. crop_to_patches=false, max_patches=6, max_pixels=1003520; repeat",
+    )
 
 
 def _id_list(value) -> list[int]:

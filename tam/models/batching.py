@@ -102,13 +102,32 @@ def collate(prepared: Sequence[PreparedInputs], pad_token_id: int):
                 [torch.nn.functional.pad(value, (pad, 0), value=fill) for value, pad in zip(values, pads, strict=True)]
             )
         elif all(isinstance(value, torch.Tensor) for value in values):
-            batch[key] = torch.cat(values)
+            batch[key] = torch.cat(_padded_to_one_shape(values))
         else:
             raise TAMError(
                 f"cannot batch the processor output {key!r} (a {type(values[0]).__name__}, not a tensor); "
                 "explain these chats one at a time (batch size 1)"
             )
     return BatchFeature(batch), pads
+
+
+def _padded_to_one_shape(values: list) -> list:
+    """Zero-pad tensors at the end of each axis but the first to their largest shape, as processors batch pictures.
+
+    Pictures of different sizes (Pixtral's ``pixel_values``, read back with ``image_sizes``) and
+    different numbers of tiles (LLaVA-NeXT's patches, zero tiles ignored by ``image_sizes``) are
+    padded this way by their own processors when given together.
+    """
+    import torch
+
+    largest = [max(sizes) for sizes in zip(*(value.shape[1:] for value in values), strict=True)]
+    padded = []
+    for value in values:
+        widths = [
+            width for axis in reversed(range(1, value.ndim)) for width in (0, largest[axis - 1] - value.shape[axis])
+        ]
+        padded.append(torch.nn.functional.pad(value, widths) if any(widths) else value)
+    return padded
 
 
 def split_rows(output, pads: Sequence[int], eos_token_ids: Sequence[int]) -> list[GeneratedRow]:

@@ -90,7 +90,8 @@ def explain(
         does; a reader does not see them and their maps explain nothing.
     progress : bool, default False
         Show the tokens generated so far on stderr (tqdm), once generating takes longer
-        than :data:`PROGRESS_DELAY_SECONDS` (one chat at a time only).
+        than :data:`PROGRESS_DELAY_SECONDS`: one bar per ``generate`` call, counting the
+        rounds (one token of every chat of the batch each).
     batch_size : int, optional
         Chats per ``generate`` call when a list of chats is given (default: all of them);
         a batch whose generation would not fit in memory is split.
@@ -138,7 +139,7 @@ def explain(
         round0=round0,
         methods=methods,
         generate_kwargs=generate_kwargs,
-        progress=progress and one_chat,
+        progress=progress,
         explain_end_of_turn=explain_end_of_turn,
         batch_size=max(len(chats), 1) if batch_size is None else batch_size,
         processor_kwargs=processor_kwargs,
@@ -230,8 +231,8 @@ def explain_chats(
         for group in groups:
             group_indices = [ready[position] for position in group]
             options = dict(generate_kwargs)
-            if progress and len(group_indices) == 1:
-                options.setdefault("streamer", GenerationProgress(int(max_new_tokens)))
+            if progress:
+                options.setdefault("streamer", GenerationProgress(int(max_new_tokens), len(group_indices)))
             rows = _generate_rows(
                 adapter, [prepared[index] for index in group_indices], int(max_new_tokens), kept_layer, options, config
             )
@@ -398,25 +399,25 @@ def model_methods(names: Sequence[str], adapter) -> list:
 
 
 class GenerationProgress:
-    """A ``generate`` streamer that counts the answer tokens on a tqdm bar (``put`` / ``end``).
+    """A ``generate`` streamer that counts the rounds of generation on a tqdm bar (``put`` / ``end``).
 
-    ``generate`` first hands it the input ids, then each new token; the bar counts only the
-    new ones, up to ``max_new_tokens``.
+    ``generate`` first hands it the input ids ``(B, L)``, then each round's new tokens, one
+    per chat of the batch; the bar counts rounds, up to ``max_new_tokens``.
     """
 
-    def __init__(self, max_new_tokens: int) -> None:
+    def __init__(self, max_new_tokens: int, chats: int = 1) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(
-            total=max_new_tokens, desc="generating", unit="token", delay=PROGRESS_DELAY_SECONDS, leave=False
-        )
-        self.seen_input = False
+        description = "generating" if chats == 1 else f"generating {chats} chats"
+        self.bar = tqdm(total=max_new_tokens, desc=description, unit="token", delay=PROGRESS_DELAY_SECONDS, leave=False)
+        self.rows = 0
 
     def put(self, value) -> None:
-        """Count the new token(s) in ``value``; the first call carries the input and is skipped."""
-        if self.seen_input:
-            self.bar.update(int(value.numel()))
-        self.seen_input = True
+        """Count the rounds in ``value``; the first call carries the input (one row per chat) and is skipped."""
+        if self.rows:
+            self.bar.update(int(value.numel()) // self.rows)
+        else:
+            self.rows = max(1, int(value.shape[0]) if value.dim() > 1 else 1)
 
     def end(self) -> None:
         """Close the bar when generation ends."""

@@ -47,9 +47,10 @@ class InternVLAdapter(SquareGridAdapter):
         from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
 
         # InternVLProcessor's own defaults turn tiles on; processor_kwargs may turn them off
-        tiled = bool(self.image_setting("crop_to_patches"))
-        min_patches, max_patches = int(self.image_setting("min_patches")), int(self.image_setting("max_patches"))
-        size = size_settings(self.image_setting("size"))
+        settings = self.image_settings("crop_to_patches", "min_patches", "max_patches", "size")
+        tiled = bool(settings["crop_to_patches"])
+        min_patches, max_patches = int(settings["min_patches"]), int(settings["max_patches"])
+        size = size_settings(settings["size"])
         tile_size = (int(size["height"]), int(size["width"]))
         tiles = []
         sizes = [picture.shape[:2] for picture in prepared.pictures]

@@ -41,7 +41,7 @@ class LlavaAdapter(SquareGridAdapter):
 
     def layout(self, prepared: PreparedInputs) -> VisionLayout:
         """Each image's grid over the part of the picture its processor keeps (the centre crop)."""
-        setting = self.image_setting
+        settings = self.image_settings("do_pad", "do_resize", "size", "do_center_crop", "crop_size")
         sizes = [picture.shape[:2] for picture in prepared.pictures]
         tiles = [
             Tile(
@@ -49,11 +49,11 @@ class LlavaAdapter(SquareGridAdapter):
                 resize_crop_box(
                     height,
                     width,
-                    do_pad=bool(setting("do_pad")),
-                    do_resize=bool(setting("do_resize")),
-                    size=setting("size"),
-                    do_center_crop=bool(setting("do_center_crop")),
-                    crop_size=setting("crop_size"),
+                    do_pad=bool(settings["do_pad"]),
+                    do_resize=bool(settings["do_resize"]),
+                    size=settings["size"],
+                    do_center_crop=bool(settings["do_center_crop"]),
+                    crop_size=settings["crop_size"],
                 ),
             )
             for index, (height, width) in enumerate(sizes)

@@ -70,7 +70,7 @@ class QwenVLAdapter(ModelAdapter):
             "min_pixels": options.pop("min_pixels", image_processor.size.get("shortest_edge")),
             "max_pixels": options.pop("max_pixels", image_processor.size.get("longest_edge")),
         }
-        if options.keys() != self.processor_options.keys():
+        if {"min_pixels", "max_pixels"} & self.processor_options.keys():
             # the processor resizes once more within its size: the same bounds
             options["size"] = {"shortest_edge": bounds["min_pixels"], "longest_edge": bounds["max_pixels"]}
         for item in vision_items(messages):

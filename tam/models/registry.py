@@ -13,12 +13,27 @@ from tam.errors import TAMError
 from tam.models.base import ModelAdapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
+from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
+from tam.models.mistral3 import Mistral3Adapter
 from tam.models.qwen3_5 import Qwen3_5Adapter
 from tam.models.qwen_vl import QwenVLAdapter
 
 __all__ = ["UnsupportedModelError", "adapter_class_for", "adapter_for", "register_adapter", "supported_classes"]
 
 _ADAPTERS: dict[str, type[ModelAdapter]] = {}
+
+CROSS_ATTENTION_CLASSES = frozenset(
+    {
+        "MllamaForConditionalGeneration",  # Llama 3.2 Vision
+        "Florence2ForConditionalGeneration",
+        "IdeficsForVisionText2Text",  # Idefics 1
+        "BlipForConditionalGeneration",
+        "Blip2ForConditionalGeneration",  # a Q-Former's queries, not patches, stand in the sequence
+        "VisionEncoderDecoderModel",
+    }
+)
+"""Model classes whose language model reads the picture by cross-attention or through an encoder-decoder:
+no sequence position holds a patch, so tam refuses them with that reason rather than as merely unregistered."""
 
 
 class UnsupportedModelError(TAMError):
@@ -48,7 +63,15 @@ def register_adapter(adapter_class: type[ModelAdapter]) -> type[ModelAdapter]:
     return adapter_class
 
 
-for _adapter in (QwenVLAdapter, LlavaAdapter, InternVLAdapter, Qwen3_5Adapter):
+for _adapter in (
+    QwenVLAdapter,
+    LlavaAdapter,
+    LlavaNextAdapter,
+    LlavaOnevisionAdapter,
+    InternVLAdapter,
+    Mistral3Adapter,
+    Qwen3_5Adapter,
+):
     register_adapter(_adapter)
 
 
@@ -74,6 +97,14 @@ def adapter_class_for(class_names) -> type[ModelAdapter]:
     for name in names:
         if name in _ADAPTERS:
             return _ADAPTERS[name]
+    for name in names:
+        if name in CROSS_ATTENTION_CLASSES:
+            raise UnsupportedModelError(
+                f"{name} is not a decoder-only vision-token model: no position of its language model's sequence "
+                "holds a picture patch (it reads the picture by cross-attention or through learned queries), so "
+                "there is nothing for TAM to map; tam supports "
+                f"{', '.join(supported_classes())}"
+            )
     raise UnsupportedModelError(
         f"tam has no adapter for {names[0] if names else 'this model'}; supported: {', '.join(supported_classes())}. "
         "Register one with tam.models.register_adapter, or call tam.explain_generation with a tam.TokenSpans "

@@ -167,6 +167,30 @@ def _small_text(tokenizer, **extra) -> dict:
     }
 
 
+def _small_vision(side: int, **extra) -> dict:
+    """Return a two-layer, 16-wide ViT config for pictures of ``side`` pixels in 14-pixel patches."""
+    return {
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "image_size": side,
+        "patch_size": _PATCH,
+        **extra,
+    }
+
+
+def _llava_processor_arguments() -> dict:
+    """Return what LLaVA-1.5's and LLaVA-NeXT's processors share: the tiny tokenizer, CLIP's patches, the chat."""
+    return {
+        "tokenizer": _llava_tokenizer(),
+        "patch_size": _PATCH,
+        "vision_feature_select_strategy": "default",
+        "num_additional_image_tokens": 1,
+        "chat_template": _LLAVA_TEMPLATE,
+    }
+
+
 def _finish(model, tokenizer):
     """Let the twin end its answer only by its end-of-turn token and never emit vision markers."""
     special = [i for i in tokenizer.all_special_ids if i != tokenizer.eos_token_id]
@@ -235,11 +259,7 @@ def llava_processor(side: int = 4 * _PATCH):
     image_processor = LlavaImageProcessor(size={"shortest_edge": side}, crop_size={"height": side, "width": side})
     return LlavaProcessor(
         image_processor=image_processor,
-        tokenizer=_llava_tokenizer(),
-        patch_size=_PATCH,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=_LLAVA_TEMPLATE,
+        **_llava_processor_arguments(),
     )
 
 
@@ -335,15 +355,7 @@ def build_llava():
     side = 4 * _PATCH
     processor = llava_processor(side)
     tokenizer = processor.tokenizer
-    vision = CLIPVisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=side,
-        patch_size=_PATCH,
-        projection_dim=16,
-    )
+    vision = CLIPVisionConfig(**_small_vision(side, projection_dim=16))
     config = LlavaConfig(
         vision_config=vision,
         text_config=LlamaConfig(**_small_text(tokenizer)),
@@ -382,12 +394,12 @@ def build_internvl():
 
 
 def _built_in(module: str, builder: str) -> Callable:
-    """Return a builder that imports ``module`` when called (the family modules import this one's helpers)."""
+    """Return a builder that imports the family module of ``tam.models`` only when called (it imports this one)."""
 
     def build():
-        return getattr(importlib.import_module(module), builder)()
+        return getattr(importlib.import_module(f"tam.models.{module}"), builder)()
 
-    build.__name__ = builder
+    build.__doc__ = f"Build the twin with :func:`tam.models.{module}.{builder}`."
     return build
 
 
@@ -395,10 +407,13 @@ TWINS: dict[str, Callable] = {
     "tiny-qwen2-vl": build_qwen2_vl,
     "tiny-qwen2.5-vl": build_qwen2_5_vl,
     "tiny-qwen3-vl": build_qwen3_vl,
-    "tiny-qwen3-vl-moe": _built_in("tam.models.twins_qwen3", "build_qwen3_vl_moe"),
-    "tiny-qwen3.5": _built_in("tam.models.twins_qwen3", "build_qwen3_5"),
-    "tiny-qwen3.5-moe": _built_in("tam.models.twins_qwen3", "build_qwen3_5_moe"),
+    "tiny-qwen3-vl-moe": _built_in("twins_qwen3", "build_qwen3_vl_moe"),
+    "tiny-qwen3.5": _built_in("twins_qwen3", "build_qwen3_5"),
+    "tiny-qwen3.5-moe": _built_in("twins_qwen3", "build_qwen3_5_moe"),
     "tiny-llava": build_llava,
     "tiny-internvl": build_internvl,
+    "tiny-llava-next": _built_in("twins_llava_next", "build_llava_next"),
+    "tiny-llava-onevision": _built_in("twins_llava_next", "build_llava_onevision"),
+    "tiny-mistral3": _built_in("twins_mistral3", "build_mistral3"),
 }
 """Twin name -> builder returning ``(model, processor)``."""

@@ -10,6 +10,8 @@ Nothing here touches the model; everything reads a
 - :mod:`tam.visuals.token_visual`: one picture per explained token, word, phrase or
   sentence (:func:`render_token_visual`, :func:`render_span_visual`, :func:`save_span_visual`);
 - :mod:`tam.visuals.report`: the self-contained HTML report (:func:`save_html`);
+- :mod:`tam.visuals.notebook`: that report inline in a notebook, in a sandboxed frame
+  (``result.show``), and a span's maps as a matplotlib figure (``result.plot``);
 - :mod:`tam.visuals.figure`: figures for papers, vector PDF with selectable text
   (:func:`save_figure`);
 - :mod:`tam.visuals.plots`: relevance over the answer as bars, with matplotlib

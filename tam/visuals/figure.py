@@ -14,12 +14,14 @@ maps are embedded pictures. The same page gives a PNG (rendered by PyMuPDF) and 
 from __future__ import annotations
 
 import io
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from tam.errors import TAMError
 from tam.files import write_atomically
 from tam.visuals.fonts import font_subsets
 from tam.visuals.overlay import jet_colours, overlay_panels
@@ -29,6 +31,7 @@ from tam.words import WORD_REDUCTION, is_special_token
 
 __all__ = [
     "FIGURE_SUFFIXES",
+    "MAX_DPI",
     "SCALES",
     "Figure",
     "FigureImage",
@@ -40,6 +43,10 @@ __all__ = [
 
 FIGURE_SUFFIXES = (".pdf", ".png", ".svg")
 """The formats :func:`write_figure` writes, chosen by the file's suffix."""
+
+MAX_DPI = 1200
+"""Highest resolution of a figure's pictures: print needs 300 to 600; at 100000 dpi one map
+alone would be gigapixels."""
 
 SCALES = ("shared", "own")
 """Colour scale of each map: the result's joint [0, 1] scale, or stretched to its own maximum."""
@@ -192,6 +199,7 @@ def build_figure(
     -------
     Figure
     """
+    _check_dpi(dpi)
     if not result.images:
         raise ValueError("the result carries no images; a figure shows maps over its pictures")
     if scale not in SCALES:
@@ -296,12 +304,18 @@ def _pdf(figure: Figure) -> bytes:
     return document.tobytes(garbage=3, deflate=True)
 
 
+def _check_dpi(dpi) -> None:
+    if isinstance(dpi, bool) or not isinstance(dpi, numbers.Integral) or not 1 <= dpi <= MAX_DPI:
+        raise TAMError(f"dpi must be an integer from 1 to {MAX_DPI} (tam.visuals.figure.MAX_DPI), got {dpi!r}")
+
+
 def write_figure(figure: Figure, path: str | os.PathLike, *, overwrite: bool = False, dpi: int = 300) -> Path:
     """Write ``figure`` as PDF, PNG (rendered at ``dpi``) or SVG, by the suffix of ``path``.
 
     The file is written beside the target and moved into place; an existing file is
     replaced only with ``overwrite``.
     """
+    _check_dpi(dpi)
     suffix = Path(path).suffix.lower()
     if suffix not in FIGURE_SUFFIXES:
         raise ValueError(f"a figure is written as {'/'.join(FIGURE_SUFFIXES)}, got {str(path)!r}")

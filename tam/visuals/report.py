@@ -7,9 +7,9 @@ top-3 candidates at its first token, and every map method the result holds
 click a word to select all of it, shift-click or drag for a phrase (its map is the
 chosen reduction of its tokens' maps, :mod:`tam.words`); arrow keys step (Shift
 extends), Home/End jump, Tab reaches every token; the methods side by side; an
-opacity slider; JET (the paper's) or viridis colours; one shared colour scale or each
-selection stretched to its maximum; the value under the cursor; captions naming each
-image or time step; a strip of small maps of every answer word; "download PNG" of
+opacity slider; JET (the paper's) or viridis colours; each selection stretched to its
+maximum (the default) or one shared colour scale, the scale bar naming which; the value
+under the cursor; captions naming each image or time step; a strip of small maps of every answer word; "download PNG" of
 the current view. It opens on the answer's first content word.
 
 Everything is inside the one file: the pictures as JPEG data URIs, the maps as uint8
