@@ -122,6 +122,8 @@ def test_spans_of_every_chat_shape(twin, shape):
     text_of_span = tokenizer.decode(input_ids[spans.prompt].tolist())
     # SentencePiece (LLaVA) writes a word's leading space into its token and drops the first one on decoding
     sentencepiece = name in ("tiny-llava", "tiny-llava-next")
+    if name in ("tiny-qwen3.5", "tiny-qwen3.5-moe"):  # Qwen3.5's template trims a turn's whole content
+        prompt = prompt.rstrip()
     assert text_of_span == (prompt[1:] if sentencepiece and prompt.startswith(" ") else prompt)
     if shape in FOLLOWS_THE_PICTURE:  # not the same words in the template's generation prompt
         between = tokenizer.decode(input_ids[spans.vision[-1] + 1 : start].tolist(), skip_special_tokens=True)
