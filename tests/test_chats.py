@@ -124,6 +124,8 @@ def test_spans_of_every_chat_shape(twin, shape):
     text_of_span = tokenizer.decode(input_ids[spans.prompt].tolist())
     # SentencePiece (LLaVA) writes a word's leading space into its token and drops the first one on decoding
     sentencepiece = name in ("tiny-llava", "tiny-llava-next")
+    if name in ("tiny-qwen3.5", "tiny-qwen3.5-moe"):  # Qwen3.5's template trims a turn's whole content
+        prompt = prompt.rstrip()
     if name == "tiny-gemma3":  # gemma-3-it's template writes the user's text trimmed
         prompt = prompt.strip()
     assert text_of_span == (prompt[1:] if sentencepiece and prompt.startswith(" ") else prompt)
@@ -165,6 +167,10 @@ LAYOUT_RULES = {
     "<start_of_turn>model\nAnswer.<end_of_turn>\n<start_of_turn>user\nC<end_of_turn>\n<start_of_turn>model\n",
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
+LAYOUT_RULES["tiny-qwen3-vl-moe"] = LAYOUT_RULES["tiny-qwen3-vl"]
+# Qwen3.5: Qwen3-VL's placeholders; the generation prompt opens the thinking block
+LAYOUT_RULES["tiny-qwen3.5"] = LAYOUT_RULES["tiny-qwen3-vl"] + "<think>\n"
+LAYOUT_RULES["tiny-qwen3.5-moe"] = LAYOUT_RULES["tiny-qwen3.5"]
 LAYOUT_RULES["tiny-llava-next"] = LAYOUT_RULES["tiny-llava"]  # llava-v1.6-vicuna keeps LLaVA-1.5's chat
 # llava-onevision: a message's images, then its texts each on a line of its own
 LAYOUT_RULES["tiny-llava-onevision"] = (

@@ -25,6 +25,9 @@ TWINS = [
     "tiny-llava-onevision",
     "tiny-internvl",
     "tiny-mistral3",
+    "tiny-qwen3-vl-moe",
+    "tiny-qwen3.5",
+    "tiny-qwen3.5-moe",
     "tiny-gemma3",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square

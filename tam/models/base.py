@@ -298,6 +298,14 @@ class ModelAdapter(ABC):
         return int(self.text_config.num_hidden_layers)
 
     @property
+    def attention_layers(self) -> tuple[int, ...]:
+        """Decoder layers (hidden-state numbering, 1..n) with softmax attention, whose weights baselines read.
+
+        Every layer by default; hybrid families (Qwen3.5's Gated DeltaNet layers) name fewer.
+        """
+        return tuple(range(1, self.num_layers + 1))
+
+    @property
     def lm_head(self):
         """The output projection (``nn.Linear`` of shape ``(V, d)``)."""
         return self.model.get_output_embeddings()

@@ -16,6 +16,7 @@ from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from tam.models.mistral3 import Mistral3Adapter
+from tam.models.qwen3_5 import Qwen3_5Adapter
 from tam.models.qwen_vl import QwenVLAdapter
 
 __all__ = ["UnsupportedModelError", "adapter_class_for", "adapter_for", "register_adapter", "supported_classes"]
@@ -70,6 +71,7 @@ for _adapter in (
     LlavaOnevisionAdapter,
     InternVLAdapter,
     Mistral3Adapter,
+    Qwen3_5Adapter,
     Gemma3Adapter,
 ):
     register_adapter(_adapter)
