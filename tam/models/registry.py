@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from tam.errors import TAMError
 from tam.models.base import ModelAdapter
+from tam.models.glm4v import Glm4vAdapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
@@ -69,6 +70,7 @@ for _adapter in (
     LlavaOnevisionAdapter,
     InternVLAdapter,
     Mistral3Adapter,
+    Glm4vAdapter,
 ):
     register_adapter(_adapter)
 
