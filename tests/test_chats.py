@@ -95,6 +95,8 @@ def expected_vision_tokens(name, model, processor, prepared):
     if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row
         rendered = int(np.isin(prepared.input_ids, [model.config.image_token_id]).sum())
         return rendered - int(adapter_for(model, processor).separator_slots(prepared).sum())
+    if name == "tiny-gemma3":  # mm_tokens_per_image soft tokens per image (no pan-and-scan by default)
+        return model.config.mm_tokens_per_image * len(prepared.kinds)
     return model.config.image_seq_length * len(prepared.kinds)
 
 
@@ -124,6 +126,10 @@ def test_spans_of_every_chat_shape(twin, shape):
     text_of_span = tokenizer.decode(input_ids[spans.prompt].tolist())
     # SentencePiece (LLaVA) writes a word's leading space into its token and drops the first one on decoding
     sentencepiece = name in ("tiny-llava", "tiny-llava-next")
+    if name in ("tiny-qwen3.5", "tiny-qwen3.5-moe"):  # Qwen3.5's template trims a turn's whole content
+        prompt = prompt.rstrip()
+    if name == "tiny-gemma3":  # gemma-3-it's template writes the user's text trimmed
+        prompt = prompt.strip()
     assert text_of_span == (prompt[1:] if sentencepiece and prompt.startswith(" ") else prompt)
     if shape in FOLLOWS_THE_PICTURE:  # not the same words in the template's generation prompt
         between = tokenizer.decode(input_ids[spans.vision[-1] + 1 : start].tolist(), skip_special_tokens=True)
@@ -164,8 +170,15 @@ LAYOUT_RULES = {
     # GLM-4.1V: [gMASK]<sop>, then each turn after its role marker and a newline; the picture where it was put
     "tiny-glm4v": "[gMASK]<sop><|user|>\nA<|begin_of_image|><|image|><|end_of_image|>B<|assistant|>\nAnswer."
     "<|user|>\nC<|assistant|>\n",
+    # gemma-3-it: <start_of_image> where the user put the picture, the assistant's turns as "model"
+    "tiny-gemma3": "<bos><start_of_turn>user\nA<start_of_image>B<end_of_turn>\n"
+    "<start_of_turn>model\nAnswer.<end_of_turn>\n<start_of_turn>user\nC<end_of_turn>\n<start_of_turn>model\n",
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
+LAYOUT_RULES["tiny-qwen3-vl-moe"] = LAYOUT_RULES["tiny-qwen3-vl"]
+# Qwen3.5: Qwen3-VL's placeholders; the generation prompt opens the thinking block
+LAYOUT_RULES["tiny-qwen3.5"] = LAYOUT_RULES["tiny-qwen3-vl"] + "<think>\n"
+LAYOUT_RULES["tiny-qwen3.5-moe"] = LAYOUT_RULES["tiny-qwen3.5"]
 LAYOUT_RULES["tiny-llava-next"] = LAYOUT_RULES["tiny-llava"]  # llava-v1.6-vicuna keeps LLaVA-1.5's chat
 # llava-onevision: a message's images, then its texts each on a line of its own
 LAYOUT_RULES["tiny-llava-onevision"] = (

@@ -26,6 +26,10 @@ TWINS = [
     "tiny-internvl",
     "tiny-mistral3",
     "tiny-glm4v",
+    "tiny-qwen3-vl-moe",
+    "tiny-qwen3.5",
+    "tiny-qwen3.5-moe",
+    "tiny-gemma3",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -196,3 +200,29 @@ def test_eval_scores_llava_maps_where_its_crop_lies_on_the_mask():
     outside[100:300, 0:100] = True
     assert best_token_overlap(token_maps, outside).iou == 0
     assert token_maps[:, :, :114].max() == 0 and token_maps[:, :, 116:517].max() > 0
+
+
+def test_gemma3_pan_and_scan_crops_lie_where_the_processor_cut_them():
+    model, processor = load_model("tiny-gemma3")
+    box = (130, 120, 230, 280)
+    chat = planted_chat((640, 400), box)
+    options = {"do_pan_and_scan": True}
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2, processor_kwargs=options)
+    # Gemma3ImageProcessor's pan-and-scan at its processor's defaults (crops of 256 pixels at least, 4 at most,
+    # from an aspect of 1.2): 640 / 400 = 1.6 rounds to 2 crops side by side, ceil(640 / 2) = 320 pixels wide
+    tiles = result.layout.tiles
+    assert [(tile.box, tile.kind) for tile in tiles] == [
+        ((0.0, 0.0, 640.0, 400.0), "global"),
+        ((0.0, 0.0, 320.0, 400.0), "local"),
+        ((320.0, 0.0, 640.0, 400.0), "local"),
+    ]
+    rendered = processor.apply_chat_template(chat, add_generation_prompt=True)
+    ids = processor(text=[rendered], images=[chat[0]["content"][0]["image"]], return_tensors="pt", **options)
+    assert result.layout.num_tokens == int((ids["input_ids"] == model.config.image_token_id).sum()) == 3 * 64
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    left, top, right, bottom = box
+    for kind in ("all", "local"):  # the crops alone light it too: each painted where it was cut
+        found = standing_out(result.picture_map(row, "raw", tiles=kind), result.seen_box())
+        rows, columns = np.nonzero(found)
+        assert left < columns.mean() < right and top < rows.mean() < bottom, kind

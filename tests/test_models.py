@@ -26,7 +26,14 @@ from tam.models import (
 
 IMAGE = "imgs/demo.jpg"
 FRAMES = [f"imgs/frames/{index:04d}.jpg" for index in range(10)]
-QWEN_TWINS = ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl"]
+QWEN_TWINS = [
+    "tiny-qwen2-vl",
+    "tiny-qwen2.5-vl",
+    "tiny-qwen3-vl",
+    "tiny-qwen3-vl-moe",
+    "tiny-qwen3.5",
+    "tiny-qwen3.5-moe",
+]
 
 
 def chat(*entries, text="Describe this image."):

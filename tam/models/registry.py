@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from tam.errors import TAMError
 from tam.models.base import ModelAdapter
+from tam.models.gemma3 import Gemma3Adapter
 from tam.models.glm4v import Glm4vAdapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from tam.models.mistral3 import Mistral3Adapter
+from tam.models.qwen3_5 import Qwen3_5Adapter
 from tam.models.qwen_vl import QwenVLAdapter
 
 __all__ = ["UnsupportedModelError", "adapter_class_for", "adapter_for", "register_adapter", "supported_classes"]
@@ -71,6 +73,8 @@ for _adapter in (
     InternVLAdapter,
     Mistral3Adapter,
     Glm4vAdapter,
+    Qwen3_5Adapter,
+    Gemma3Adapter,
 ):
     register_adapter(_adapter)
 

@@ -407,11 +407,15 @@ TWINS: dict[str, Callable] = {
     "tiny-qwen2-vl": build_qwen2_vl,
     "tiny-qwen2.5-vl": build_qwen2_5_vl,
     "tiny-qwen3-vl": build_qwen3_vl,
+    "tiny-qwen3-vl-moe": _built_in("twins_qwen3", "build_qwen3_vl_moe"),
+    "tiny-qwen3.5": _built_in("twins_qwen3", "build_qwen3_5"),
+    "tiny-qwen3.5-moe": _built_in("twins_qwen3", "build_qwen3_5_moe"),
     "tiny-llava": build_llava,
     "tiny-internvl": build_internvl,
     "tiny-llava-next": _built_in("twins_llava_next", "build_llava_next"),
     "tiny-llava-onevision": _built_in("twins_llava_next", "build_llava_onevision"),
     "tiny-mistral3": _built_in("twins_mistral3", "build_mistral3"),
     "tiny-glm4v": _built_in("twins_glm", "build_glm4v"),
+    "tiny-gemma3": _built_in("twins_gemma", "build_gemma3"),
 }
 """Twin name -> builder returning ``(model, processor)``."""
