@@ -416,5 +416,6 @@ TWINS: dict[str, Callable] = {
     "tiny-llava-onevision": _built_in("twins_llava_next", "build_llava_onevision"),
     "tiny-mistral3": _built_in("twins_mistral3", "build_mistral3"),
     "tiny-gemma3": _built_in("twins_gemma", "build_gemma3"),
+    "tiny-gemma4": _built_in("twins_gemma", "build_gemma4"),
 }
 """Twin name -> builder returning ``(model, processor)``."""
