@@ -292,6 +292,16 @@ def test_a_truncated_jpeg_is_one_line_before_the_model_loads(tmp_path, capsys, n
     )
 
 
+def test_a_layer_past_the_configs_layers_is_one_line_before_the_weights_load(tmp_path, capsys, no_model):
+    from transformers import Qwen2VLConfig
+
+    config = Qwen2VLConfig(text_config={"num_hidden_layers": 3}, architectures=["Qwen2VLForConditionalGeneration"])
+    config.save_pretrained(tmp_path / "model")  # a config and no weights: loading them would fail
+    args = ["--model", str(tmp_path / "model"), "--out", str(tmp_path / "out"), "--image", str(ROOT / "imgs/demo.jpg")]
+    line = one_error_line(capsys, [*args, "--layer", "4"])
+    assert "layer 4 is out of range" in line and "has 3 decoder layers, so layer must be between -4 and 3" in line
+
+
 @pytest.mark.parametrize("out", ["a_file", "a_file/below"])
 def test_an_out_that_cannot_be_a_folder_is_one_line_before_the_model_loads(tmp_path, capsys, no_model, out):
     (tmp_path / "a_file").write_text("not a folder")
