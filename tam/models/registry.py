@@ -12,6 +12,7 @@ from __future__ import annotations
 from tam.errors import TAMError
 from tam.models.base import ModelAdapter
 from tam.models.gemma3 import Gemma3Adapter
+from tam.models.gemma4 import Gemma4Adapter
 from tam.models.glm4v import Glm4vAdapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
@@ -75,6 +76,7 @@ for _adapter in (
     Glm4vAdapter,
     Qwen3_5Adapter,
     Gemma3Adapter,
+    Gemma4Adapter,
 ):
     register_adapter(_adapter)
 
