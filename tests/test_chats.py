@@ -1,5 +1,7 @@
 """Real chat shapes on every twin: exact spans, the templates' layout rules, end-of-turn tokens, generation settings."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -79,8 +81,8 @@ def twin(request):
 
 
 def expected_vision_tokens(name, model, processor, prepared):
-    """Vision tokens the processor made, counted from its grids (Qwen-VL), its tiles (InternVL) or the config."""
-    if name.startswith("tiny-qwen"):
+    """Vision tokens the processor made, counted from its grids (Qwen-VL, GLM-V), its tiles (InternVL) or the config."""
+    if name.startswith(("tiny-qwen", "tiny-glm")):
         grids = [*prepared.inputs.get("image_grid_thw", []), *prepared.inputs.get("video_grid_thw", [])]
         return sum(int(torch.prod(grid)) for grid in grids) // model.config.vision_config.spatial_merge_size**2
     if name == "tiny-internvl":  # tiles and a thumbnail per image, as the processor counts them
@@ -93,6 +95,9 @@ def expected_vision_tokens(name, model, processor, prepared):
     if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row
         rendered = int(np.isin(prepared.input_ids, [model.config.image_token_id]).sum())
         return rendered - int(adapter_for(model, processor).separator_slots(prepared).sum())
+    if name == "tiny-gemma4":  # the processor's own count of soft tokens per image, from its budget
+        sizes = [picture.shape[:2] for picture in prepared.pictures]
+        return sum(processor._get_num_multimodal_tokens(image_sizes=sizes).num_image_tokens)
     if name == "tiny-gemma3":  # mm_tokens_per_image soft tokens per image (no pan-and-scan by default)
         return model.config.mm_tokens_per_image * len(prepared.kinds)
     return model.config.image_seq_length * len(prepared.kinds)
@@ -126,12 +131,15 @@ def test_spans_of_every_chat_shape(twin, shape):
     sentencepiece = name in ("tiny-llava", "tiny-llava-next")
     if name in ("tiny-qwen3.5", "tiny-qwen3.5-moe"):  # Qwen3.5's template trims a turn's whole content
         prompt = prompt.rstrip()
-    if name == "tiny-gemma3":  # gemma-3-it's template writes the user's text trimmed
+    if name in ("tiny-gemma3", "tiny-gemma4"):  # gemma-3-it's and gemma-4's templates write the user's text trimmed
         prompt = prompt.strip()
     assert text_of_span == (prompt[1:] if sentencepiece and prompt.startswith(" ") else prompt)
     if shape in FOLLOWS_THE_PICTURE:  # not the same words in the template's generation prompt
         between = tokenizer.decode(input_ids[spans.vision[-1] + 1 : start].tolist(), skip_special_tokens=True)
-        assert not between.strip()
+        if name.startswith("tiny-glm") and shape == "a video":  # GLM-V stamps each frame after it: 1 or 1.0 seconds
+            assert re.fullmatch(r"\d+(\.\d seconds)?", between)
+        else:
+            assert not between.strip()
     if shape == "question asked twice":  # the second time, after the assistant's answer, not the first
         assert "A dog." in tokenizer.decode(input_ids[:start].tolist())
 
@@ -162,9 +170,15 @@ LAYOUT_RULES = {
     "tiny-llava": "USER: <image>\nA B ASSISTANT: Answer. USER: C ASSISTANT:",
     # Mistral Small 3.1: blocks in their order inside [INST], the answer closed by </s>
     "tiny-mistral3": "<s>[INST]A[IMG]B[/INST]Answer.</s>[INST]C[/INST]",
+    # GLM-4.1V: [gMASK]<sop>, then each turn after its role marker and a newline; the picture where it was put
+    "tiny-glm4v": "[gMASK]<sop><|user|>\nA<|begin_of_image|><|image|><|end_of_image|>B<|assistant|>\nAnswer."
+    "<|user|>\nC<|assistant|>\n",
     # gemma-3-it: <start_of_image> where the user put the picture, the assistant's turns as "model"
     "tiny-gemma3": "<bos><start_of_turn>user\nA<start_of_image>B<end_of_turn>\n"
     "<start_of_turn>model\nAnswer.<end_of_turn>\n<start_of_turn>user\nC<end_of_turn>\n<start_of_turn>model\n",
+    # gemma-4-it: <|image|> where the user put the picture, <|turn> ... <turn|> turns
+    "tiny-gemma4": "<bos><|turn>user\nA<|image|>B<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
+    "<|turn>model\n",
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
 LAYOUT_RULES["tiny-qwen3-vl-moe"] = LAYOUT_RULES["tiny-qwen3-vl"]

@@ -25,10 +25,12 @@ TWINS = [
     "tiny-llava-onevision",
     "tiny-internvl",
     "tiny-mistral3",
+    "tiny-glm4v",
     "tiny-qwen3-vl-moe",
     "tiny-qwen3.5",
     "tiny-qwen3.5-moe",
     "tiny-gemma3",
+    "tiny-gemma4",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -46,13 +48,18 @@ def make_local(model):
     with torch.no_grad():
         for module in model.modules():
             if "Attention" in type(module).__name__:
-                linears = [child for child in module.children() if isinstance(child, torch.nn.Linear)]
+                # Gemma 4's vision attention wraps each projection (a clippable linear holding its .linear)
+                linears = [
+                    child if isinstance(child, torch.nn.Linear) else child.linear
+                    for child in module.children()
+                    if isinstance(child, torch.nn.Linear) or isinstance(getattr(child, "linear", None), torch.nn.Linear)
+                ]
                 if linears:
                     linears[-1].weight.zero_()  # the output projection is registered last
                     if linears[-1].bias is not None:
                         linears[-1].bias.zero_()
         for name, parameter in model.named_parameters():
-            if "vision" in name and "position" in name:
+            if ("vision" in name or "visual" in name) and "position" in name:  # GLM-V's tower is "visual"
                 parameter.zero_()
     return model
 
@@ -225,3 +232,22 @@ def test_gemma3_pan_and_scan_crops_lie_where_the_processor_cut_them():
         found = standing_out(result.picture_map(row, "raw", tiles=kind), result.seen_box())
         rows, columns = np.nonzero(found)
         assert left < columns.mean() < right and top < rows.mean() < bottom, kind
+
+
+def test_gemma4_token_budgets_size_the_grid_and_both_find_the_rectangle():
+    model, processor = load_model("tiny-gemma4")
+    model = make_local(model)
+    box = (130, 120, 230, 280)
+    chat = planted_chat((640, 400), box)
+    left, top, right, bottom = box
+    # the image processor's resize: 640 x 400 scaled by sqrt(budget * 9 * 16^2 / (640 * 400)), each side floored to
+    # whole 48-pixel (3 x 3 patches of 16) blocks: 70 tokens -> 317.5 x 508 -> 6 x 10 blocks; 280 -> 635 x 1016 ->
+    # 13 x 21 (the checkpoint's default)
+    for budget, grid in ((70, (6, 10)), (280, (13, 21))):
+        result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"max_soft_tokens": budget})
+        assert result.layout.grids == (grid,)
+        assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 640.0, 400.0)]
+        raw = result.maps("raw")
+        row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+        rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw"), result.seen_box()))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, budget
