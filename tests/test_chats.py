@@ -181,6 +181,11 @@ LAYOUT_RULES = {
     "<|turn>model\n",
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
+# GLM-4.6V: GLM-4.1V's blocks; an earlier answer follows an empty think block, the generation prompt opens none
+LAYOUT_RULES["tiny-glm4v-moe"] = (
+    "[gMASK]<sop><|user|>\nA<|begin_of_image|><|image|><|end_of_image|>B<|assistant|>\n<think></think>\nAnswer."
+    "<|user|>\nC<|assistant|>"
+)
 LAYOUT_RULES["tiny-qwen3-vl-moe"] = LAYOUT_RULES["tiny-qwen3-vl"]
 # Qwen3.5: Qwen3-VL's placeholders; the generation prompt opens the thinking block
 LAYOUT_RULES["tiny-qwen3.5"] = LAYOUT_RULES["tiny-qwen3-vl"] + "<think>\n"

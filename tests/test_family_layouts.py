@@ -26,6 +26,7 @@ TWINS = [
     "tiny-internvl",
     "tiny-mistral3",
     "tiny-glm4v",
+    "tiny-glm4v-moe",
     "tiny-qwen3-vl-moe",
     "tiny-qwen3.5",
     "tiny-qwen3.5-moe",
