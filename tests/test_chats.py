@@ -1,5 +1,7 @@
 """Real chat shapes on every twin: exact spans, the templates' layout rules, end-of-turn tokens, generation settings."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -79,8 +81,8 @@ def twin(request):
 
 
 def expected_vision_tokens(name, model, processor, prepared):
-    """Vision tokens the processor made, counted from its grids (Qwen-VL), its tiles (InternVL) or the config."""
-    if name.startswith("tiny-qwen"):
+    """Vision tokens the processor made, counted from its grids (Qwen-VL, GLM-V), its tiles (InternVL) or the config."""
+    if name.startswith(("tiny-qwen", "tiny-glm")):
         grids = [*prepared.inputs.get("image_grid_thw", []), *prepared.inputs.get("video_grid_thw", [])]
         return sum(int(torch.prod(grid)) for grid in grids) // model.config.vision_config.spatial_merge_size**2
     if name == "tiny-internvl":  # tiles and a thumbnail per image, as the processor counts them
@@ -142,7 +144,10 @@ def test_spans_of_every_chat_shape(twin, shape):
     assert text_of_span == (prompt[1:] if sentencepiece and prompt.startswith(" ") else prompt)
     if shape in FOLLOWS_THE_PICTURE:  # not the same words in the template's generation prompt
         between = tokenizer.decode(input_ids[spans.vision[-1] + 1 : start].tolist(), skip_special_tokens=True)
-        assert not between.strip()
+        if name.startswith("tiny-glm") and shape == "a video":  # GLM-V stamps each frame after it: 1 or 1.0 seconds
+            assert re.fullmatch(r"\d+(\.\d seconds)?", between)
+        else:
+            assert not between.strip()
     if shape == "question asked twice":  # the second time, after the assistant's answer, not the first
         assert "A dog." in tokenizer.decode(input_ids[:start].tolist())
 
@@ -173,6 +178,9 @@ LAYOUT_RULES = {
     "tiny-llava": "USER: <image>\nA B ASSISTANT: Answer. USER: C ASSISTANT:",
     # Mistral Small 3.1: blocks in their order inside [INST], the answer closed by </s>
     "tiny-mistral3": "<s>[INST]A[IMG]B[/INST]Answer.</s>[INST]C[/INST]",
+    # GLM-4.1V: [gMASK]<sop>, then each turn after its role marker and a newline; the picture where it was put
+    "tiny-glm4v": "[gMASK]<sop><|user|>\nA<|begin_of_image|><|image|><|end_of_image|>B<|assistant|>\nAnswer."
+    "<|user|>\nC<|assistant|>\n",
     # gemma-3-it: <start_of_image> where the user put the picture, the assistant's turns as "model"
     "tiny-gemma3": "<bos><start_of_turn>user\nA<start_of_image>B<end_of_turn>\n"
     "<start_of_turn>model\nAnswer.<end_of_turn>\n<start_of_turn>user\nC<end_of_turn>\n<start_of_turn>model\n",

@@ -25,6 +25,7 @@ TWINS = [
     "tiny-llava-onevision",
     "tiny-internvl",
     "tiny-mistral3",
+    "tiny-glm4v",
     "tiny-qwen3-vl-moe",
     "tiny-qwen3.5",
     "tiny-qwen3.5-moe",
@@ -58,7 +59,7 @@ def make_local(model):
                     if linears[-1].bias is not None:
                         linears[-1].bias.zero_()
         for name, parameter in model.named_parameters():
-            if "vision" in name and "position" in name:
+            if ("vision" in name or "visual" in name) and "position" in name:  # GLM-V's tower is "visual"
                 parameter.zero_()
     return model
 
