@@ -95,9 +95,17 @@ def expected_vision_tokens(name, model, processor, prepared):
     if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row
         rendered = int(np.isin(prepared.input_ids, [model.config.image_token_id]).sum())
         return rendered - int(adapter_for(model, processor).separator_slots(prepared).sum())
-    if name == "tiny-gemma4":  # the processor's own count of soft tokens per image, from its budget
-        sizes = [picture.shape[:2] for picture in prepared.pictures]
-        return sum(processor._get_num_multimodal_tokens(image_sizes=sizes).num_image_tokens)
+    if name == "tiny-gemma4":  # the processor's own count of soft tokens per image and video, from its budgets
+        pictures, frame_counts = iter(prepared.pictures), iter(prepared.inputs.get("num_frames_per_video", []))
+        images, videos = [], []
+        for kind in prepared.kinds:
+            if kind == "image":
+                images.append(next(pictures).shape[:2])
+            else:
+                frames = [next(pictures) for _ in range(int(next(frame_counts)))]
+                videos.append((len(frames), *frames[0].shape[:2]))
+        counts = processor._get_num_multimodal_tokens(image_sizes=images or None, video_sizes=videos or None)
+        return sum(counts.num_image_tokens or []) + sum(getattr(counts, "num_video_tokens", None) or [])
     if name == "tiny-gemma3":  # mm_tokens_per_image soft tokens per image (no pan-and-scan by default)
         return model.config.mm_tokens_per_image * len(prepared.kinds)
     return model.config.image_seq_length * len(prepared.kinds)
