@@ -170,6 +170,22 @@ def test_processor_options_size_qwen_pictures():
     assert small.layout.num_tokens <= 8 < 32 < large.layout.num_tokens <= 64
 
 
+def test_processor_options_size_glm_pictures():
+    model, processor = load_model("tiny-glm4v")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    # Glm4vImageProcessor bounds the pixels of an image counted twice (two frames): at most 8 cells of 28 x 28
+    small = tam.explain(
+        model,
+        processor,
+        chat,
+        max_new_tokens=2,
+        processor_kwargs={"size": {"shortest_edge": 112 * 112, "longest_edge": 2 * 8 * 28 * 28}},
+    )
+    default = tam.explain(model, processor, chat, max_new_tokens=2)
+    assert small.layout.num_tokens <= 8 < 32 < default.layout.num_tokens <= 64
+    assert small.options["preprocessing"] == {"size": {"shortest_edge": 112 * 112, "longest_edge": 2 * 8 * 28 * 28}}
+
+
 def test_processor_options_on_the_command_line():
     from tam.models.base import ProcessorOptionError, processor_option
 
