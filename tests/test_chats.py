@@ -95,9 +95,17 @@ def expected_vision_tokens(name, model, processor, prepared):
     if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row
         rendered = int(np.isin(prepared.input_ids, [model.config.image_token_id]).sum())
         return rendered - int(adapter_for(model, processor).separator_slots(prepared).sum())
-    if name == "tiny-gemma4":  # the processor's own count of soft tokens per image, from its budget
-        sizes = [picture.shape[:2] for picture in prepared.pictures]
-        return sum(processor._get_num_multimodal_tokens(image_sizes=sizes).num_image_tokens)
+    if name == "tiny-gemma4":  # the processor's own count of soft tokens per image and video, from its budgets
+        pictures, frame_counts = iter(prepared.pictures), iter(prepared.inputs.get("num_frames_per_video", []))
+        images, videos = [], []
+        for kind in prepared.kinds:
+            if kind == "image":
+                images.append(next(pictures).shape[:2])
+            else:
+                frames = [next(pictures) for _ in range(int(next(frame_counts)))]
+                videos.append((len(frames), *frames[0].shape[:2]))
+        counts = processor._get_num_multimodal_tokens(image_sizes=images or None, video_sizes=videos or None)
+        return sum(counts.num_image_tokens or []) + sum(getattr(counts, "num_video_tokens", None) or [])
     if name == "tiny-gemma3":  # mm_tokens_per_image soft tokens per image (no pan-and-scan by default)
         return model.config.mm_tokens_per_image * len(prepared.kinds)
     return model.config.image_seq_length * len(prepared.kinds)
@@ -181,6 +189,11 @@ LAYOUT_RULES = {
     "<|turn>model\n",
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
+# GLM-4.6V: GLM-4.1V's blocks; an earlier answer follows an empty think block, the generation prompt opens none
+LAYOUT_RULES["tiny-glm4v-moe"] = (
+    "[gMASK]<sop><|user|>\nA<|begin_of_image|><|image|><|end_of_image|>B<|assistant|>\n<think></think>\nAnswer."
+    "<|user|>\nC<|assistant|>"
+)
 LAYOUT_RULES["tiny-qwen3-vl-moe"] = LAYOUT_RULES["tiny-qwen3-vl"]
 # Qwen3.5: Qwen3-VL's placeholders; the generation prompt opens the thinking block
 LAYOUT_RULES["tiny-qwen3.5"] = LAYOUT_RULES["tiny-qwen3-vl"] + "<think>\n"

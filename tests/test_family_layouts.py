@@ -26,6 +26,7 @@ TWINS = [
     "tiny-internvl",
     "tiny-mistral3",
     "tiny-glm4v",
+    "tiny-glm4v-moe",
     "tiny-qwen3-vl-moe",
     "tiny-qwen3.5",
     "tiny-qwen3.5-moe",
@@ -169,6 +170,22 @@ def test_processor_options_size_qwen_pictures():
     assert small.layout.num_tokens <= 8 < 32 < large.layout.num_tokens <= 64
 
 
+def test_processor_options_size_glm_pictures():
+    model, processor = load_model("tiny-glm4v")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    # Glm4vImageProcessor bounds the pixels of an image counted twice (two frames): at most 8 cells of 28 x 28
+    small = tam.explain(
+        model,
+        processor,
+        chat,
+        max_new_tokens=2,
+        processor_kwargs={"size": {"shortest_edge": 112 * 112, "longest_edge": 2 * 8 * 28 * 28}},
+    )
+    default = tam.explain(model, processor, chat, max_new_tokens=2)
+    assert small.layout.num_tokens <= 8 < 32 < default.layout.num_tokens <= 64
+    assert small.options["preprocessing"] == {"size": {"shortest_edge": 112 * 112, "longest_edge": 2 * 8 * 28 * 28}}
+
+
 def test_processor_options_on_the_command_line():
     from tam.models.base import ProcessorOptionError, processor_option
 
@@ -251,3 +268,21 @@ def test_gemma4_token_budgets_size_the_grid_and_both_find_the_rectangle():
         row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
         rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw"), result.seen_box()))
         assert left < columns.mean() < right and top < rows.mean() < bottom, budget
+
+
+def test_gemma4_video_frames_each_light_their_own_rectangle():
+    model, processor = load_model("tiny-gemma4")
+    boxes = [(60, 50, 160, 150), (340, 220, 440, 320)]  # the rectangle moves across a 480 x 360 video
+    frames = [planted((480, 360), box) for box in boxes]
+    video = {"type": "video", "video": frames, "fps": 1}
+    chat = [{"role": "user", "content": [video, {"type": "text", "text": "Go."}]}]
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2)
+    # the video processor's budget (70 tokens): 360 x 480 scaled by sqrt(70 * 9 * 256 / (360 * 480)) = 0.966 ->
+    # 347.7 x 463.6, floored to 48-pixel blocks: 7 x 9 per frame, every frame as given
+    assert result.layout.kind == "video" and result.layout.shape == (2, 7, 9)
+    assert [image.shape for image in result.images] == [(360, 480, 3)] * 2
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    for picture, (left, top, right, bottom) in enumerate(boxes):
+        rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=picture), (0, 0, 480, 360)))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, picture

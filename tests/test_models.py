@@ -117,8 +117,9 @@ def test_video_merges_two_frames_per_temporal_token(name):
     assert result.layout.num_tokens == vision_count(model, processor, messages)
 
 
-def test_glm_video_frames_are_stamped_and_laid_out_frame_by_frame():
-    model, processor = load_model("tiny-glm4v")
+@pytest.mark.parametrize("name", ["tiny-glm4v", "tiny-glm4v-moe"])
+def test_glm_video_frames_are_stamped_and_laid_out_frame_by_frame(name):
+    model, processor = load_model(name)
     messages = chat({"type": "video", "video": FRAMES}, text="Describe this video.")
     inputs = adapter_for(model, processor).prepare(messages).inputs
     result = tam.explain(model, processor, messages, max_new_tokens=3)
@@ -128,7 +129,7 @@ def test_glm_video_frames_are_stamped_and_laid_out_frame_by_frame():
     assert result.layout.shape == (frames, height // merge, width // merge)
     # one picture per temporal token, each the frame as given (not as resized)
     assert [image.shape[1::-1] for image in result.images] == [Image.open(path).size for path in FRAMES[::2]]
-    # the ten frames at the video processor's 2 per second: pairs start at 0, 1, ... 4 seconds
+    # the ten frames at the video processor's 2 per second: pairs start at 0, 1, ... 4 seconds ("1.0 seconds": 4.6V)
     text = processor.tokenizer.decode(inputs["input_ids"][0])
     assert [int(stamp) for stamp in re.findall(r"<\|end_of_image\|>(\d+)", text)] == [0, 1, 2, 3, 4]
     assert result.layout.num_tokens == vision_count(model, processor, messages)

@@ -152,7 +152,7 @@ def build_glm4v():
 
 
 def build_glm4v_moe():
-    """Tiny GLM-4.6V: ``Glm4vMoeForConditionalGeneration`` (four experts, two per token) and ``Glm46VProcessor``."""
+    """Tiny GLM-4.6V: ``Glm4vMoeForConditionalGeneration`` (eight experts, two per token) and ``Glm46VProcessor``."""
     from transformers import Glm4vMoeConfig, Glm4vMoeForConditionalGeneration
 
     processor = glm4v_processor(version="glm-4.6v")
@@ -161,8 +161,8 @@ def build_glm4v_moe():
         tokenizer,
         num_attention_heads=2,
         rope_parameters=_GLM_ROPE,
-        moe_intermediate_size=16,
-        n_routed_experts=4,
+        moe_intermediate_size=32,
+        n_routed_experts=8,
         num_experts_per_tok=2,
         n_shared_experts=1,
         first_k_dense_replace=1,
