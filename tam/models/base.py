@@ -244,10 +244,11 @@ class ModelAdapter(ABC):
         """Ids of the placeholder tokens that carry vision features (from the config)."""
 
     def placeholder_token_ids(self) -> tuple[int, ...]:
-        """Ids the chat template writes once per image or video, before the processor expands them.
+        """Ids the chat template writes, one per picture, for the processor to expand; the vision tokens by default.
 
-        The vision tokens by default; a family whose processor expands a video
-        placeholder into image tokens (SmolVLM's ``<video>``) adds that placeholder.
+        A family whose template writes another token than the one that carries the
+        features (Gemma 3's ``<start_of_image>`` expands into ``<image_soft_token>`` tokens,
+        SmolVLM's ``<video>`` into each frame's ``<image>`` tokens) overrides it.
         """
         return self.vision_token_ids()
 
@@ -298,6 +299,14 @@ class ModelAdapter(ABC):
         return int(self.text_config.num_hidden_layers)
 
     @property
+    def attention_layers(self) -> tuple[int, ...]:
+        """Decoder layers (hidden-state numbering, 1..n) with softmax attention, whose weights baselines read.
+
+        Every layer by default; hybrid families (Qwen3.5's Gated DeltaNet layers) name fewer.
+        """
+        return tuple(range(1, self.num_layers + 1))
+
+    @property
     def lm_head(self):
         """The output projection (``nn.Linear`` of shape ``(V, d)``)."""
         return self.model.get_output_embeddings()
@@ -317,7 +326,7 @@ class ModelAdapter(ABC):
         """Raise :class:`UnsupportedInputError` when the chat has a video and the family takes none."""
         if not self.supports_video and any(item_kind(item) == "video" for item in vision_items(messages)):
             raise UnsupportedInputError(
-                f"{self.family} takes images only in tam; videos are supported for the Qwen-VL families"
+                f"{self.family} takes images only in tam; videos are supported for the Qwen-VL families and Gemma 4"
             )
 
     @property
