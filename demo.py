@@ -367,7 +367,12 @@ def explain_and_write(
     """Load the model, explain the chat ``messages``, and write the visuals and the result to ``out``."""
     import tam
     from tam.models import load_model
+    from tam.models.explain import check_layer
+    from tam.models.loading import decoder_layers
 
+    layers = decoder_layers(args.model)
+    if layers is not None:  # before the weights load (minutes for a real model)
+        check_layer(args.layer, layers, args.model)
     model, processor = load_model(args.model, device=args.device)
     result = tam.explain(
         model,

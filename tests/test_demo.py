@@ -70,7 +70,7 @@ def test_every_twin_writes_a_visual_per_token(tmp_path, name):
     assert visuals == tokens >= 1
 
 
-@pytest.mark.parametrize("name", ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl"])
+@pytest.mark.parametrize("name", ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-glm4v"])
 def test_video_frames_folder(tmp_path, name):
     args = ["--model", name, "--video", str(ROOT / "imgs/frames"), "--prompt", "Describe this video."]
     assert demo.main([*args, "--out", str(tmp_path), "--max-new-tokens", "3"]) == 0
@@ -293,6 +293,16 @@ def test_a_truncated_jpeg_is_one_line_before_the_model_loads(tmp_path, capsys, n
     assert "cut.jpg' is not an image that can be read whole" in one_error_line(
         capsys, twin_args(tmp_path, "--image", str(cut))
     )
+
+
+def test_a_layer_past_the_configs_layers_is_one_line_before_the_weights_load(tmp_path, capsys, no_model):
+    from transformers import Qwen2VLConfig
+
+    config = Qwen2VLConfig(text_config={"num_hidden_layers": 3}, architectures=["Qwen2VLForConditionalGeneration"])
+    config.save_pretrained(tmp_path / "model")  # a config and no weights: loading them would fail
+    args = ["--model", str(tmp_path / "model"), "--out", str(tmp_path / "out"), "--image", str(ROOT / "imgs/demo.jpg")]
+    line = one_error_line(capsys, [*args, "--layer", "4"])
+    assert "layer 4 is out of range" in line and "has 3 decoder layers, so layer must be between -4 and 3" in line
 
 
 @pytest.mark.parametrize("out", ["a_file", "a_file/below"])
