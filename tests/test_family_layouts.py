@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import tam
-from tam.models import load_model
+from tam.models import adapter_for, load_model
 
 TWINS = [
     "tiny-qwen2-vl",
@@ -25,6 +25,7 @@ TWINS = [
     "tiny-llava-onevision",
     "tiny-internvl",
     "tiny-mistral3",
+    "tiny-aya-vision",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -195,3 +196,17 @@ def test_eval_scores_llava_maps_where_its_crop_lies_on_the_mask():
     outside[100:300, 0:100] = True
     assert best_token_overlap(token_maps, outside).iou == 0
     assert token_maps[:, :, :114].max() == 0 and token_maps[:, :, 116:517].max() > 0
+
+
+def test_aya_vision_tiles_as_internvl_and_its_input_is_the_processors_own():
+    model, processor = load_model("tiny-aya-vision")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    # AyaVisionProcessor tiles by default: the 640 x 400 picture on a 3 x 2 canvas plus the TILE_GLOBAL thumbnail
+    assert [tile.kind for tile in result.layout.tiles] == ["local"] * 6 + ["global"]
+    assert result.layout.tiles[4].box == (640 / 3, 200.0, 1280 / 3, 400.0)
+    # the processor's own chat path (one <BOS_TOKEN>: the template writes it) gives the same input ids
+    own = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    prepared = adapter_for(model, processor).prepare(chat)
+    assert prepared.input_ids.tolist() == own[0]
+    assert result.layout.num_tokens == prepared.input_ids.tolist().count(model.config.image_token_id)

@@ -336,23 +336,30 @@ class ModelAdapter(ABC):
                 f"{error}); use the checkpoint's chat (instruct) version or set processor.chat_template"
             ) from error
 
+    def placeholder_tokens(self) -> tuple[str, ...]:
+        """Return the tokens a chat template writes once per image or video, which the processor expands.
+
+        The vision tokens themselves by default; a family whose processor expands another
+        placeholder (Aya Vision's ``<image>`` into tiles of ``<|IMG_PATCH|>``) overrides it.
+        """
+        return tuple(self.tokenizer.convert_ids_to_tokens(list(self.vision_token_ids())))
+
     def render(self, messages: list[dict]) -> str:
         """Render the chat with the processor's own chat template and check it holds every picture.
 
         Raises
         ------
         ChatTemplateError
-            If the rendering does not hold one vision placeholder (:meth:`vision_token_ids`)
+            If the rendering does not hold one vision placeholder (:meth:`placeholder_tokens`)
             per image or video of the chat: the processor could not place the pictures.
         """
         text = self.apply_template(messages)
         expected = len(vision_items(messages))
-        ids = np.asarray(self.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
-        found = int(np.isin(ids, np.asarray(self.vision_token_ids(), dtype=np.int64)).sum())
+        names = self.placeholder_tokens()
+        found = sum(text.count(name) for name in names)
         if found != expected:
-            names = self.tokenizer.convert_ids_to_tokens(list(self.vision_token_ids()))
             raise ChatTemplateError(
-                f"the chat template of {self.template_name} renders {found} vision placeholders {names} for the "
+                f"the chat template of {self.template_name} renders {found} vision placeholders {list(names)} for the "
                 f"chat's {expected} images and videos; it produced {_shorten(text)}. Use a template that writes "
                 "one placeholder per picture (the checkpoint's chat version)"
             )
@@ -628,7 +635,11 @@ class SquareGridAdapter(ModelAdapter):
         self.check_video(messages)
         images = load_images(messages)
         text = self.render(messages)
-        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **self.processor_options)
+        # a template that writes the BOS itself gets no second one, as the processor's own apply_chat_template does
+        bos = self.tokenizer.bos_token
+        written = {"add_special_tokens": False} if bos and text.startswith(bos) else {}
+        options = {**written, **self.processor_options}
+        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
         pictures = [np.asarray(image, dtype=np.uint8) for image in images]
         return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
 

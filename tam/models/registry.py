@@ -10,6 +10,7 @@ register an adapter (:func:`register_adapter`) or pass the spans and the grid to
 from __future__ import annotations
 
 from tam.errors import TAMError
+from tam.models.aya_vision import AyaVisionAdapter
 from tam.models.base import ModelAdapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
@@ -69,6 +70,7 @@ for _adapter in (
     LlavaOnevisionAdapter,
     InternVLAdapter,
     Mistral3Adapter,
+    AyaVisionAdapter,
 ):
     register_adapter(_adapter)
 

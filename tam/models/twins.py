@@ -412,5 +412,6 @@ TWINS: dict[str, Callable] = {
     "tiny-llava-next": _built_in("twins_llava_next", "build_llava_next"),
     "tiny-llava-onevision": _built_in("twins_llava_next", "build_llava_onevision"),
     "tiny-mistral3": _built_in("twins_mistral3", "build_mistral3"),
+    "tiny-aya-vision": _built_in("twins_aya_vision", "build_aya_vision"),
 }
 """Twin name -> builder returning ``(model, processor)``."""
