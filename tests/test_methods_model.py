@@ -37,7 +37,10 @@ def assert_maps_fit(result):
         assert len(result.grids(0, name)) == len(result.layout.grids)
 
 
-@pytest.mark.parametrize("name", list(TWINS))
+HYBRID_TWINS = ["tiny-qwen3.5", "tiny-qwen3.5-moe"]  # softmax attention in some layers only
+
+
+@pytest.mark.parametrize("name", [name for name in TWINS if name not in HYBRID_TWINS])
 def test_every_baseline_runs_on_every_twin_and_leaves_the_model_as_it_was(name, tmp_path):
     model, processor = load_model(name)
     kernel = model.config._attn_implementation
@@ -177,4 +180,23 @@ def test_a_kernel_that_hides_the_weights_and_cannot_switch_names_the_fix(monkeyp
     monkeypatch.setattr(model, "set_attn_implementation", lambda implementation: None)  # claims to switch, does not
     with pytest.raises(UnavailableMethodError, match="returned none; load the model with attn_implementation='eager'"):
         tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["dexar"])
+    assert not tam_hooks(model) and all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", HYBRID_TWINS)
+def test_attention_baselines_on_a_hybrid_model_read_only_its_attention_layers(name):
+    model, processor = load_model(name)
+    kinds = model.config.text_config.layer_types
+    attended = [index + 1 for index, kind in enumerate(kinds) if kind == "full_attention"]
+    assert attended == [4]  # the twin's four layers: three Gated DeltaNet, then attention, as the checkpoints'
+    result = tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["attention", "gradcam"])
+    assert_maps_fit(result)
+    assert result.maps("attention").max() == 1.0 and result.maps("gradcam").max() == 1.0
+    with pytest.raises(
+        UnavailableMethodError, match=r"layer 1 of .* no softmax attention.*have them: 4 \(e.g. attention@4\)"
+    ):
+        tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["attention@1"])
+    with pytest.warns(UserWarning, match=r"dexar sums over the 1 of 4 decoder layers .* \(4\)"):
+        result = tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["dexar", "lens@1"])
+    assert_maps_fit(result)
     assert not tam_hooks(model) and all(p.requires_grad for p in model.parameters())

@@ -5,7 +5,9 @@ predicted an answer token, a prompt token's own position) and layer ``l``::
 
     map_i[v] = mean_h A^l_h[s_i, v]      for the vision positions v
 
-then min-max scaled per token. The text relevances are the same row at the earlier
+then min-max scaled per token. Only layers with softmax attention have weights: on a hybrid
+model (Qwen3.5's Gated DeltaNet layers) another layer is refused, naming those that have
+them. The text relevances are the same row at the earlier
 tokens' slots. Cost: one teacher-forced forward pass over the sequence, stopped after
 layer ``l``, with eager attention for that pass only (sdpa and flash kernels do not
 return the weights); the model's own kernel is restored after.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tam.methods.base import MethodMaps, ModelMethod, register_layered
+from tam.methods.base import MethodMaps, ModelMethod, UnavailableMethodError, register_layered
 from tam.methods.forward import StopForwardSignal, attention_weights, hooks, layer_index, rescale
 
 __all__ = ["AttentionMaps"]
@@ -28,8 +30,15 @@ class AttentionMaps(ModelMethod):
     layer: int = -1
 
     def check(self, adapter) -> int:
-        """Return the layer as 0..n; an error if the model has no such layer for this method."""
-        return layer_index(adapter, self.layer, 1, adapter.num_layers, self.name)
+        """Return the layer as 0..n; an error if the model has no such layer, or none with attention weights there."""
+        index = layer_index(adapter, self.layer, 1, adapter.num_layers, self.name)
+        if index not in adapter.attention_layers:
+            raise UnavailableMethodError(
+                f"{self.name}: decoder layer {index} of {adapter.family} has no softmax attention, so no attention "
+                f"weights; the layers that have them: {', '.join(map(str, adapter.attention_layers))} "
+                f"(e.g. attention@{adapter.attention_layers[-1]})"
+            )
+        return index
 
     def compute(self, run) -> MethodMaps:
         """Run the sequence through layers 1..l and read layer l's attention rows at the slots."""

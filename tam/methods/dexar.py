@@ -11,13 +11,16 @@ code of the authors'. For explained token ``i`` with slot ``s_i`` and logit ``y_
     w^l_h = sum over vision positions v of A^l_h[s_i, v]  the head's share on the image
     map_i[v] = sum_l  sum_h w^l_h ReLU(G^l_h[v] A^l_h[s_i, v]) / sum_h w^l_h
 
-then min-max scaled per token; the text relevances are the same sum at the earlier
+then min-max scaled per token, the sum over the layers with softmax attention (every layer
+but on hybrid models: Qwen3.5's Gated DeltaNet layers have none, and a warning says so);
+the text relevances are the same sum at the earlier
 tokens' slots. Cost: one teacher-forced forward pass with eager attention in every layer,
 and backward passes through all layers batched over :data:`TOKENS_PER_PASS` tokens each.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 from tam.methods.base import MethodMaps, ModelMethod, register
@@ -63,6 +66,13 @@ class GradientAttention(ModelMethod):
             captured.append(attention_weights(output, self.name, module))
 
         layers = run.decoder_layers
+        attended = run.adapter.attention_layers
+        if len(attended) < len(layers):
+            warnings.warn(
+                f"dexar sums over the {len(attended)} of {len(layers)} decoder layers of {run.adapter.family} that "
+                f"have softmax attention ({', '.join(map(str, attended))}); the others have no attention weights",
+                stacklevel=2,
+            )
         slots = torch.as_tensor(run.slots)
         vision = torch.as_tensor(run.vision)
         with (
@@ -70,7 +80,7 @@ class GradientAttention(ModelMethod):
             frozen_parameters(run.model),
             hooks(
                 lambda: cut_graph(layers[0], leaf),
-                *(lambda layer=layer: layer.self_attn.register_forward_hook(keep) for layer in layers),
+                *(lambda index=index: layers[index - 1].self_attn.register_forward_hook(keep) for index in attended),
             ),
             torch.enable_grad(),
         ):

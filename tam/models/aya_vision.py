@@ -37,6 +37,6 @@ class AyaVisionAdapter(InternVLAdapter):
         image_size, patch_size = size_pair(config.vision_config.image_size), size_pair(config.vision_config.patch_size)
         return tuple(size // patch // factor for size, patch in zip(image_size, patch_size, strict=True))
 
-    def placeholder_tokens(self) -> tuple[str, ...]:
-        """``<image>`` (the processor's ``image_token``): what the template writes once per picture."""
-        return (str(self.processor.image_token),)
+    def placeholder_token_ids(self) -> tuple[int, ...]:
+        """Return the id of ``<image>`` (the processor's ``image_token``): what the template writes once per picture."""
+        return (int(self.tokenizer.convert_tokens_to_ids(self.processor.image_token)),)

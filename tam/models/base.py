@@ -243,6 +243,15 @@ class ModelAdapter(ABC):
     def vision_token_ids(self) -> tuple[int, ...]:
         """Ids of the placeholder tokens that carry vision features (from the config)."""
 
+    def placeholder_token_ids(self) -> tuple[int, ...]:
+        """Ids the chat template writes, one per picture, for the processor to expand; the vision tokens by default.
+
+        A family whose template writes another token than the one that carries the
+        features (Gemma 3's ``<start_of_image>`` expands into ``<image_soft_token>`` tokens,
+        SmolVLM's ``<video>`` into each frame's ``<image>`` tokens) overrides it.
+        """
+        return self.vision_token_ids()
+
     @abstractmethod
     def prepare(self, messages: list[dict]) -> PreparedInputs:
         """Processor inputs and one picture per grid for a chat."""
@@ -290,6 +299,14 @@ class ModelAdapter(ABC):
         return int(self.text_config.num_hidden_layers)
 
     @property
+    def attention_layers(self) -> tuple[int, ...]:
+        """Decoder layers (hidden-state numbering, 1..n) with softmax attention, whose weights baselines read.
+
+        Every layer by default; hybrid families (Qwen3.5's Gated DeltaNet layers) name fewer.
+        """
+        return tuple(range(1, self.num_layers + 1))
+
+    @property
     def lm_head(self):
         """The output projection (``nn.Linear`` of shape ``(V, d)``)."""
         return self.model.get_output_embeddings()
@@ -309,7 +326,7 @@ class ModelAdapter(ABC):
         """Raise :class:`UnsupportedInputError` when the chat has a video and the family takes none."""
         if not self.supports_video and any(item_kind(item) == "video" for item in vision_items(messages)):
             raise UnsupportedInputError(
-                f"{self.family} takes images only in tam; videos are supported for the Qwen-VL families"
+                f"{self.family} takes images only in tam; videos are supported for the Qwen-VL families and Gemma 4"
             )
 
     @property
@@ -336,30 +353,23 @@ class ModelAdapter(ABC):
                 f"{error}); use the checkpoint's chat (instruct) version or set processor.chat_template"
             ) from error
 
-    def placeholder_tokens(self) -> tuple[str, ...]:
-        """Return the tokens a chat template writes once per image or video, which the processor expands.
-
-        The vision tokens themselves by default; a family whose processor expands another
-        placeholder (Aya Vision's ``<image>`` into tiles of ``<|IMG_PATCH|>``) overrides it.
-        """
-        return tuple(self.tokenizer.convert_ids_to_tokens(list(self.vision_token_ids())))
-
     def render(self, messages: list[dict]) -> str:
         """Render the chat with the processor's own chat template and check it holds every picture.
 
         Raises
         ------
         ChatTemplateError
-            If the rendering does not hold one vision placeholder (:meth:`placeholder_tokens`)
+            If the rendering does not hold one vision placeholder (:meth:`placeholder_token_ids`)
             per image or video of the chat: the processor could not place the pictures.
         """
         text = self.apply_template(messages)
         expected = len(vision_items(messages))
-        names = self.placeholder_tokens()
-        found = sum(text.count(name) for name in names)
+        ids = np.asarray(self.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
+        found = int(np.isin(ids, np.asarray(self.placeholder_token_ids(), dtype=np.int64)).sum())
         if found != expected:
+            names = self.tokenizer.convert_ids_to_tokens(list(self.placeholder_token_ids()))
             raise ChatTemplateError(
-                f"the chat template of {self.template_name} renders {found} vision placeholders {list(names)} for the "
+                f"the chat template of {self.template_name} renders {found} vision placeholders {names} for the "
                 f"chat's {expected} images and videos; it produced {_shorten(text)}. Use a template that writes "
                 "one placeholder per picture (the checkpoint's chat version)"
             )

@@ -1,4 +1,4 @@
-"""Qwen-VL family: Qwen2-VL, Qwen2.5-VL and Qwen3-VL.
+"""Qwen-VL family: Qwen2-VL, Qwen2.5-VL and Qwen3-VL (dense and MoE).
 
 Read from the model and its processor:
 
@@ -26,13 +26,14 @@ __all__ = ["QwenVLAdapter"]
 
 
 class QwenVLAdapter(ModelAdapter):
-    """Adapter of ``Qwen2VLForConditionalGeneration``, ``Qwen2_5_VL...`` and ``Qwen3VL...``."""
+    """Adapter of ``Qwen2VLForConditionalGeneration``, ``Qwen2_5_VL...``, ``Qwen3VL...`` and ``Qwen3VLMoe...``."""
 
-    family = "Qwen-VL (Qwen2-VL, Qwen2.5-VL, Qwen3-VL)"
+    family = "Qwen-VL (Qwen2-VL, Qwen2.5-VL, Qwen3-VL, Qwen3-VL MoE)"
     model_classes = (
         "Qwen2VLForConditionalGeneration",
         "Qwen2_5_VLForConditionalGeneration",
         "Qwen3VLForConditionalGeneration",
+        "Qwen3VLMoeForConditionalGeneration",  # the same vision tower and processor as Qwen3-VL
     )
     supports_video = True
 

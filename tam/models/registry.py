@@ -12,10 +12,15 @@ from __future__ import annotations
 from tam.errors import TAMError
 from tam.models.aya_vision import AyaVisionAdapter
 from tam.models.base import ModelAdapter
+from tam.models.gemma3 import Gemma3Adapter
+from tam.models.gemma4 import Gemma4Adapter
+from tam.models.glm4v import Glm4vAdapter
+from tam.models.idefics3 import Idefics3Adapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from tam.models.mistral3 import Mistral3Adapter
+from tam.models.qwen3_5 import Qwen3_5Adapter
 from tam.models.qwen_vl import QwenVLAdapter
 
 __all__ = ["UnsupportedModelError", "adapter_class_for", "adapter_for", "register_adapter", "supported_classes"]
@@ -70,6 +75,11 @@ for _adapter in (
     LlavaOnevisionAdapter,
     InternVLAdapter,
     Mistral3Adapter,
+    Glm4vAdapter,
+    Qwen3_5Adapter,
+    Gemma3Adapter,
+    Gemma4Adapter,
+    Idefics3Adapter,
     AyaVisionAdapter,
 ):
     register_adapter(_adapter)

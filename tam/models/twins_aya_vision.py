@@ -35,6 +35,7 @@ _MARKERS = [
     "<|END_OF_IMG|>",
     "<|IMG_PATCH|>",
     "<|IMG_LINE_BREAK|>",
+    "<image>",
 ]
 _TILE = 364  # aya-vision-8b's tile side in pixels
 
@@ -51,6 +52,8 @@ def _cohere_tokenizer():
     }
     tokenizer = CohereTokenizer(vocab=vocab, merges=merges)
     tokenizer.add_special_tokens({"additional_special_tokens": _MARKERS})
+    tokenizer.add_bos_token = True  # as Cohere's tokenizers: a text tokenized alone starts with <BOS_TOKEN>
+    tokenizer.update_post_processor()
     tokenizer.chat_template = _AYA_TEMPLATE
     return tokenizer
 
