@@ -18,9 +18,17 @@ Three timings, medians of ``--repeats`` after one warm-up:
 TAM's added cost is ``(generate+states - generate) + explain``, reported as a ratio of
 ``generate`` (the issue's target is <= 5%).
 
+With ``--twins`` it times every tiny twin instead (:data:`tam.models.twins.TWINS`: one per
+family and class, random weights, its real processor at the checkpoint's settings), on a
+1024 x 768 picture: the processor and ``model.generate`` against ``tam.explain`` (both
+exactly ``--new-tokens`` long), and drawing every answer token's map over the user's picture
+at its own size (``result.picture_map``, each family's tiles and crops). The twins' models
+are tiny, so this measures tam's own work per family, not its share of a real generation.
+
     python benchmarks/bench_models.py                         # every family, on CUDA
     python benchmarks/bench_models.py --only qwen2-vl-2b-instruct --repeats 5
     python benchmarks/bench_models.py --device cpu --smoke    # 1 layer, 4 tokens: checks the script only
+    python benchmarks/bench_models.py --twins [--only tiny-internvl] [--device cuda]
 """
 
 from __future__ import annotations
@@ -167,19 +175,105 @@ def measure(spec: dict, device: str, dtype: torch.dtype, new_tokens: int, repeat
     }
 
 
+def twin_picture(folder: Path) -> Path:
+    """``imgs/demo.jpg`` at 1024 x 768, where tiling processors make several tiles of it."""
+    from PIL import Image
+
+    path = folder / "picture-1024x768.png"
+    Image.open(ROOT / "imgs" / "demo.jpg").convert("RGB").resize((1024, 768)).save(path)
+    return path
+
+
+def measure_twin(name: str, picture: Path, device: str, new_tokens: int, repeats: int) -> dict:
+    """Median milliseconds of plain generation, of ``tam.explain`` and of every answer token's picture map."""
+    from tam.models import load_model
+
+    model, processor = load_model(name, device=device)
+    adapter = adapter_for(model, processor)
+    messages = [{"role": "user", "content": [{"type": "image", "image": str(picture)}, *MESSAGES[0]["content"][1:]]}]
+    fixed_length = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens}
+
+    def plain():
+        prepared = adapter.prepare(messages)
+        inputs = prepared.inputs.to(device=model.device)
+        with torch.inference_mode():
+            return model.generate(**inputs, do_sample=False, **fixed_length)
+
+    def explain():
+        fixed = {"min_new_tokens": new_tokens}
+        return tam.explain(model, processor, messages, max_new_tokens=new_tokens, generate_kwargs=fixed)
+
+    def picture_maps(result):
+        return [result.picture_map(index) for index in range(result.num_prompt_tokens, len(result))]
+
+    times = {"generate": [], "explain": [], "picture_maps": []}
+    for attempt in range(repeats + 1):  # the first round warms up and is not counted
+        plain_time, _ = timed(plain, device)
+        explain_time, result = timed(explain, device)
+        maps_time, maps = timed(lambda result=result: picture_maps(result), device)
+        if attempt:
+            for key, value in zip(times, (plain_time, explain_time, maps_time), strict=True):
+                times[key].append(value)
+    median = {key: 1000 * statistics.median(values) for key, values in times.items()}
+    answer_tokens = len(result) - result.num_prompt_tokens
+    return {
+        "twin": name,
+        "class": type(model).__name__,
+        "tiles": len(result.layout.tiles),
+        "vision_tokens": int(result.layout.num_tokens),
+        "answer_tokens": int(answer_tokens),
+        "map_size": list(maps[0].shape),
+        "generate_ms": round(median["generate"], 1),
+        "explain_ms": round(median["explain"], 1),
+        "added_ms": round(median["explain"] - median["generate"], 1),
+        "picture_map_ms_per_token": round(median["picture_maps"] / answer_tokens, 3),
+    }
+
+
+def run_twins(names: list[str], device: str, new_tokens: int, repeats: int) -> int:
+    """Print one row per twin, then the table."""
+    import platform
+    import tempfile
+
+    from tam.models import TWINS
+
+    unknown = [name for name in names if name not in TWINS]
+    if unknown:
+        sys.exit(f"--only {', '.join(unknown)}: not a twin; the twins are {', '.join(TWINS)}")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        picture = twin_picture(Path(folder))
+        for name in names or list(TWINS):
+            rows.append(measure_twin(name, picture, device, new_tokens, repeats))
+            print(json.dumps(rows[-1]), flush=True)
+    machine = torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "CPU"
+    print(f"\n{machine} ({device}), 1024 x 768 picture, {new_tokens} answer tokens, median of {repeats}\n")
+    print("| twin | class | tiles | vision tokens | generate (ms) | tam.explain (ms) | added (ms) | map (ms/token) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for row in rows:
+        print(
+            f"| {row['twin']} | {row['class']} | {row['tiles']} | {row['vision_tokens']} | {row['generate_ms']:.0f} "
+            f"| {row['explain_ms']:.0f} | {row['added_ms']:+.0f} | {row['picture_map_ms_per_token']:.2f} |"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", help="config name(s) in benchmarks/configs (default: all)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else None)
-    parser.add_argument("--new-tokens", type=int, default=256)
+    parser.add_argument("--new-tokens", type=int, help="answer length (default 256, 32 with --twins)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--smoke", action="store_true", help="1 layer and 4 new tokens: check the script on a CPU")
+    parser.add_argument("--twins", action="store_true", help="time every tiny twin (--only names twins), on the CPU")
     args = parser.parse_args(argv)
+    if args.twins:
+        return run_twins(args.only or [], args.device or "cpu", args.new_tokens or 32, args.repeats)
     if args.device is None:
         sys.exit("bench_models.py needs a CUDA GPU for real-size models; on a CPU run it with --device cpu --smoke")
     names = args.only or sorted(path.stem for path in CONFIGS.glob("*.json"))
     dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
-    new_tokens = 4 if args.smoke else args.new_tokens
+    new_tokens = 4 if args.smoke else args.new_tokens or 256
     repeats = 1 if args.smoke else args.repeats
     rows = []
     for name in names:

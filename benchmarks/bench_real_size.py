@@ -24,12 +24,15 @@ way once cold (the *first call*), then ``--repeats`` times warm (min and median 
   every layer's hidden states, ``lm_head`` over all of them, its ``TAM()`` per token
   (``eval_only``, nothing drawn).
 
-Peak extra memory is the peak during a call less the memory before it: resident memory
-sampled every 5 ms (psutil, in a thread) on the CPU, ``torch.cuda.max_memory_allocated``
-on CUDA. ``--scaling`` measures ``generate`` and ``tam.explain`` over answer lengths and
-picture sizes instead.
+Each call's wall seconds and its process's CPU seconds (``time.process_time``, all its
+threads) are kept, with the load average before and after each way's calls: on a shared
+machine the wall time follows the other jobs' load, the CPU time much less, so the ratio
+to plain is given in both. Peak extra memory is the peak during a call less the memory
+before it: resident memory sampled every 5 ms (psutil, in a thread) on the CPU,
+``torch.cuda.max_memory_allocated`` on CUDA. ``--scaling`` measures ``generate`` and
+``tam.explain`` over answer lengths and picture sizes instead.
 
-    python benchmarks/bench_real_size.py                              # the table, CPU, ~10 min on 2 cores
+    python benchmarks/bench_real_size.py                              # the table: 10 to 30 min on 2 cores
     python benchmarks/bench_real_size.py --reference-dir ../TAM --out real-size
     python benchmarks/bench_real_size.py --scaling --answer-lengths 16,64 --vision-tokens 192,768
     python benchmarks/bench_real_size.py --device cuda --out real-size-gpu
@@ -367,15 +370,30 @@ def run_case(case: str, settings: Settings) -> dict:
         image, mask = write_files(Path(folder), settings.picture)
         call = way_of_running(case, model, processor, image, mask, settings)
         steps.take()  # the evaluation's untimed explanation that found the noun
+        load_before = os.getloadavg()[0]
         for _ in range(settings.repeats + 1):
             with PeakMemory(settings.device) as memory:
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 made = call()
                 if settings.device.startswith("cuda"):
                     torch.cuda.synchronize()
-                seconds = time.perf_counter() - start
-            calls.append({"seconds": seconds, "peak_extra_bytes": memory.extra, "explain_generation_s": steps.take()})
-    return {"case": case, "build_s": build_seconds, "first": calls[0], "warm": calls[1:], "made": made}
+                seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+            calls.append(
+                {
+                    "seconds": seconds,
+                    "cpu_seconds": cpu_seconds,
+                    "peak_extra_bytes": memory.extra,
+                    "explain_generation_s": steps.take(),
+                }
+            )
+    return {
+        "case": case,
+        "build_s": build_seconds,
+        "first": calls[0],
+        "warm": calls[1:],
+        "made": made,
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
 
 
 def run_in_process(case: str, settings: Settings) -> dict:
@@ -400,11 +418,14 @@ def summary(run: dict, plain: dict | None, answer_tokens: int) -> dict:
     """One table row from a run: min and median seconds, ratio and added time to plain, peak memory, first call."""
     seconds = [call["seconds"] for call in run["warm"]]
     median = statistics.median(seconds)
+    cpu_median = statistics.median(call["cpu_seconds"] for call in run["warm"])
     row = {
         "case": run["case"],
         "way": CASES[run["case"]],
         "min_s": min(seconds),
         "median_s": median,
+        "cpu_median_s": cpu_median,
+        "load_average": run["load_average"],
         "peak_extra_mb": max(call["peak_extra_bytes"] for call in run["warm"]) / 2**20,
         "ms_per_answer_token": 1000 * median / answer_tokens,
         "first_s": None if run["case"].startswith("eval") else run["first"]["seconds"],
@@ -418,6 +439,7 @@ def summary(run: dict, plain: dict | None, answer_tokens: int) -> dict:
     if plain is not None:
         plain_median = statistics.median(call["seconds"] for call in plain["warm"])
         row["ratio_to_plain"] = median / plain_median
+        row["cpu_ratio_to_plain"] = cpu_median / statistics.median(call["cpu_seconds"] for call in plain["warm"])
         row["added_ms_per_answer_token"] = 1000 * (median - plain_median) / answer_tokens
         row["added_mb"] = row["peak_extra_mb"] - max(call["peak_extra_bytes"] for call in plain["warm"]) / 2**20
     return row
@@ -487,6 +509,8 @@ def measure_scaling(settings: Settings, vision_tokens, answer_lengths, run=run_i
                 "explain_s": row["median_s"],
                 "added_s": row["median_s"] - plain_row["median_s"],
                 "added_percent": 100 * (row["ratio_to_plain"] - 1),
+                "cpu_added_percent": 100 * (row["cpu_ratio_to_plain"] - 1),
+                "load_average": [*plain["load_average"], *explained["load_average"]],
                 "added_ms_per_answer_token": row["added_ms_per_answer_token"],
                 "explain_generation_s": row.get("explain_generation_median_s"),
                 "generate_peak_extra_mb": plain_row["peak_extra_mb"],
@@ -501,6 +525,11 @@ def measure_scaling(settings: Settings, vision_tokens, answer_lengths, run=run_i
         "load_average_after": [round(load, 2) for load in os.getloadavg()],
         "scaling": rows,
     }
+
+
+def _loads(loads) -> str:
+    """Load averages over a way's calls (one minute), as ``before-after``."""
+    return "-".join(f"{load:.1f}" for load in loads)
 
 
 def _number(value, digits: int) -> str:
@@ -524,17 +553,18 @@ def markdown(report: dict) -> str:
     lines = [describe(report), ""]
     if "scaling" in report:
         lines += [
-            "| vision tokens | answer tokens | `generate` (s) | `tam.explain` (s) | added "
+            "| vision tokens | answer tokens | `generate` (s) | `tam.explain` (s) | added time (wall / CPU) "
             "| added per answer token (ms) | `explain_generation` (s) | `generate` peak extra (MB) "
-            "| `tam.explain` peak extra (MB) | added (MB) |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| `tam.explain` peak extra (MB) | added (MB) | load average |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         ]
         for row in report["scaling"]:
             lines.append(
                 f"| {row['vision_tokens']} | {row['answer_tokens']} | {row['generate_s']:.2f} | {row['explain_s']:.2f} "
-                f"| {row['added_percent']:+.1f}% | {row['added_ms_per_answer_token']:+.0f} "
+                f"| {row['added_percent']:+.1f}% / {row['cpu_added_percent']:+.1f}% "
+                f"| {row['added_ms_per_answer_token']:+.0f} "
                 f"| {_number(row['explain_generation_s'], 3)} | {row['generate_peak_extra_mb']:.0f} "
-                f"| {row['explain_peak_extra_mb']:.0f} | {row['added_mb']:+.0f} |"
+                f"| {row['explain_peak_extra_mb']:.0f} | {row['added_mb']:+.0f} | {_loads(row['load_average'])} |"
             )
         return "\n".join(lines) + "\n"
     settings = report["settings"]
@@ -544,17 +574,18 @@ def markdown(report: dict) -> str:
         f"{settings['answer_tokens']} answer tokens."
     )
     lines += [
-        "| way | seconds (min / median) | ratio to plain | peak extra memory (MB) | added memory (MB) "
-        "| ms per answer token | added per answer token (ms) | first call (s) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| way | seconds (min / median) | CPU seconds | ratio to plain (wall / CPU) | peak extra memory (MB) "
+        "| added memory (MB) | ms per answer token | added per answer token (ms) | first call (s) | load average |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     for row in report["rows"]:
         ratio = row.get("ratio_to_plain")
-        ratio_text = "1x" if ratio is None else f"{ratio:.2f}x"
+        ratio_text = "1x" if ratio is None else f"{ratio:.2f}x / {row['cpu_ratio_to_plain']:.2f}x"
         lines.append(
-            f"| {row['way']} | {row['min_s']:.2f} / {row['median_s']:.2f} | {ratio_text} "
+            f"| {row['way']} | {row['min_s']:.2f} / {row['median_s']:.2f} | {row['cpu_median_s']:.2f} | {ratio_text} "
             f"| {row['peak_extra_mb']:.0f} | {_number(row.get('added_mb'), 0)} | {row['ms_per_answer_token']:.0f} "
-            f"| {_number(row.get('added_ms_per_answer_token'), 0)} | {_number(row['first_s'], 2)} |"
+            f"| {_number(row.get('added_ms_per_answer_token'), 0)} | {_number(row['first_s'], 2)} "
+            f"| {_loads(row['load_average'])} |"
         )
     for row in report["rows"]:
         if "explain_generation_median_s" in row:

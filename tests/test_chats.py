@@ -1,5 +1,7 @@
 """Real chat shapes on every twin: exact spans, the templates' layout rules, end-of-turn tokens, generation settings."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -79,20 +81,39 @@ def twin(request):
 
 
 def expected_vision_tokens(name, model, processor, prepared):
-    """Vision tokens the processor made, counted from its grids (Qwen-VL), its tiles (InternVL) or the config."""
-    if name.startswith("tiny-qwen"):
+    """Vision tokens the processor made, counted from its grids (Qwen-VL, GLM-V), its tiles (InternVL) or the config."""
+    if name.startswith(("tiny-qwen", "tiny-glm")):
         grids = [*prepared.inputs.get("image_grid_thw", []), *prepared.inputs.get("video_grid_thw", [])]
         return sum(int(torch.prod(grid)) for grid in grids) // model.config.vision_config.spatial_merge_size**2
     if name == "tiny-internvl":  # tiles and a thumbnail per image, as the processor counts them
         sizes = [picture.shape[:2] for picture in prepared.pictures]
         patches = processor._get_num_multimodal_tokens(image_sizes=sizes).num_image_patches
         return model.config.image_seq_length * sum(patches)
+    if name in ("tiny-idefics3", "tiny-smolvlm"):  # tiles and a global image per image, one tile per frame
+        image_processor = processor.image_processor
+        pictures = [picture.shape[:2] for picture in prepared.pictures]
+        images = prepared.kinds.count("image")
+        patches = [image_processor.get_number_of_image_patches(*size, {})[0] for size in pictures[:images]]
+        return processor.image_seq_len * (sum(max(count, 1) for count in patches) + len(pictures) - images)
     if name == "tiny-mistral3":  # one [IMG] per cell: a row's [IMG_BREAK] and the [IMG_END] are other tokens
         step = processor.patch_size * processor.spatial_merge_size
         return sum((int(h) // step) * (int(w) // step) for h, w in prepared.inputs["image_sizes"])
     if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row
         rendered = int(np.isin(prepared.input_ids, [model.config.image_token_id]).sum())
         return rendered - int(adapter_for(model, processor).separator_slots(prepared).sum())
+    if name == "tiny-gemma4":  # the processor's own count of soft tokens per image and video, from its budgets
+        pictures, frame_counts = iter(prepared.pictures), iter(prepared.inputs.get("num_frames_per_video", []))
+        images, videos = [], []
+        for kind in prepared.kinds:
+            if kind == "image":
+                images.append(next(pictures).shape[:2])
+            else:
+                frames = [next(pictures) for _ in range(int(next(frame_counts)))]
+                videos.append((len(frames), *frames[0].shape[:2]))
+        counts = processor._get_num_multimodal_tokens(image_sizes=images or None, video_sizes=videos or None)
+        return sum(counts.num_image_tokens or []) + sum(getattr(counts, "num_video_tokens", None) or [])
+    if name == "tiny-gemma3":  # mm_tokens_per_image soft tokens per image (no pan-and-scan by default)
+        return model.config.mm_tokens_per_image * len(prepared.kinds)
     return model.config.image_seq_length * len(prepared.kinds)
 
 
@@ -124,10 +145,15 @@ def test_spans_of_every_chat_shape(twin, shape):
     sentencepiece = name in ("tiny-llava", "tiny-llava-next")
     if name in ("tiny-qwen3.5", "tiny-qwen3.5-moe"):  # Qwen3.5's template trims a turn's whole content
         prompt = prompt.rstrip()
+    if name in ("tiny-gemma3", "tiny-gemma4"):  # gemma-3-it's and gemma-4's templates write the user's text trimmed
+        prompt = prompt.strip()
     assert text_of_span == (prompt[1:] if sentencepiece and prompt.startswith(" ") else prompt)
     if shape in FOLLOWS_THE_PICTURE:  # not the same words in the template's generation prompt
         between = tokenizer.decode(input_ids[spans.vision[-1] + 1 : start].tolist(), skip_special_tokens=True)
-        assert not between.strip()
+        if name.startswith("tiny-glm") and shape == "a video":  # GLM-V stamps each frame after it: 1 or 1.0 seconds
+            assert re.fullmatch(r"\d+(\.\d seconds)?", between)
+        else:
+            assert not between.strip()
     if shape == "question asked twice":  # the second time, after the assistant's answer, not the first
         assert "A dog." in tokenizer.decode(input_ids[:start].tolist())
 
@@ -158,12 +184,32 @@ LAYOUT_RULES = {
     "tiny-llava": "USER: <image>\nA B ASSISTANT: Answer. USER: C ASSISTANT:",
     # Mistral Small 3.1: blocks in their order inside [INST], the answer closed by </s>
     "tiny-mistral3": "<s>[INST]A[IMG]B[/INST]Answer.</s>[INST]C[/INST]",
+    # GLM-4.1V: [gMASK]<sop>, then each turn after its role marker and a newline; the picture where it was put
+    "tiny-glm4v": "[gMASK]<sop><|user|>\nA<|begin_of_image|><|image|><|end_of_image|>B<|assistant|>\nAnswer."
+    "<|user|>\nC<|assistant|>\n",
+    # gemma-3-it: <start_of_image> where the user put the picture, the assistant's turns as "model"
+    "tiny-gemma3": "<bos><start_of_turn>user\nA<start_of_image>B<end_of_turn>\n"
+    "<start_of_turn>model\nAnswer.<end_of_turn>\n<start_of_turn>user\nC<end_of_turn>\n<start_of_turn>model\n",
+    # gemma-4-it: <|image|> where the user put the picture, <|turn> ... <turn|> turns
+    "tiny-gemma4": "<bos><|turn>user\nA<|image|>B<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
+    "<|turn>model\n",
 }
 LAYOUT_RULES["tiny-qwen2.5-vl"] = LAYOUT_RULES["tiny-qwen2-vl"]
+# GLM-4.6V: GLM-4.1V's blocks; an earlier answer follows an empty think block, the generation prompt opens none
+LAYOUT_RULES["tiny-glm4v-moe"] = (
+    "[gMASK]<sop><|user|>\nA<|begin_of_image|><|image|><|end_of_image|>B<|assistant|>\n<think></think>\nAnswer."
+    "<|user|>\nC<|assistant|>"
+)
 LAYOUT_RULES["tiny-qwen3-vl-moe"] = LAYOUT_RULES["tiny-qwen3-vl"]
 # Qwen3.5: Qwen3-VL's placeholders; the generation prompt opens the thinking block
 LAYOUT_RULES["tiny-qwen3.5"] = LAYOUT_RULES["tiny-qwen3-vl"] + "<think>\n"
 LAYOUT_RULES["tiny-qwen3.5-moe"] = LAYOUT_RULES["tiny-qwen3.5"]
+# Idefics3-8B-Llama3 and SmolVLM2: "Role:" then a space unless the message opens with a picture, in place
+LAYOUT_RULES["tiny-idefics3"] = (
+    "<|begin_of_text|>User: A<image>B<end_of_utterance>\nAssistant: Answer.<end_of_utterance>\n"
+    "User: C<end_of_utterance>\nAssistant:"
+)
+LAYOUT_RULES["tiny-smolvlm"] = LAYOUT_RULES["tiny-idefics3"].replace("<|begin_of_text|>", "<|im_start|>")
 LAYOUT_RULES["tiny-llava-next"] = LAYOUT_RULES["tiny-llava"]  # llava-v1.6-vicuna keeps LLaVA-1.5's chat
 # llava-onevision: a message's images, then its texts each on a line of its own
 LAYOUT_RULES["tiny-llava-onevision"] = (

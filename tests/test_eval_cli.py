@@ -212,8 +212,23 @@ def test_load_explainer_errors_name_the_problem():
 
     with pytest.raises(ModelLoadError, match="no-such/model"):
         load_explainer("no-such/model", device="cpu")
-    with pytest.raises(ModelLoadError, match="--layer 99 is out of range"):
+    with pytest.raises(ModelLoadError, match="layer 99 is out of range: tiny-qwen2-vl has 2 decoder layers"):
         load_explainer(TINY_TWIN, device="cpu", layer=99)
+
+
+def test_a_layer_past_the_configs_layers_stops_before_the_weights_load(tmp_path, monkeypatch):
+    from transformers import Qwen2VLConfig
+
+    import tam.models
+    from tam.evaluation import ModelLoadError, load_explainer
+
+    monkeypatch.setattr(tam.models, "load_model", lambda *args, **kwargs: pytest.fail("the weights were loaded"))
+    config = Qwen2VLConfig(text_config={"num_hidden_layers": 3}, architectures=["Qwen2VLForConditionalGeneration"])
+    config.save_pretrained(tmp_path / "model")
+    with pytest.raises(
+        ModelLoadError, match="layer -5 is out of range: .* 3 decoder layers, so layer must be between -4"
+    ):
+        load_explainer(str(tmp_path / "model"), device="cpu", layer=-5)
 
 
 def test_a_chat_template_without_the_picture_stops_before_the_first_sample(monkeypatch):

@@ -256,6 +256,25 @@ def test_thread_limits_are_restored_after_the_call():
     assert ([pool["num_threads"] for pool in threadpool_info()], torch.get_num_threads()) == before
 
 
+def test_the_method_runs_single_threaded_even_when_torch_is_imported_after_the_first_call():
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy\n"
+        "from tam._threads import single_threaded\n"
+        "from threadpoolctl import threadpool_info\n"
+        "inside = single_threaded(lambda: [pool['num_threads'] for pool in threadpool_info()])\n"
+        "print(inside())\n"
+        "import torch\n"
+        "print(inside(), single_threaded(torch.get_num_threads)())\n"
+    )
+    lines = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert set(eval(lines[0])) == {1}
+    pools, torch_threads = lines[1].rsplit(" ", 1)
+    assert len(eval(pools)) > len(eval(lines[0])) and set(eval(pools)) == {1} and torch_threads == "1"  # torch's own
+
+
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
 def test_non_finite_hidden_states_name_the_token_position(value):
     generation = make_generation((4, 5), seed=16)

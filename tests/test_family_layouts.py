@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import tam
-from tam.models import load_model
+from tam.models import adapter_for, load_model
 
 TWINS = [
     "tiny-qwen2-vl",
@@ -25,9 +25,15 @@ TWINS = [
     "tiny-llava-onevision",
     "tiny-internvl",
     "tiny-mistral3",
+    "tiny-glm4v",
+    "tiny-glm4v-moe",
     "tiny-qwen3-vl-moe",
     "tiny-qwen3.5",
     "tiny-qwen3.5-moe",
+    "tiny-gemma3",
+    "tiny-gemma4",
+    "tiny-idefics3",
+    "tiny-smolvlm",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -45,7 +51,12 @@ def make_local(model):
     with torch.no_grad():
         for module in model.modules():
             if "Attention" in type(module).__name__:
-                linears = [child for child in module.children() if isinstance(child, torch.nn.Linear)]
+                # Gemma 4's vision attention wraps each projection (a clippable linear holding its .linear)
+                linears = [
+                    child if isinstance(child, torch.nn.Linear) else child.linear
+                    for child in module.children()
+                    if isinstance(child, torch.nn.Linear) or isinstance(getattr(child, "linear", None), torch.nn.Linear)
+                ]
                 if linears:
                     linears[-1].weight.zero_()  # the output projection is registered last
                     if linears[-1].bias is not None:
@@ -53,7 +64,7 @@ def make_local(model):
             if "GatedDeltaNet" in type(module).__name__:  # Qwen3.5's linear attention mixes positions too
                 module.out_proj.weight.zero_()  # registered before its input projections
         for name, parameter in model.named_parameters():
-            if "vision" in name and "position" in name:
+            if ("vision" in name or "visual" in name) and "position" in name:  # GLM-V's tower is "visual"
                 parameter.zero_()
     return model
 
@@ -163,6 +174,22 @@ def test_processor_options_size_qwen_pictures():
     assert small.layout.num_tokens <= 8 < 32 < large.layout.num_tokens <= 64
 
 
+def test_processor_options_size_glm_pictures():
+    model, processor = load_model("tiny-glm4v")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    # Glm4vImageProcessor bounds the pixels of an image counted twice (two frames): at most 8 cells of 28 x 28
+    small = tam.explain(
+        model,
+        processor,
+        chat,
+        max_new_tokens=2,
+        processor_kwargs={"size": {"shortest_edge": 112 * 112, "longest_edge": 2 * 8 * 28 * 28}},
+    )
+    default = tam.explain(model, processor, chat, max_new_tokens=2)
+    assert small.layout.num_tokens <= 8 < 32 < default.layout.num_tokens <= 64
+    assert small.options["preprocessing"] == {"size": {"shortest_edge": 112 * 112, "longest_edge": 2 * 8 * 28 * 28}}
+
+
 def test_processor_options_on_the_command_line():
     from tam.models.base import ProcessorOptionError, processor_option
 
@@ -200,3 +227,112 @@ def test_eval_scores_llava_maps_where_its_crop_lies_on_the_mask():
     outside[100:300, 0:100] = True
     assert best_token_overlap(token_maps, outside).iou == 0
     assert token_maps[:, :, :114].max() == 0 and token_maps[:, :, 116:517].max() > 0
+
+
+def test_gemma3_pan_and_scan_crops_lie_where_the_processor_cut_them():
+    model, processor = load_model("tiny-gemma3")
+    box = (130, 120, 230, 280)
+    chat = planted_chat((640, 400), box)
+    options = {"do_pan_and_scan": True}
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2, processor_kwargs=options)
+    # Gemma3ImageProcessor's pan-and-scan at its processor's defaults (crops of 256 pixels at least, 4 at most,
+    # from an aspect of 1.2): 640 / 400 = 1.6 rounds to 2 crops side by side, ceil(640 / 2) = 320 pixels wide
+    tiles = result.layout.tiles
+    assert [(tile.box, tile.kind) for tile in tiles] == [
+        ((0.0, 0.0, 640.0, 400.0), "global"),
+        ((0.0, 0.0, 320.0, 400.0), "local"),
+        ((320.0, 0.0, 640.0, 400.0), "local"),
+    ]
+    rendered = processor.apply_chat_template(chat, add_generation_prompt=True)
+    ids = processor(text=[rendered], images=[chat[0]["content"][0]["image"]], return_tensors="pt", **options)
+    assert result.layout.num_tokens == int((ids["input_ids"] == model.config.image_token_id).sum()) == 3 * 64
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    left, top, right, bottom = box
+    for kind in ("all", "local"):  # the crops alone light it too: each painted where it was cut
+        found = standing_out(result.picture_map(row, "raw", tiles=kind), result.seen_box())
+        rows, columns = np.nonzero(found)
+        assert left < columns.mean() < right and top < rows.mean() < bottom, kind
+
+
+def test_gemma4_token_budgets_size_the_grid_and_both_find_the_rectangle():
+    model, processor = load_model("tiny-gemma4")
+    model = make_local(model)
+    box = (130, 120, 230, 280)
+    chat = planted_chat((640, 400), box)
+    left, top, right, bottom = box
+    # the image processor's resize: 640 x 400 scaled by sqrt(budget * 9 * 16^2 / (640 * 400)), each side floored to
+    # whole 48-pixel (3 x 3 patches of 16) blocks: 70 tokens -> 317.5 x 508 -> 6 x 10 blocks; 280 -> 635 x 1016 ->
+    # 13 x 21 (the checkpoint's default)
+    for budget, grid in ((70, (6, 10)), (280, (13, 21))):
+        result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"max_soft_tokens": budget})
+        assert result.layout.grids == (grid,)
+        assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 640.0, 400.0)]
+        raw = result.maps("raw")
+        row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+        rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw"), result.seen_box()))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, budget
+
+
+def test_gemma4_video_frames_each_light_their_own_rectangle():
+    model, processor = load_model("tiny-gemma4")
+    boxes = [(60, 50, 160, 150), (340, 220, 440, 320)]  # the rectangle moves across a 480 x 360 video
+    frames = [planted((480, 360), box) for box in boxes]
+    video = {"type": "video", "video": frames, "fps": 1}
+    chat = [{"role": "user", "content": [video, {"type": "text", "text": "Go."}]}]
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2)
+    # the video processor's budget (70 tokens): 360 x 480 scaled by sqrt(70 * 9 * 256 / (360 * 480)) = 0.966 ->
+    # 347.7 x 463.6, floored to 48-pixel blocks: 7 x 9 per frame, every frame as given
+    assert result.layout.kind == "video" and result.layout.shape == (2, 7, 9)
+    assert [image.shape for image in result.images] == [(360, 480, 3)] * 2
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    for picture, (left, top, right, bottom) in enumerate(boxes):
+        rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=picture), (0, 0, 480, 360)))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, picture
+
+
+def test_smolvlm_tiles_and_global_image_where_its_processor_cuts_them():
+    model, processor = load_model("tiny-smolvlm")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    tiles = result.layout.tiles
+    # the twin's processor: longest edge 256, so 256 x 160, stretched to multiples of its
+    # 64-pixel tiles: 256 x 192, 4 columns x 3 rows, then the global image; 7-pixel
+    # patches read 63 of a tile's 64 pixels, 3 x 3 tokens per tile after the 3 x 3 merge
+    assert [tile.kind for tile in tiles] == ["local"] * 12 + ["global"]
+    assert tiles[0].box == (0.0, 0.0, 160 * 63 / 64, 400 / 3 * 63 / 64)
+    assert tiles[5].box == (160.0, 400 / 3, 160 + 160 * 63 / 64, 400 / 3 + 400 / 3 * 63 / 64)
+    assert tiles[-1].box == (0.0, 0.0, 640 * 63 / 64, 400 * 63 / 64)
+    assert result.layout.grids == ((3, 3),) * 13
+    # the <row_r_col_c>, <fake_token_around_image> and <global-img> text holds no map cell
+    adapter = adapter_for(model, processor)
+    prepared = adapter.prepare(chat)
+    vision = adapter.find_spans(prepared.input_ids, prepared, chat).vision
+    names = [f"<row_{row}_col_{column}>" for row in range(1, 4) for column in range(1, 5)]
+    markers = processor.tokenizer.convert_tokens_to_ids([*names, "<global-img>", "<fake_token_around_image>"])
+    assert np.isin(prepared.input_ids, markers).sum() == 12 + 1 + 14  # one before each tile, two round the global
+    assert not np.isin(prepared.input_ids[vision], markers).any()
+    assert result.layout.num_tokens == len(vision) == 13 * processor.image_seq_len
+
+
+def test_idefics3_without_splitting_sees_one_tile_of_the_whole_picture():
+    model, processor = load_model("tiny-idefics3")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((300, 500), (40, 110, 200, 200))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"do_image_splitting": False})
+    # 56-pixel tiles of 7-pixel patches: all read, 8 x 8 patches, 4 x 4 tokens after the 2 x 2 merge
+    assert [(tile.box, tile.kind) for tile in result.layout.tiles] == [((0.0, 0.0, 300.0, 500.0), "local")]
+    assert result.layout.grids == ((4, 4),)
+    assert result.options["preprocessing"] == {"do_image_splitting": False}
+
+
+def test_smolvlm_video_frames_are_one_tile_each():
+    model, processor = load_model("tiny-smolvlm")
+    frames = [planted((320, 200), (40 * k, 50, 40 * k + 60, 150)) for k in range(3)]
+    chat = [{"role": "user", "content": [{"type": "video", "video": frames}, {"type": "text", "text": "Describe."}]}]
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    assert result.layout.kind == "video" and result.layout.picture_sizes == ((200, 320),) * 3
+    assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 320 * 63 / 64, 200 * 63 / 64)] * 3
+    assert result.picture_map(result.words[-1], "tam", picture=2).shape == (200, 320)

@@ -1,6 +1,7 @@
 """The set-up: tam installed as requirements.txt says cannot be shadowed by the clone's own folder."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,39 +9,39 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def import_tam_from(cwd: Path, site_dir: Path | None) -> str:
-    """``tam.__file__`` (or ``None`` for a namespace package) in a Python started in ``cwd``.
-
-    ``-S`` starts without site-packages (an empty namespace package needs none). With
-    ``site_dir`` (processed as site-packages is, .pth files included), this machine's
-    site-packages follow it for tam's dependencies (and its own installation of tam, after).
-    """
-    code = "import site\n"
-    if site_dir is not None:
-        code += f"site.addsitedir({str(site_dir)!r})\nfor folder in site.getsitepackages(): site.addsitedir(folder)\n"
-    code += "import tam\nprint(tam.__file__, hasattr(tam, 'explain'))"
-    return subprocess.run(
-        [sys.executable, "-S", "-c", code], cwd=cwd, capture_output=True, text=True, check=True
-    ).stdout
+def python_in_a_fresh_environment(folder: Path) -> Path:
+    """A virtual environment that sees this machine's packages; tam goes into it alone."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(folder)], check=True)
+    return folder / "bin" / "python"
 
 
-def test_import_from_the_parent_folder_of_a_clone_named_tam(tmp_path):
-    parent = tmp_path / "projects"
-    parent.mkdir()
-    (parent / "tam").symlink_to(ROOT, target_is_directory=True)  # the clone, named as the package
-    # The trap: the clone's folder (no __init__.py) is found first, as an empty namespace package.
-    assert import_tam_from(parent, None).split() == ["None", "False"]
-    # What the compat-mode editable install leaves in site-packages: a .pth naming the clone's folder.
-    # A regular package found later on sys.path beats the namespace portion found first.
-    site_packages = tmp_path / "site-packages"
-    site_packages.mkdir()
-    (site_packages / "__editable__.tam-0.1.0.pth").write_text(f"{ROOT}\n")
-    assert import_tam_from(parent, site_packages).split() == [str(ROOT / "tam" / "__init__.py"), "True"]
+def test_the_editable_install_is_found_from_the_parent_folder_of_a_clone_named_tam(tmp_path):
+    clone = tmp_path / "projects" / "tam"  # the clone, named as the package
+    clone.mkdir(parents=True)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, clone / name)
+    shutil.copytree(ROOT / "tam", clone / "tam", ignore=shutil.ignore_patterns("__pycache__"))
+    python = python_in_a_fresh_environment(tmp_path / "env")
+    # requirements.txt's line, offline: this machine's setuptools builds it, its dependencies are here.
+    install = [str(python), "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "-e", str(clone)]
+    done = subprocess.run(
+        install, capture_output=True, text=True, env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "transitional" not in done.stderr  # setuptools' warning for its compat mode
+    start_in_parent = {"cwd": clone.parent, "capture_output": True, "text": True, "check": True}
+    # The trap: without the install, the clone's folder (no __init__.py) is an empty namespace package.
+    bare = subprocess.run([sys.executable, "-S", "-c", "import tam; print(tam.__file__)"], **start_in_parent)
+    assert bare.stdout.split() == ["None"]
+    found = subprocess.run(
+        [str(python), "-c", "import tam; print(tam.__file__, hasattr(tam, 'explain'))"], **start_in_parent
+    )
+    assert found.stdout.split() == [str(clone / "tam" / "__init__.py"), "True"]
 
 
-def test_requirements_install_tam_in_compat_mode_with_a_pip_that_reads_the_option():
+def test_requirements_install_tam_editable_after_upgrading_pip():
     lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
-    assert "-e . --config-settings editable_mode=compat" in lines
+    assert lines[-1] == "-e ."
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.index("install --quiet --disable-pip-version-check -U pip") < ci.index("-r requirements.txt")
 

@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 
@@ -114,6 +115,48 @@ def test_video_merges_two_frames_per_temporal_token(name):
     assert frames == len(FRAMES) // model.config.vision_config.temporal_patch_size
     assert len(result.images) == frames
     assert result.layout.num_tokens == vision_count(model, processor, messages)
+
+
+@pytest.mark.parametrize("name", ["tiny-glm4v", "tiny-glm4v-moe"])
+def test_glm_video_frames_are_stamped_and_laid_out_frame_by_frame(name):
+    model, processor = load_model(name)
+    messages = chat({"type": "video", "video": FRAMES}, text="Describe this video.")
+    inputs = adapter_for(model, processor).prepare(messages).inputs
+    result = tam.explain(model, processor, messages, max_new_tokens=3)
+    frames, height, width = inputs["video_grid_thw"][0].tolist()
+    merge = model.config.vision_config.spatial_merge_size
+    assert result.layout.kind == "video" and frames == len(FRAMES) // 2
+    assert result.layout.shape == (frames, height // merge, width // merge)
+    # one picture per temporal token, each the frame as given (not as resized)
+    assert [image.shape[1::-1] for image in result.images] == [Image.open(path).size for path in FRAMES[::2]]
+    # the ten frames at the video processor's 2 per second: pairs start at 0, 1, ... 4 seconds ("1.0 seconds": 4.6V)
+    text = processor.tokenizer.decode(inputs["input_ids"][0])
+    assert [int(stamp) for stamp in re.findall(r"<\|end_of_image\|>(\d+)", text)] == [0, 1, 2, 3, 4]
+    assert result.layout.num_tokens == vision_count(model, processor, messages)
+
+
+def test_glm_video_file_is_sampled_as_its_processor_samples(tmp_path):
+    av = pytest.importorskip("av")
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("mpeg4", rate=4)
+        stream.width, stream.height = 84, 56
+        for index in range(12):  # 3 seconds at 4 frames per second
+            frame = np.full((56, 84, 3), 20 * index, np.uint8)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    model, processor = load_model("tiny-glm4v")
+    result = tam.explain(model, processor, chat({"type": "video", "video": str(clip)}), max_new_tokens=2)
+    # Glm4vVideoProcessor.sample_frames: 2 per second of 3 seconds, so 6 frames, 3 temporal tokens
+    assert result.layout.kind == "video" and len(result.images) == 3 == result.layout.shape[0]
+    assert result.images[0].shape == (56, 84, 3)
+
+
+def test_glm_refuses_images_and_a_video_in_one_chat():
+    model, processor = load_model("tiny-glm4v")
+    messages = chat(image(), {"type": "video", "video": FRAMES[:4]})
+    with pytest.raises(UnsupportedInputError, match="images or videos in one chat, not both"):
+        tam.explain(model, processor, messages, max_new_tokens=2)
 
 
 @pytest.mark.parametrize("name", ["tiny-llava", "tiny-internvl"])

@@ -279,3 +279,16 @@ def test_model_methods_in_a_batch_equal_those_of_one_chat():
         for method in methods:
             difference = np.abs(ours.maps_uint8(method).astype(int) - theirs.maps_uint8(method).astype(int))
             assert difference.max() <= 1 and np.mean(difference == 0) >= 0.999, method
+
+
+def test_gemma3_pan_and_scan_chats_of_different_crop_counts_batch():
+    model, processor = load_model("tiny-gemma3")
+    options = {"do_pan_and_scan": True}
+    alone = [
+        tam.explain(model, processor, messages, max_new_tokens=4, processor_kwargs=options) for messages in chats()
+    ]
+    # the 1440 x 1080 demo picture is cut in two crops; the other two are too small to cut (crops under 256 pixels)
+    assert [len(result.layout.tiles) for result in alone] == [3, 1, 1]
+    batched = tam.explain(model, processor, chats(), max_new_tokens=4, processor_kwargs=options)
+    for ours, theirs in zip(batched, alone, strict=True):
+        assert_same_result(ours, theirs)

@@ -72,20 +72,22 @@ def load_explainer(
 
     from tam.errors import TAMError
     from tam.models import load_model
-    from tam.models.explain import explains_end_of_turn, model_methods
+    from tam.models.explain import check_layer, explains_end_of_turn, model_methods
+    from tam.models.loading import decoder_layers
     from tam.models.registry import adapter_for
 
     torch.manual_seed(seed)
     try:
+        layers = decoder_layers(model_name)
+        if layers is not None:  # before the weights load (minutes for a real model)
+            check_layer(layer, layers, model_name)
         model, processor = load_model(model_name, device=device)
         adapter = adapter_for(model, processor, processor_kwargs)
-        depth = adapter.num_layers + 1
+        check_layer(layer, adapter.num_layers, model_name)
         model_methods(methods, adapter)
         adapter.check_template()
     except TAMError as error:
         raise ModelLoadError(str(error)) from None
-    if not -depth <= layer < depth:
-        raise ModelLoadError(f"--layer {layer} is out of range: {model_name} has layers {-depth} to {depth - 1}")
     explainer = ModelExplainer(
         model,
         processor,

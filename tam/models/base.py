@@ -243,6 +243,15 @@ class ModelAdapter(ABC):
     def vision_token_ids(self) -> tuple[int, ...]:
         """Ids of the placeholder tokens that carry vision features (from the config)."""
 
+    def placeholder_token_ids(self) -> tuple[int, ...]:
+        """Ids the chat template writes, one per picture, for the processor to expand; the vision tokens by default.
+
+        A family whose template writes another token than the one that carries the
+        features (Gemma 3's ``<start_of_image>`` expands into ``<image_soft_token>`` tokens,
+        SmolVLM's ``<video>`` into each frame's ``<image>`` tokens) overrides it.
+        """
+        return self.vision_token_ids()
+
     @abstractmethod
     def prepare(self, messages: list[dict]) -> PreparedInputs:
         """Processor inputs and one picture per grid for a chat."""
@@ -317,7 +326,7 @@ class ModelAdapter(ABC):
         """Raise :class:`UnsupportedInputError` when the chat has a video and the family takes none."""
         if not self.supports_video and any(item_kind(item) == "video" for item in vision_items(messages)):
             raise UnsupportedInputError(
-                f"{self.family} takes images only in tam; videos are supported for the Qwen-VL families"
+                f"{self.family} takes images only in tam; videos are supported for the Qwen-VL families and Gemma 4"
             )
 
     @property
@@ -350,15 +359,15 @@ class ModelAdapter(ABC):
         Raises
         ------
         ChatTemplateError
-            If the rendering does not hold one vision placeholder (:meth:`vision_token_ids`)
+            If the rendering does not hold one vision placeholder (:meth:`placeholder_token_ids`)
             per image or video of the chat: the processor could not place the pictures.
         """
         text = self.apply_template(messages)
         expected = len(vision_items(messages))
         ids = np.asarray(self.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=np.int64)
-        found = int(np.isin(ids, np.asarray(self.vision_token_ids(), dtype=np.int64)).sum())
+        found = int(np.isin(ids, np.asarray(self.placeholder_token_ids(), dtype=np.int64)).sum())
         if found != expected:
-            names = self.tokenizer.convert_ids_to_tokens(list(self.vision_token_ids()))
+            names = self.tokenizer.convert_ids_to_tokens(list(self.placeholder_token_ids()))
             raise ChatTemplateError(
                 f"the chat template of {self.template_name} renders {found} vision placeholders {names} for the "
                 f"chat's {expected} images and videos; it produced {_shorten(text)}. Use a template that writes "

@@ -193,12 +193,8 @@ def explain_chats(
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     adapter = adapter_for(model, processor, processor_kwargs)
+    check_layer(layer, adapter.num_layers, adapter.family)
     depth = adapter.num_layers + 1
-    if not -depth <= layer < depth:
-        raise TAMError(
-            f"layer {layer} is out of range: {adapter.family} has {adapter.num_layers} decoder layers, "
-            f"so layer must be between {-depth} and {depth - 1} (0 is the embeddings, -1 the last layer)"
-        )
     extra = model_methods(methods, adapter)
     # only the layer read is kept, unless a method reads others (the logit lens)
     kept_layer = None if any("hidden_states" in method.needs for method in extra) else layer % depth - depth
@@ -244,6 +240,24 @@ def explain_chats(
                     except (OSError, ValueError) as error:
                         outcomes[index] = error
     return outcomes
+
+
+def check_layer(layer: int, num_layers: int, model: str) -> None:
+    """Raise :class:`~tam.errors.TAMError` unless ``layer`` names one of the hidden states of ``num_layers`` layers.
+
+    >>> check_layer(-1, 2, "m")
+    >>> check_layer(3, 2, "m")
+    Traceback (most recent call last):
+    ...
+    tam.errors.TAMError: layer 3 is out of range: m has 2 decoder layers, so layer must be between -3 and 2 \
+(0 is the embeddings, -1 the last layer)
+    """
+    depth = num_layers + 1
+    if not -depth <= layer < depth:
+        raise TAMError(
+            f"layer {layer} is out of range: {model} has {num_layers} decoder layers, "
+            f"so layer must be between {-depth} and {depth - 1} (0 is the embeddings, -1 the last layer)"
+        )
 
 
 def _fitting_groups(

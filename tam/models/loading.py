@@ -19,7 +19,7 @@ from tam.models.registry import adapter_class_for, supported_classes
 from tam.models.twins import TWINS
 from tam.toy import TOY_MODELS
 
-__all__ = ["ModelUnavailableError", "load_model", "model_choices"]
+__all__ = ["ModelUnavailableError", "decoder_layers", "load_model", "model_choices"]
 
 
 class ModelUnavailableError(TAMError):
@@ -76,18 +76,10 @@ def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
 
         return load_model(str(folder), device=device or "cpu", dtype=torch.float32 if dtype == "auto" else dtype)
 
-    if _looks_like_path(name_or_path) and not Path(name_or_path).expanduser().is_dir():
-        raise ModelUnavailableError(f"no model folder at {name_or_path!r}. {_how_to_get(name_or_path)}")
-    if not Path(name_or_path).expanduser().is_dir():
-        _check_hub_id(name_or_path)
+    _supported_config(name_or_path)
 
-    from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+    from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    try:
-        config = AutoConfig.from_pretrained(name_or_path)
-    except (OSError, ValueError) as error:
-        raise ModelUnavailableError(_unavailable_message(name_or_path, error)) from error
-    adapter_class_for(config.architectures or [type(config).__name__])
     try:
         model = AutoModelForImageTextToText.from_pretrained(
             name_or_path, dtype=dtype, device_map=device if device is not None else "auto"
@@ -96,6 +88,36 @@ def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
     except OSError as error:
         raise ModelUnavailableError(_unavailable_message(name_or_path, error)) from error
     return model.eval(), processor
+
+
+def decoder_layers(name_or_path: str) -> int | None:
+    """Count the decoder layers of a hub id, model folder or toy model from its config alone.
+
+    For checking ``--layer`` before the weights load; ``None`` for a tiny twin (built whole
+    in a second, then its adapter tells). Raises as :func:`load_model` does.
+    """
+    if name_or_path in TWINS:
+        return None
+    config = _supported_config(str(TOY_MODELS.get(name_or_path, name_or_path)))
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    return int(text_config.num_hidden_layers)
+
+
+def _supported_config(name_or_path: str):
+    """Read the config of hub id or folder ``name_or_path`` and check that tam has an adapter for it."""
+    if _looks_like_path(name_or_path) and not Path(name_or_path).expanduser().is_dir():
+        raise ModelUnavailableError(f"no model folder at {name_or_path!r}. {_how_to_get(name_or_path)}")
+    if not Path(name_or_path).expanduser().is_dir():
+        _check_hub_id(name_or_path)
+
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        raise ModelUnavailableError(_unavailable_message(name_or_path, error)) from error
+    adapter_class_for(config.architectures or [type(config).__name__])
+    return config
 
 
 def _looks_like_path(name: str) -> bool:

@@ -11,6 +11,10 @@ from __future__ import annotations
 
 from tam.errors import TAMError
 from tam.models.base import ModelAdapter
+from tam.models.gemma3 import Gemma3Adapter
+from tam.models.gemma4 import Gemma4Adapter
+from tam.models.glm4v import Glm4vAdapter
+from tam.models.idefics3 import Idefics3Adapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
@@ -70,7 +74,11 @@ for _adapter in (
     LlavaOnevisionAdapter,
     InternVLAdapter,
     Mistral3Adapter,
+    Glm4vAdapter,
     Qwen3_5Adapter,
+    Gemma3Adapter,
+    Gemma4Adapter,
+    Idefics3Adapter,
 ):
     register_adapter(_adapter)
 

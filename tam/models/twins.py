@@ -415,5 +415,11 @@ TWINS: dict[str, Callable] = {
     "tiny-llava-next": _built_in("twins_llava_next", "build_llava_next"),
     "tiny-llava-onevision": _built_in("twins_llava_next", "build_llava_onevision"),
     "tiny-mistral3": _built_in("twins_mistral3", "build_mistral3"),
+    "tiny-glm4v": _built_in("twins_glm", "build_glm4v"),
+    "tiny-glm4v-moe": _built_in("twins_glm", "build_glm4v_moe"),
+    "tiny-gemma3": _built_in("twins_gemma", "build_gemma3"),
+    "tiny-gemma4": _built_in("twins_gemma", "build_gemma4"),
+    "tiny-idefics3": _built_in("twins_idefics3", "build_idefics3"),
+    "tiny-smolvlm": _built_in("twins_idefics3", "build_smolvlm"),
 }
 """Twin name -> builder returning ``(model, processor)``."""
