@@ -89,6 +89,12 @@ def expected_vision_tokens(name, model, processor, prepared):
         sizes = [picture.shape[:2] for picture in prepared.pictures]
         patches = processor._get_num_multimodal_tokens(image_sizes=sizes).num_image_patches
         return model.config.image_seq_length * sum(patches)
+    if name in ("tiny-idefics3", "tiny-smolvlm"):  # tiles and a global image per image, one tile per frame
+        image_processor = processor.image_processor
+        pictures = [picture.shape[:2] for picture in prepared.pictures]
+        images = prepared.kinds.count("image")
+        patches = [image_processor.get_number_of_image_patches(*size, {})[0] for size in pictures[:images]]
+        return processor.image_seq_len * (sum(max(count, 1) for count in patches) + len(pictures) - images)
     if name == "tiny-mistral3":  # one [IMG] per cell: a row's [IMG_BREAK] and the [IMG_END] are other tokens
         step = processor.patch_size * processor.spatial_merge_size
         return sum((int(h) // step) * (int(w) // step) for h, w in prepared.inputs["image_sizes"])
@@ -198,6 +204,12 @@ LAYOUT_RULES["tiny-qwen3-vl-moe"] = LAYOUT_RULES["tiny-qwen3-vl"]
 # Qwen3.5: Qwen3-VL's placeholders; the generation prompt opens the thinking block
 LAYOUT_RULES["tiny-qwen3.5"] = LAYOUT_RULES["tiny-qwen3-vl"] + "<think>\n"
 LAYOUT_RULES["tiny-qwen3.5-moe"] = LAYOUT_RULES["tiny-qwen3.5"]
+# Idefics3-8B-Llama3 and SmolVLM2: "Role:" then a space unless the message opens with a picture, in place
+LAYOUT_RULES["tiny-idefics3"] = (
+    "<|begin_of_text|>User: A<image>B<end_of_utterance>\nAssistant: Answer.<end_of_utterance>\n"
+    "User: C<end_of_utterance>\nAssistant:"
+)
+LAYOUT_RULES["tiny-smolvlm"] = LAYOUT_RULES["tiny-idefics3"].replace("<|begin_of_text|>", "<|im_start|>")
 LAYOUT_RULES["tiny-llava-next"] = LAYOUT_RULES["tiny-llava"]  # llava-v1.6-vicuna keeps LLaVA-1.5's chat
 # llava-onevision: a message's images, then its texts each on a line of its own
 LAYOUT_RULES["tiny-llava-onevision"] = (

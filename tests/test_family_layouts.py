@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 import tam
-from tam.models import load_model
+from tam.models import adapter_for, load_model
 
 TWINS = [
     "tiny-qwen2-vl",
@@ -32,6 +32,8 @@ TWINS = [
     "tiny-qwen3.5-moe",
     "tiny-gemma3",
     "tiny-gemma4",
+    "tiny-idefics3",
+    "tiny-smolvlm",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -45,7 +47,7 @@ PICTURES = [
 
 
 def make_local(model):
-    """Zero every attention's output projection and every position embedding of the vision tower."""
+    """Zero every attention's (softmax or linear) output projection and every position embedding of the vision tower."""
     with torch.no_grad():
         for module in model.modules():
             if "Attention" in type(module).__name__:
@@ -59,6 +61,8 @@ def make_local(model):
                     linears[-1].weight.zero_()  # the output projection is registered last
                     if linears[-1].bias is not None:
                         linears[-1].bias.zero_()
+            if "GatedDeltaNet" in type(module).__name__:  # Qwen3.5's linear attention mixes positions too
+                module.out_proj.weight.zero_()  # registered before its input projections
         for name, parameter in model.named_parameters():
             if ("vision" in name or "visual" in name) and "position" in name:  # GLM-V's tower is "visual"
                 parameter.zero_()
@@ -286,3 +290,49 @@ def test_gemma4_video_frames_each_light_their_own_rectangle():
     for picture, (left, top, right, bottom) in enumerate(boxes):
         rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=picture), (0, 0, 480, 360)))
         assert left < columns.mean() < right and top < rows.mean() < bottom, picture
+
+
+def test_smolvlm_tiles_and_global_image_where_its_processor_cuts_them():
+    model, processor = load_model("tiny-smolvlm")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    tiles = result.layout.tiles
+    # the twin's processor: longest edge 256, so 256 x 160, stretched to multiples of its
+    # 64-pixel tiles: 256 x 192, 4 columns x 3 rows, then the global image; 7-pixel
+    # patches read 63 of a tile's 64 pixels, 3 x 3 tokens per tile after the 3 x 3 merge
+    assert [tile.kind for tile in tiles] == ["local"] * 12 + ["global"]
+    assert tiles[0].box == (0.0, 0.0, 160 * 63 / 64, 400 / 3 * 63 / 64)
+    assert tiles[5].box == (160.0, 400 / 3, 160 + 160 * 63 / 64, 400 / 3 + 400 / 3 * 63 / 64)
+    assert tiles[-1].box == (0.0, 0.0, 640 * 63 / 64, 400 * 63 / 64)
+    assert result.layout.grids == ((3, 3),) * 13
+    # the <row_r_col_c>, <fake_token_around_image> and <global-img> text holds no map cell
+    adapter = adapter_for(model, processor)
+    prepared = adapter.prepare(chat)
+    vision = adapter.find_spans(prepared.input_ids, prepared, chat).vision
+    names = [f"<row_{row}_col_{column}>" for row in range(1, 4) for column in range(1, 5)]
+    markers = processor.tokenizer.convert_tokens_to_ids([*names, "<global-img>", "<fake_token_around_image>"])
+    assert np.isin(prepared.input_ids, markers).sum() == 12 + 1 + 14  # one before each tile, two round the global
+    assert not np.isin(prepared.input_ids[vision], markers).any()
+    assert result.layout.num_tokens == len(vision) == 13 * processor.image_seq_len
+
+
+def test_idefics3_without_splitting_sees_one_tile_of_the_whole_picture():
+    model, processor = load_model("tiny-idefics3")
+    chat = [{"role": "user", "content": [{"type": "image", "image": planted((300, 500), (40, 110, 200, 200))}]}]
+    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"do_image_splitting": False})
+    # 56-pixel tiles of 7-pixel patches: all read, 8 x 8 patches, 4 x 4 tokens after the 2 x 2 merge
+    assert [(tile.box, tile.kind) for tile in result.layout.tiles] == [((0.0, 0.0, 300.0, 500.0), "local")]
+    assert result.layout.grids == ((4, 4),)
+    assert result.options["preprocessing"] == {"do_image_splitting": False}
+
+
+def test_smolvlm_video_frames_are_one_tile_each():
+    model, processor = load_model("tiny-smolvlm")
+    frames = [planted((320, 200), (40 * k, 50, 40 * k + 60, 150)) for k in range(3)]
+    chat = [{"role": "user", "content": [{"type": "video", "video": frames}, {"type": "text", "text": "Describe."}]}]
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    assert result.layout.kind == "video" and result.layout.picture_sizes == ((200, 320),) * 3
+    assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 320 * 63 / 64, 200 * 63 / 64)] * 3
+    assert result.picture_map(result.words[-1], "tam", picture=2).shape == (200, 320)

@@ -247,7 +247,8 @@ class ModelAdapter(ABC):
         """Ids the chat template writes, one per picture, for the processor to expand; the vision tokens by default.
 
         A family whose template writes another token than the one that carries the
-        features (Gemma 3's ``<start_of_image>`` expands into ``<image_soft_token>`` tokens) overrides it.
+        features (Gemma 3's ``<start_of_image>`` expands into ``<image_soft_token>`` tokens,
+        SmolVLM's ``<video>`` into each frame's ``<image>`` tokens) overrides it.
         """
         return self.vision_token_ids()
 

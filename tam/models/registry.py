@@ -14,6 +14,7 @@ from tam.models.base import ModelAdapter
 from tam.models.gemma3 import Gemma3Adapter
 from tam.models.gemma4 import Gemma4Adapter
 from tam.models.glm4v import Glm4vAdapter
+from tam.models.idefics3 import Idefics3Adapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
@@ -77,6 +78,7 @@ for _adapter in (
     Qwen3_5Adapter,
     Gemma3Adapter,
     Gemma4Adapter,
+    Idefics3Adapter,
 ):
     register_adapter(_adapter)
 
