@@ -48,7 +48,7 @@ PICTURES = [
 
 
 def make_local(model):
-    """Zero every attention's output projection and every position embedding of the vision tower."""
+    """Zero every attention's (softmax or linear) output projection and every position embedding of the vision tower."""
     with torch.no_grad():
         for module in model.modules():
             if "Attention" in type(module).__name__:
@@ -62,6 +62,8 @@ def make_local(model):
                     linears[-1].weight.zero_()  # the output projection is registered last
                     if linears[-1].bias is not None:
                         linears[-1].bias.zero_()
+            if "GatedDeltaNet" in type(module).__name__:  # Qwen3.5's linear attention mixes positions too
+                module.out_proj.weight.zero_()  # registered before its input projections
         for name, parameter in model.named_parameters():
             if ("vision" in name or "visual" in name) and "position" in name:  # GLM-V's tower is "visual"
                 parameter.zero_()
