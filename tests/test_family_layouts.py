@@ -34,6 +34,7 @@ TWINS = [
     "tiny-gemma4",
     "tiny-idefics3",
     "tiny-smolvlm",
+    "tiny-aya-vision",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -47,7 +48,7 @@ PICTURES = [
 
 
 def make_local(model):
-    """Zero every attention's output projection and every position embedding of the vision tower."""
+    """Zero every attention's (softmax or linear) output projection and every position embedding of the vision tower."""
     with torch.no_grad():
         for module in model.modules():
             if "Attention" in type(module).__name__:
@@ -61,6 +62,8 @@ def make_local(model):
                     linears[-1].weight.zero_()  # the output projection is registered last
                     if linears[-1].bias is not None:
                         linears[-1].bias.zero_()
+            if "GatedDeltaNet" in type(module).__name__:  # Qwen3.5's linear attention mixes positions too
+                module.out_proj.weight.zero_()  # registered before its input projections
         for name, parameter in model.named_parameters():
             if ("vision" in name or "visual" in name) and "position" in name:  # GLM-V's tower is "visual"
                 parameter.zero_()
@@ -396,3 +399,17 @@ def test_smolvlm_video_frames_are_one_tile_each_and_light_their_own_rectangle():
         assert picture_map.shape == (200, 320)
         rows, columns = np.nonzero(standing_out(picture_map, result.seen_box(picture)))
         assert left < columns.mean() < right and top < rows.mean() < bottom, picture
+
+
+def test_aya_vision_tiles_as_internvl_and_its_input_is_the_processors_own():
+    model, processor = load_model("tiny-aya-vision")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    # AyaVisionProcessor tiles by default: the 640 x 400 picture on a 3 x 2 canvas plus the TILE_GLOBAL thumbnail
+    assert [tile.kind for tile in result.layout.tiles] == ["local"] * 6 + ["global"]
+    assert result.layout.tiles[4].box == (640 / 3, 200.0, 1280 / 3, 400.0)
+    # the processor's own chat path (one <BOS_TOKEN>: the template writes it) gives the same input ids
+    own = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    prepared = adapter_for(model, processor).prepare(chat)
+    assert prepared.input_ids.tolist() == own[0]
+    assert result.layout.num_tokens == prepared.input_ids.tolist().count(model.config.image_token_id)

@@ -184,19 +184,37 @@ def test_a_kernel_that_hides_the_weights_and_cannot_switch_names_the_fix(monkeyp
 
 
 @pytest.mark.parametrize("name", HYBRID_TWINS)
-def test_attention_baselines_on_a_hybrid_model_read_only_its_attention_layers(name):
+def test_attention_baselines_on_a_hybrid_model_read_exactly_its_attention_layers(name, monkeypatch):
+    import tam.methods.dexar
+
     model, processor = load_model(name)
     kinds = model.config.text_config.layer_types
-    attended = [index + 1 for index, kind in enumerate(kinds) if kind == "full_attention"]
-    assert attended == [4]  # the twin's four layers: three Gated DeltaNet, then attention, as the checkpoints'
-    result = tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["attention", "gradcam"])
+    attended = [index + 1 for index, kind in enumerate(kinds) if kind == "full_attention"]  # hidden-state numbering
+    assert attended == [4, 8]  # the twin: Gated DeltaNet with softmax attention every fourth layer, as the checkpoints
+    decoder = adapter_for(model, processor).decoder_layers
+    read = []  # the attention modules dexar takes weights from, in order
+    real_weights = tam.methods.dexar.attention_weights
+    monkeypatch.setattr(
+        tam.methods.dexar,
+        "attention_weights",
+        lambda output, name, module: read.append(module) or real_weights(output, name, module),
+    )
+    with pytest.warns(UserWarning, match=r"dexar sums over the 2 of 8 decoder layers .* \(4, 8\)"):
+        result = tam.explain(
+            model, processor, chat(image()), max_new_tokens=2, methods=["dexar", "attention@4", "attention"]
+        )
+    assert read == [decoder[index - 1].self_attn for index in attended]
+    assert result.options["attention_layers"] == attended
     assert_maps_fit(result)
-    assert result.maps("attention").max() == 1.0 and result.maps("gradcam").max() == 1.0
-    with pytest.raises(
-        UnavailableMethodError, match=r"layer 1 of .* no softmax attention.*have them: 4 \(e.g. attention@4\)"
-    ):
-        tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["attention@1"])
-    with pytest.warns(UserWarning, match=r"dexar sums over the 1 of 4 decoder layers .* \(4\)"):
-        result = tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["dexar", "lens@1"])
+    assert not np.allclose(result.maps("attention@4"), result.maps("attention"))  # the default: the last, layer 8
+    for layer in (1, 5):  # Gated DeltaNet layers: no attention weights, named in the error with those that have them
+        with pytest.raises(
+            UnavailableMethodError,
+            match=rf"layer {layer} of .* no softmax attention.*have them: 4, 8 \(e.g. attention@8\)",
+        ):
+            tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=[f"attention@{layer}"])
+    # Grad-CAM, the logit lens and TAM read a Gated DeltaNet layer as any other
+    result = tam.explain(model, processor, chat(image()), max_new_tokens=2, layer=1, methods=["gradcam@7", "lens@5"])
+    assert result.options["layer"] == 1 and "attention_layers" not in result.options
     assert_maps_fit(result)
     assert not tam_hooks(model) and all(p.requires_grad for p in model.parameters())
