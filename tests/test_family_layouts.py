@@ -322,6 +322,9 @@ def test_idefics3_tile_names_are_neither_map_cells_nor_earlier_text(name):
     chat = planted_chat((640, 400), (130, 120, 230, 280))
     adapter = adapter_for(model, processor)
     prepared = adapter.prepare(chat)
+    # the processor's own chat path gives the same input ids (one BOS: the template writes it)
+    own = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)
+    assert prepared.input_ids.tolist() == own["input_ids"][0]
     names = [f"<row_{row}_col_{column}>" for row in range(1, 7) for column in range(1, 7)]
     markers = processor.tokenizer.convert_tokens_to_ids([*names, "<global-img>", "<fake_token_around_image>"])
     # one name before each of the 3 x 4 tiles, <global-img> before the global image, a
