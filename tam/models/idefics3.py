@@ -68,12 +68,19 @@ class Idefics3Adapter(SquareGridAdapter):
         return self.model.model.text_model.layers
 
     def prepare(self, messages: list[dict]) -> PreparedInputs:
-        """Run the processor on the rendered chat, its images and its videos (lists of frames, every frame read)."""
+        """Run the processor on the rendered chat and its images, or its videos' frames as given.
+
+        Every frame given is a frame the model reads (the processor samples none); its
+        timestamps come from the entry's ``fps`` when it has one, else the processor's default.
+        """
+        from transformers.video_utils import VideoMetadata
+
         self.check_video(messages)
         items = vision_items(messages)
         images = load_images(messages)
-        videos = [load_frames(item["video"]) for item in items if item_kind(item) == "video"]
-        if images and videos:
+        video_items = [item for item in items if item_kind(item) == "video"]
+        videos = [load_frames(item["video"]) for item in video_items]
+        if images and videos:  # SmolVLMProcessor keeps the frames' pixels alone when given both
             raise UnsupportedInputError(
                 f"{self.family}'s processor takes the images or the videos of a chat, not both; "
                 "ask about them in separate chats"
@@ -81,10 +88,12 @@ class Idefics3Adapter(SquareGridAdapter):
         text = self.render(messages)
         options = dict(self.processor_options)
         if videos:
-            options.setdefault("do_sample_frames", False)  # every frame given is a picture of the layout
-        inputs = self.processor(
-            text=[text], images=images or None, videos=videos or None, return_tensors="pt", **options
-        )
+            metadata = [
+                VideoMetadata(total_num_frames=len(frames), fps=item.get("fps"), frames_indices=range(len(frames)))
+                for item, frames in zip(video_items, videos, strict=True)
+            ]
+            options.update(videos=videos, video_metadata=metadata, do_sample_frames=False)
+        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
         pictures = [np.asarray(image, dtype=np.uint8) for image in images]
         pictures += [np.asarray(frame, dtype=np.uint8) for frames in videos for frame in frames]
         return PreparedInputs(inputs, pictures, text, [item_kind(item) for item in items])
