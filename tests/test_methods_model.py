@@ -40,6 +40,9 @@ def assert_maps_fit(result):
         assert len(result.grids(0, name)) == len(result.layout.grids)
 
 
+HYBRID_TWINS = ["tiny-qwen3.5", "tiny-qwen3.5-moe"]  # softmax attention in some layers only
+
+
 def every_model_method(adapter):
     """Every registered model method at its default layer, and each layered one at a low layer it can read."""
     low = {"attention": adapter.attention_layers[0], "gradcam": 0, "lens": 1}
@@ -124,12 +127,6 @@ def test_attention_baselines_read_only_layers_with_softmax_attention_and_say_so(
         rf"weights; the layers that have them: {layers} \(e.g. attention@{attended[-1]}\)$",
     ):
         tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=[f"attention@{other}"])
-
-
-@pytest.mark.parametrize("name", ["tiny-qwen3.5", "tiny-qwen3.5-moe"])
-def test_the_hybrid_twins_have_softmax_attention_in_their_last_layer_only(name):
-    model, _ = load_model(name)
-    assert softmax_layers(model) == [4]  # three Gated DeltaNet layers, then attention, as the checkpoints
 
 
 def test_baselines_on_several_pictures_and_a_video_follow_the_layout():
@@ -255,4 +252,41 @@ def test_a_kernel_that_hides_the_weights_and_cannot_switch_names_the_fix(monkeyp
     monkeypatch.setattr(model, "set_attn_implementation", lambda implementation: None)  # claims to switch, does not
     with pytest.raises(UnavailableMethodError, match="returned none; load the model with attn_implementation='eager'"):
         tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=["dexar"])
+    assert not tam_hooks(model) and all(p.requires_grad for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", HYBRID_TWINS)
+def test_attention_baselines_on_a_hybrid_model_read_exactly_its_attention_layers(name, monkeypatch):
+    import tam.methods.dexar
+
+    model, processor = load_model(name)
+    kinds = model.config.text_config.layer_types
+    attended = [index + 1 for index, kind in enumerate(kinds) if kind == "full_attention"]  # hidden-state numbering
+    assert attended == [4, 8]  # the twin: Gated DeltaNet with softmax attention every fourth layer, as the checkpoints
+    decoder = adapter_for(model, processor).decoder_layers
+    read = []  # the attention modules dexar takes weights from, in order
+    real_weights = tam.methods.dexar.attention_weights
+    monkeypatch.setattr(
+        tam.methods.dexar,
+        "attention_weights",
+        lambda output, name, module: read.append(module) or real_weights(output, name, module),
+    )
+    with pytest.warns(UserWarning, match=r"dexar sums over the 2 of 8 decoder layers .* \(4, 8\)"):
+        result = tam.explain(
+            model, processor, chat(image()), max_new_tokens=2, methods=["dexar", "attention@4", "attention"]
+        )
+    assert read == [decoder[index - 1].self_attn for index in attended]
+    assert result.options["attention_layers"] == attended
+    assert_maps_fit(result)
+    assert not np.allclose(result.maps("attention@4"), result.maps("attention"))  # the default: the last, layer 8
+    for layer in (1, 5):  # Gated DeltaNet layers: no attention weights, named in the error with those that have them
+        with pytest.raises(
+            UnavailableMethodError,
+            match=rf"layer {layer} of .* no softmax attention.*have them: 4, 8 \(e.g. attention@8\)",
+        ):
+            tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=[f"attention@{layer}"])
+    # Grad-CAM, the logit lens and TAM read a Gated DeltaNet layer as any other
+    result = tam.explain(model, processor, chat(image()), max_new_tokens=2, layer=1, methods=["gradcam@7", "lens@5"])
+    assert result.options["layer"] == 1 and "attention_layers" not in result.options
+    assert_maps_fit(result)
     assert not tam_hooks(model) and all(p.requires_grad for p in model.parameters())

@@ -247,7 +247,8 @@ class ModelAdapter(ABC):
         """Ids the chat template writes, one per picture, for the processor to expand; the vision tokens by default.
 
         A family whose template writes another token than the one that carries the
-        features (Gemma 3's ``<start_of_image>`` expands into ``<image_soft_token>`` tokens) overrides it.
+        features (Gemma 3's ``<start_of_image>`` expands into ``<image_soft_token>`` tokens,
+        SmolVLM's ``<video>`` into each frame's ``<image>`` tokens) overrides it.
         """
         return self.vision_token_ids()
 
@@ -644,7 +645,11 @@ class SquareGridAdapter(ModelAdapter):
         self.check_video(messages)
         images = load_images(messages)
         text = self.render(messages)
-        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **self.processor_options)
+        # a template that writes the BOS itself gets no second one, as the processor's own apply_chat_template does
+        bos = self.tokenizer.bos_token
+        written = {"add_special_tokens": False} if bos and text.startswith(bos) else {}
+        options = {**written, **self.processor_options}
+        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
         pictures = [np.asarray(image, dtype=np.uint8) for image in images]
         return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
 

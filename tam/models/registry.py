@@ -10,10 +10,12 @@ register an adapter (:func:`register_adapter`) or pass the spans and the grid to
 from __future__ import annotations
 
 from tam.errors import TAMError
+from tam.models.aya_vision import AyaVisionAdapter
 from tam.models.base import ModelAdapter
 from tam.models.gemma3 import Gemma3Adapter
 from tam.models.gemma4 import Gemma4Adapter
 from tam.models.glm4v import Glm4vAdapter
+from tam.models.idefics3 import Idefics3Adapter
 from tam.models.internvl import InternVLAdapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
@@ -77,6 +79,8 @@ for _adapter in (
     Qwen3_5Adapter,
     Gemma3Adapter,
     Gemma4Adapter,
+    Idefics3Adapter,
+    AyaVisionAdapter,
 ):
     register_adapter(_adapter)
 

@@ -419,5 +419,8 @@ TWINS: dict[str, Callable] = {
     "tiny-glm4v-moe": _built_in("twins_glm", "build_glm4v_moe"),
     "tiny-gemma3": _built_in("twins_gemma", "build_gemma3"),
     "tiny-gemma4": _built_in("twins_gemma", "build_gemma4"),
+    "tiny-idefics3": _built_in("twins_idefics3", "build_idefics3"),
+    "tiny-smolvlm": _built_in("twins_idefics3", "build_smolvlm"),
+    "tiny-aya-vision": _built_in("twins_aya_vision", "build_aya_vision"),
 }
 """Twin name -> builder returning ``(model, processor)``."""
