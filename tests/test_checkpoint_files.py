@@ -140,3 +140,64 @@ def test_llava_two_pictures_each_over_its_own_crop(llava):
     between = len(tokenizer("<image>\n<image>", add_special_tokens=False)["input_ids"]) - 2
     assert runs(spans.vision) == [(before, 576), (before + 576 + between, 576)]
     check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+
+
+# ---- Qwen2.5-VL (Qwen/Qwen2.5-VL-7B-Instruct) and Qwen2-VL's tokenizer settings -------------------
+
+QWEN = "qwen2.5-vl-7b-instruct"
+QWEN_TOKENIZER = "qwen2-vl-2b"
+
+
+@pytest.fixture(scope="module")
+def qwen():
+    model, twin = TWINS["tiny-qwen2.5-vl"]()
+    settings = checkpoint_file(QWEN, "preprocessor_config.json")
+    # the file names "Qwen2_5_VLImageProcessor", a class transformers never had; Qwen2VLImageProcessor reads it
+    assert settings.pop("image_processor_type") == "Qwen2_5_VLImageProcessor"
+    assert settings.pop("processor_class") == type(twin).__name__
+    processor = transformers.Qwen2_5_VLProcessor(
+        image_processor=transformers.Qwen2VLImageProcessor(**settings),
+        video_processor=twin.video_processor,
+        tokenizer=twin.tokenizer,
+        chat_template=checkpoint_file(QWEN, "chat_template.jinja"),
+    )
+    return model, processor
+
+
+def test_qwen_files_match_the_twin(qwen):
+    model, processor = qwen
+    tokenizer_config = checkpoint_file(QWEN_TOKENIZER, "tokenizer_config.json")
+    tokenizer = processor.tokenizer
+    assert special_tokens_of(tokenizer) == {
+        "eos_token": tokenizer_config["eos_token"],
+        "pad_token": tokenizer_config["pad_token"],
+    }
+    assert tokenizer_config["bos_token"] is None and tokenizer_config["unk_token"] is None
+    names = {entry["content"] for entry in tokenizer_config["added_tokens_decoder"].values()}
+    markers = ["<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>"]
+    assert set(markers) <= names and set(markers) <= set(tokenizer.all_special_tokens)
+    twin_model, twin = TWINS["tiny-qwen2.5-vl"]()
+    assert twin.chat_template == processor.chat_template
+    settings = checkpoint_file(QWEN, "preprocessor_config.json")
+    for name in ("patch_size", "temporal_patch_size", "merge_size", "image_mean", "image_std"):
+        assert list(np.ravel(getattr(twin.image_processor, name))) == list(np.ravel(settings[name])), name
+    assert twin_model.config.vision_config.spatial_merge_size == settings["merge_size"]
+
+
+def test_qwen_pictures_are_grids_by_smart_resize_at_the_checkpoints_pixel_bounds(qwen):
+    model, processor = qwen
+    chat = image_chat((640, 480), (300, 500))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    # smart_resize at min_pixels 3136 and max_pixels 12845056: each side rounded to a multiple of
+    # patch_size * merge_size = 28, the area within the bounds: 480 -> 476 and 640 -> 644 (17 x 23 cells
+    # after the 2 x 2 merge); 500 -> 504 and 300 -> 308 (18 x 11); each grid covers its picture whole
+    assert prepared.inputs["image_grid_thw"].tolist() == [[1, 34, 46], [1, 36, 22]]
+    assert layout.grids == ((17, 23), (18, 11))
+    assert [tile.box for tile in layout.tiles] == [(0.0, 0.0, 640.0, 480.0), (0.0, 0.0, 300.0, 500.0)]
+    tokenizer = processor.tokenizer
+    system = "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"  # the template's default system turn
+    before = len(tokenizer(system + "<|im_start|>user\n<|vision_start|>", add_special_tokens=False)["input_ids"])
+    # <|vision_end|><|vision_start|> between the two pictures
+    assert runs(spans.vision) == [(before, 17 * 23), (before + 17 * 23 + 2, 18 * 11)]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+    assert spans.prompt[0] == spans.vision[-1] + 2  # right after <|vision_end|>
