@@ -70,7 +70,9 @@ def test_every_twin_writes_a_visual_per_token(tmp_path, name):
     assert visuals == tokens >= 1
 
 
-@pytest.mark.parametrize("name", ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-glm4v"])
+@pytest.mark.parametrize(
+    "name", [*(name for name in TWINS if name.startswith("tiny-qwen")), "tiny-glm4v", "tiny-smolvlm"]
+)
 def test_video_frames_folder(tmp_path, name):
     args = ["--model", name, "--video", str(ROOT / "imgs/frames"), "--prompt", "Describe this video."]
     assert demo.main([*args, "--out", str(tmp_path), "--max-new-tokens", "3"]) == 0
@@ -80,10 +82,11 @@ def test_video_frames_folder(tmp_path, name):
     assert meta["layout_kind"] == "video"
 
 
-def test_several_images(tmp_path):
+@pytest.mark.parametrize("name", ["tiny-internvl", "tiny-qwen3.5"])
+def test_several_images(tmp_path, name):
     args = [
         "--model",
-        "tiny-internvl",
+        name,
         "--image",
         str(ROOT / "imgs/demo.jpg"),
         "--image",
