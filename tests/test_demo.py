@@ -69,7 +69,9 @@ def test_every_twin_writes_a_visual_per_token(tmp_path, name):
     assert visuals == tokens >= 1
 
 
-@pytest.mark.parametrize("name", ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-glm4v"])
+@pytest.mark.parametrize(
+    "name", ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-glm4v", "tiny-llava-onevision"]
+)
 def test_video_frames_folder(tmp_path, name):
     args = ["--model", name, "--video", str(ROOT / "imgs/frames"), "--prompt", "Describe this video."]
     assert demo.main([*args, "--out", str(tmp_path), "--max-new-tokens", "3"]) == 0
