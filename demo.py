@@ -9,16 +9,20 @@
     python demo.py --model toy-shapes --methods attention,gradcam,lens@2   # baselines beside TAM in the report
 
 Without --out, everything goes to vis_results/MODEL_INPUT (say vis_results/toy-shapes_toy-shapes),
-replacing what an earlier run of the same model on the same input left there.
+replacing what an earlier run of the same model on the same input left there. The folder is written
+whole beside its place and swapped in at the end, locked (OUT.lock beside it) while a run writes it.
 Bad input ends with one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
 import os
 import re
+import secrets
+import shutil
 import sys
 from pathlib import Path
 
@@ -197,22 +201,35 @@ def default_out(model: str, inputs: list[str]) -> Path:
     return DEFAULT_OUT / "_".join(re.sub(r"[^\w.+-]+", "-", name)[:60] for name in names)
 
 
-def check_out(out: Path, overwrite: bool, files: tuple[str, ...] = ()) -> None:
-    """Raise :class:`InputError` unless ``out`` is a folder (or can be made one) without an earlier result.
+OWN_FILES = re.compile(r"\d{3}(-.*)?\.jpg|index\.html|figure\.(pdf|png)|result")
+"""The names a run writes in ``--out``: token pictures ``NNN[-text].jpg``, the report, the figure, the result."""
 
-    ``files`` are the other names the run writes (``index.html``, ``figure.pdf``): without
-    ``overwrite`` they must not exist either. Nothing is created: a failed run leaves no
-    empty folder behind.
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Raise :class:`InputError` unless ``out`` is a folder (or can be made one) that a run may replace whole.
+
+    The run replaces the folder as one unit (:func:`write_outputs`), so it must hold only
+    what an earlier run wrote (:data:`OWN_FILES`), and only with ``overwrite``; it must not
+    hold the current folder. Nothing is created: a failed run leaves no empty folder behind.
     """
     for path in (out, out / "result"):
         if path.is_symlink():
             raise InputError(
                 f"--out: {str(path)!r} is a symbolic link; the demo writes only where you name: name the real folder"
             )
-    if not overwrite:
-        for name in ("result", *files):
-            if (out / name).exists():
-                raise InputError(f"{out / name} exists; pass --overwrite or another --out")
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise InputError(f"--out {str(out)!r} holds the current folder; the demo replaces --out whole: name a new one")
+    if out.is_dir():
+        names = sorted(path.name for path in out.iterdir())
+        foreign = [name for name in names if not OWN_FILES.fullmatch(name)]
+        if foreign:
+            raise InputError(
+                f"--out {str(out)!r} holds files the demo did not write ({', '.join(map(repr, foreign[:3]))}"
+                f"{', ...' if len(foreign) > 3 else ''}); the demo replaces --out whole: name a new or empty folder"
+            )
+        if names and not overwrite:
+            earlier = "result" if "result" in names else names[0]
+            raise InputError(f"{out / earlier} exists; pass --overwrite or another --out")
     existing = next(folder for folder in (out, *out.parents) if folder.exists() or folder == Path(folder.anchor))
     if not existing.is_dir():
         raise InputError(f"--out {str(out)!r}: {str(existing)!r} is a file, not a folder; name a folder")
@@ -220,11 +237,38 @@ def check_out(out: Path, overwrite: bool, files: tuple[str, ...] = ()) -> None:
         raise InputError(f"--out {str(out)!r}: the folder {str(existing)!r} is not writable; choose another --out")
 
 
-def remove_stale_visuals(out: Path, written: set[str]) -> None:
-    """Delete the pictures ``NNN[-text].jpg`` this run did not write: those of an earlier answer."""
-    for picture in out.glob("[0-9][0-9][0-9]*.jpg"):
-        if re.fullmatch(r"\d{3}(-.*)?\.jpg", picture.name) and picture.name not in written:
-            picture.unlink()
+def out_lock_path(out: Path) -> Path:
+    """``OUT.lock`` beside the real path of ``out``, held by the run writing there (a second name: the same lock)."""
+    real = out.resolve()
+    return real.with_name(f"{real.name}.lock")
+
+
+def take_out(out: Path, overwrite: bool):
+    """Check ``out`` (:func:`check_out`), lock it against other runs, and return the held lock.
+
+    The folders above ``out`` are made for the lock file. Staging folders that a killed
+    run left beside ``out`` are removed: no other run can be writing them while the lock is held.
+    """
+    from tam.files import take_lock
+
+    check_out(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = take_lock(out_lock_path(out), f"--out {str(out)!r} is in use by another run", "--out")
+    try:
+        check_out(out, overwrite)  # again: an earlier run may have finished before the lock was free
+        for leftover in out.parent.glob(f"{glob.escape(staging_prefix(out))}*"):
+            shutil.rmtree(leftover)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def staging_prefix(out: Path) -> str:
+    """``.<out>.demo-``: the start of the hidden staging folders of ``out``, beside it."""
+    from tam.files import fit_name
+
+    return f".{fit_name(out.name, 40)}.demo-"
 
 
 def picture_name(span) -> str:
@@ -258,51 +302,43 @@ def split_found(result, words: list[str]) -> tuple[list[str], dict[str, str]]:
 
 
 def write_outputs(result, tokenizer, spans, figure_columns: list[str], args: argparse.Namespace, out: Path) -> None:
-    """Write the pictures, the figure, the report and, last, the result, into ``out``.
+    """Write the pictures, the figure, the report and the result into a staging folder, then swap it in as ``out``.
 
-    The result is written last because an existing one is what makes a rerun without
-    ``--overwrite`` stop; if anything fails before it, the files this run wrote are
-    removed again, so the rerun is not blocked by a half-written folder.
+    The staging folder sits beside ``out`` (:func:`staging_prefix`) and replaces the whole
+    of ``out`` in one step (:func:`tam.files.replace_directory`): a reader, a failed or a
+    killed run sees the earlier run's folder or this one's, never a mix. A failed run
+    removes its staging folder.
     """
-    created = not out.exists()
-    written: list[Path] = []
-
-    def fresh(name: str) -> Path:
-        path = out / name
-        if not path.exists():
-            written.append(path)
-        return path
-
     from tqdm import tqdm
 
+    from tam.files import replace_directory
+
+    staging = out.with_name(f"{staging_prefix(out)}{secrets.token_hex(4)}")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
         for span in tqdm(spans, desc=f"{args.unit} visuals", unit=args.unit):
-            result.save_span_visual(span, fresh(picture_name(span)), tokenizer=tokenizer, overwrite=args.overwrite)
-        if args.overwrite:
-            remove_stale_visuals(out, {picture_name(span) for span in spans})
+            result.save_span_visual(span, staging / picture_name(span), tokenizer=tokenizer)
         if figure_columns:
             methods = method_list(args.figure_methods)
             try:
                 for name in FIGURE_FILES:
-                    result.save_figure(fresh(name), figure_columns, methods, overwrite=args.overwrite)
+                    result.save_figure(staging / name, figure_columns, methods)
             except (LookupError, ValueError) as error:
                 raise InputError(f"--figure: {error}") from None
         if args.report:
-            result.save_html(fresh("index.html"), tokenizer=tokenizer, overwrite=args.overwrite)
-        elif args.overwrite:
-            (out / "index.html").unlink(missing_ok=True)  # the earlier answer's report
-        result.save(out / "result", overwrite=args.overwrite)
+            result.save_html(staging / "index.html", tokenizer=tokenizer)
+        result.save(staging / "result")
+        replace_directory(staging, out)
     except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        if created and out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
+        shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
 def run(args: argparse.Namespace) -> Path:
-    """Check the inputs, load the model, explain, and write the visuals and the result."""
+    """Check the inputs, take ``--out`` (:func:`take_out`), load the model, explain, write the visuals and the result.
+
+    ``--out`` stays locked until the run ends, so a second run on it stops at once.
+    """
     from tam.models.explain import MAX_NEW_TOKENS
 
     if not 1 <= args.max_new_tokens <= MAX_NEW_TOKENS:
@@ -318,8 +354,17 @@ def run(args: argparse.Namespace) -> Path:
         images = [entry["image"] for entry in messages[0]["content"] if entry["type"] == "image"]
         args.out, args.overwrite = default_out(args.model, images + ([args.video] if args.video else [])), True
     out = Path(args.out)
-    check_out(out, args.overwrite, ("index.html",) * args.report + FIGURE_FILES * (columns is not None))
+    lock = take_out(out, args.overwrite)
+    try:
+        return explain_and_write(args, messages, methods, columns, out)
+    finally:
+        lock.release()
 
+
+def explain_and_write(
+    args: argparse.Namespace, messages: list[dict], methods: list[str], columns: list[str] | None, out: Path
+) -> Path:
+    """Load the model, explain the chat ``messages``, and write the visuals and the result to ``out``."""
     import tam
     from tam.models import load_model
     from tam.models.explain import check_layer
@@ -384,6 +429,12 @@ def main(argv: list[str] | None = None) -> int:
         run(args)
     except (InputError, TAMError, OSError) as error:
         print(f"demo.py: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # --out keeps the earlier run's folder, or none: the run wrote nothing there
+        print(
+            f"demo.py: error: interrupted; {args.out or 'the output folder'} is as it was before the run",
+            file=sys.stderr,
+        )
         return 2
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ImageFileError",
+    "InUseError",
     "NonFiniteError",
     "ResultFileError",
     "ShapeError",
@@ -35,6 +36,10 @@ class VocabularyError(TAMError):
 
 class ImageFileError(TAMError):
     """A picture cannot be read: missing, damaged, truncated, or over the pixel limit."""
+
+
+class InUseError(TAMError):
+    """An output file or folder is locked by another run (the message names the holding process)."""
 
 
 class ResultFileError(TAMError):

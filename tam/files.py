@@ -15,10 +15,13 @@ import errno
 import os
 import secrets
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["NAME_MAX", "fit_name", "replace_directory", "staging_name", "write_atomically"]
+from tam.errors import InUseError
+
+__all__ = ["NAME_MAX", "fit_name", "replace_directory", "staging_name", "take_lock", "write_atomically"]
 
 NAME_MAX = 255
 """Longest file name, in bytes, of the usual file systems (ext4, XFS, APFS, NTFS in UTF-16 units)."""
@@ -119,3 +122,45 @@ def replace_directory(staging: Path, target: Path) -> None:
         aside.rename(target)
         raise
     shutil.rmtree(aside)
+
+
+def take_lock(lock_file: Path, in_use: str, other: str):
+    """Take the advisory lock ``lock_file`` without waiting, writing ``<pid> on <host>`` into it.
+
+    Parameters
+    ----------
+    lock_file : Path
+        The lock ([filelock](https://py-filelock.readthedocs.io/)); its folder must exist.
+    in_use, other : str
+        The busy message reads ``{in_use} (process <holder>); wait for it to end, or choose another {other}``.
+
+    Returns
+    -------
+    filelock.FileLock
+        Held until its ``release()``.
+
+    Raises
+    ------
+    InUseError
+        Another process holds the lock (its message names the holder), or the lock cannot be taken.
+    """
+    from filelock import FileLock, Timeout
+
+    def name_holder(descriptor: int) -> None:
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()} on {socket.gethostname()}".encode(), 0)
+
+    lock = FileLock(lock_file, timeout=0, on_acquired=name_holder)
+    try:
+        lock.acquire()
+    except Timeout:
+        try:
+            holder = lock_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            holder = ""
+        raise InUseError(
+            f"{in_use} (process {holder or 'unknown'}); wait for it to end, or choose another {other}"
+        ) from None
+    except OSError as error:
+        raise InUseError(f"cannot take the lock {lock_file}: {error.strerror or error}") from None
+    return lock

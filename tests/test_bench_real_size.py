@@ -67,6 +67,9 @@ def test_the_markdown_names_each_way_once_and_the_run(report):
         assert text.count(f"| {way} |") == 1
     assert "A 112x84 picture (12 vision tokens), 4 answer tokens" in text
     assert f"{os.cpu_count()} cores" in text and "torch " in text
+    firsts = {line.split(":")[0]: line for line in text.splitlines() if "`explain_generation` took" in line}
+    assert "the first call of its process" in firsts[bench.CASES["explain"]]
+    assert "its first timed call" in firsts[bench.CASES["eval"]]  # after the untimed call that found the noun
 
 
 def test_the_scaling_has_a_row_per_point_at_the_sizes_asked():

@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,7 +71,8 @@ def test_every_twin_writes_a_visual_per_token(tmp_path, name):
 
 
 @pytest.mark.parametrize(
-    "name", ["tiny-qwen2-vl", "tiny-qwen2.5-vl", "tiny-qwen3-vl", "tiny-glm4v", "tiny-llava-onevision"]
+    "name",
+    [*(name for name in TWINS if name.startswith("tiny-qwen")), "tiny-glm4v", "tiny-smolvlm", "tiny-llava-onevision"],
 )
 def test_video_frames_folder(tmp_path, name):
     args = ["--model", name, "--video", str(ROOT / "imgs/frames"), "--prompt", "Describe this video."]
@@ -81,10 +83,11 @@ def test_video_frames_folder(tmp_path, name):
     assert meta["layout_kind"] == "video"
 
 
-def test_several_images(tmp_path):
+@pytest.mark.parametrize("name", ["tiny-internvl", "tiny-qwen3.5"])
+def test_several_images(tmp_path, name):
     args = [
         "--model",
-        "tiny-internvl",
+        name,
         "--image",
         str(ROOT / "imgs/demo.jpg"),
         "--image",
@@ -112,7 +115,9 @@ def test_default_folders_are_named_after_the_model_and_the_input(tmp_path, monke
     assert "vis_results/tiny-llava_demo" in capsys.readouterr().out
     assert sorted(path.name for path in (tmp_path / "vis_results").iterdir()) == [
         "tiny-llava_demo",
+        "tiny-llava_demo.lock",  # free once a run ends; a second run at once is refused
         "tiny-qwen2.5-vl_frames",
+        "tiny-qwen2.5-vl_frames.lock",
     ]
     pictures, words = written_tokens(tmp_path / "vis_results" / "tiny-llava_demo")
     assert pictures == words  # the replaced run's pictures are gone
@@ -331,15 +336,34 @@ def test_frames_of_differing_sizes_become_one_video(tmp_path):
     assert meta["layout_kind"] == "video"
 
 
-def test_overwrite_removes_the_earlier_answers_pictures(tmp_path, monkeypatch):
+def test_overwrite_removes_the_earlier_answers_pictures(tmp_path):
     longer = ["--model", "tiny-qwen2-vl", "--out", str(tmp_path), "--unit", "token", "--max-new-tokens", "6"]
     assert demo.main(longer) == 0
     before = len(list(tmp_path.glob("*.jpg")))
-    (tmp_path / "notes.jpg").write_text("a file of the user's")
     assert demo.main([*longer[:-1], "1", "--overwrite"]) == 0
     visuals = sorted(path.name for path in tmp_path.glob("[0-9]*.jpg"))
     assert len(visuals) == written_tokens(tmp_path, "token")[1] < before
-    assert (tmp_path / "notes.jpg").exists()
+
+
+def test_an_out_holding_files_the_demo_did_not_write_is_refused_and_they_are_kept(tmp_path, capsys, no_model):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "005-circle.jpg").write_text("an earlier run's picture")
+    (out / "notes.jpg").write_text("a file of the user's")
+    line = one_error_line(capsys, twin_args(tmp_path, "--overwrite"))
+    assert line.endswith(
+        f"--out {str(out)!r} holds files the demo did not write ('notes.jpg'); the demo replaces "
+        "--out whole: name a new or empty folder"
+    )
+    assert sorted(path.name for path in out.iterdir()) == ["005-circle.jpg", "notes.jpg"]
+
+
+def test_an_out_holding_the_current_folder_is_refused(tmp_path, capsys, monkeypatch, no_model):
+    monkeypatch.chdir(tmp_path)
+    for out in (".", str(tmp_path.parent)):
+        assert "holds the current folder; the demo replaces --out whole" in one_error_line(
+            capsys, [*twin_args(tmp_path), "--out", out, "--overwrite"]
+        )
 
 
 def test_generation_shows_the_tokens_generated_so_far(tmp_path, capsys, monkeypatch):
@@ -423,6 +447,133 @@ def test_a_run_that_fails_while_writing_leaves_nothing_that_blocks_the_rerun(tmp
         patched.setattr(TokenActivationResult, "save_html", disk_full)
         assert demo.main(args) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == "demo.py: error: [Errno 28] No space left on device"
-    assert not out.exists()  # the pictures and the figure written before the failure are gone
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["out.lock"]  # no pictures, no staging folder
     assert demo.main(args) == 0
     assert (out / "index.html").is_file() and written_tokens(out) == (13, 13)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file below ``folder`` with its bytes."""
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def assert_one_run(out: Path, prompts: list[str]) -> None:
+    """``out`` holds one whole run of one of ``prompts``: its result, and the pictures and report of that result."""
+    from tam import TokenActivationResult
+
+    result = TokenActivationResult.load(out / "result")
+    prompt_text = "".join(result.texts[: result.num_prompt_tokens])
+    assert any(prompt.split()[0] in prompt_text for prompt in prompts), prompt_text
+    pictures = sorted(path.name for path in out.glob("*.jpg"))
+    assert pictures == sorted(demo.picture_name(span) for span in result.spans("word"))
+    assert sorted(path.name for path in out.iterdir()) == sorted([*pictures, "index.html", "result"])
+
+
+def toy_args(out: Path, prompt: str, *more: str) -> list[str]:
+    return ["--model", "toy-shapes", "--out", str(out), "--prompt", prompt, "--max-new-tokens", "4", *more]
+
+
+@pytest.mark.parametrize("link", ["out", "out/result"])
+def test_an_overwrite_through_a_linked_out_or_result_is_refused_and_the_target_kept(tmp_path, capsys, no_model, link):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep me")
+    if link == "out/result":
+        (tmp_path / "out").mkdir()
+    (tmp_path / link).symlink_to(elsewhere)
+    line = one_error_line(capsys, twin_args(tmp_path, "--overwrite"))
+    assert f"--out: {str(tmp_path / link)!r} is a symbolic link; the demo writes only where you name" in line
+    assert snapshot(elsewhere) == {"precious.txt": b"keep me"}
+
+
+def test_an_out_in_use_by_another_run_is_refused_by_its_real_path(tmp_path, capsys, no_model):
+    from tam.files import take_lock
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "real")
+    lock = take_lock(demo.out_lock_path(tmp_path / "real" / "out"), "held by this test", "--out")
+    try:
+        line = one_error_line(capsys, [*twin_args(tmp_path), "--out", str(tmp_path / "linked" / "out")])
+    finally:
+        lock.release()
+    assert f"is in use by another run (process {os.getpid()} on " in line and "choose another --out" in line
+    assert not (tmp_path / "real" / "out").exists()
+
+
+def test_two_demos_at_once_on_one_out_leave_one_whole_run(tmp_path):
+    out = tmp_path / "out"
+    prompts = ["Describe this image.", "What shapes are there?"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "demo.py"), *toy_args(out, prompt, "--overwrite")],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for prompt in prompts
+    ]
+    outcomes = [(run.wait(timeout=300), run.stderr.read()) for run in runs]
+    finished = [prompt for prompt, (code, _) in zip(prompts, outcomes, strict=True) if code == 0]
+    for code, err in outcomes:
+        assert code == 0 or (code == 2 and "is in use by another run" in err.strip().splitlines()[-1]), err
+    assert finished
+    assert_one_run(out, finished)
+
+
+KILLED_BEFORE_THE_SWAP = """
+import os, sys, time
+import demo, tam.files
+def stop(staging, target):
+    open(sys.argv[1], "w").close()
+    time.sleep(300)
+tam.files.replace_directory = stop
+demo.main(sys.argv[2:])
+"""
+
+
+def test_a_demo_killed_during_overwrite_leaves_the_earlier_run_whole_and_the_rerun_cleans_up(tmp_path):
+    out = tmp_path / "out"
+    assert demo.main(toy_args(out, "Describe this image.")) == 0
+    before = snapshot(out)
+    marker = tmp_path / "about-to-swap"
+    second = toy_args(out, "What shapes are there?", "--overwrite")
+    killed = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BEFORE_THE_SWAP, str(marker), *second],
+        cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        while not marker.exists():
+            assert killed.poll() is None, "the demo ended before it swapped its folder in"
+            time.sleep(0.05)
+    finally:
+        killed.kill()
+        killed.wait()
+    assert snapshot(out) == before  # the second run's whole staging folder sat beside it, unseen
+    assert len(list(tmp_path.glob(".out.demo-*"))) == 1
+    assert demo.main(second) == 0
+    assert_one_run(out, ["What shapes are there?"])
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["about-to-swap", "out", "out.lock"]
+
+
+def test_ctrl_c_in_the_demo_is_one_line_and_keeps_the_earlier_run(tmp_path, capsys, monkeypatch):
+    from tam import TokenActivationResult
+
+    out = tmp_path / "out"
+    assert demo.main(toy_args(out, "Describe this image.")) == 0
+    before = snapshot(out)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TokenActivationResult, "save_html", interrupted)
+    capsys.readouterr()
+    assert demo.main(toy_args(out, "What shapes are there?", "--overwrite")) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bars
+    assert last == f"demo.py: error: interrupted; {out} is as it was before the run"
+    assert snapshot(out) == before and sorted(path.name for path in tmp_path.iterdir()) == ["out", "out.lock"]

@@ -34,6 +34,7 @@ TWINS = [
     "tiny-gemma4",
     "tiny-idefics3",
     "tiny-smolvlm",
+    "tiny-aya-vision",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -47,7 +48,7 @@ PICTURES = [
 
 
 def make_local(model):
-    """Zero every attention's output projection and every position embedding of the vision tower."""
+    """Zero every attention's (softmax or linear) output projection and every position embedding of the vision tower."""
     with torch.no_grad():
         for module in model.modules():
             if "Attention" in type(module).__name__:
@@ -61,6 +62,8 @@ def make_local(model):
                     linears[-1].weight.zero_()  # the output projection is registered last
                     if linears[-1].bias is not None:
                         linears[-1].bias.zero_()
+            if "GatedDeltaNet" in type(module).__name__:  # Qwen3.5's linear attention mixes positions too
+                module.out_proj.weight.zero_()  # registered before its input projections
         for name, parameter in model.named_parameters():
             if ("vision" in name or "visual" in name) and "position" in name:  # GLM-V's tower is "visual"
                 parameter.zero_()
@@ -290,50 +293,129 @@ def test_gemma4_video_frames_each_light_their_own_rectangle():
         assert left < columns.mean() < right and top < rows.mean() < bottom, picture
 
 
+def processor_tiling(processor, picture, **options):
+    """``(rows, columns)`` the image processor itself reports for one picture (0, 0: one tile, no split)."""
+    output = processor.image_processor(images=[[picture]], return_row_col_info=True, **options)
+    return output["rows"][0][0], output["cols"][0][0]
+
+
 def test_smolvlm_tiles_and_global_image_where_its_processor_cuts_them():
     model, processor = load_model("tiny-smolvlm")
-    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
-    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
     result = tam.explain(model, processor, chat, max_new_tokens=2)
     tiles = result.layout.tiles
     # the twin's processor: longest edge 256, so 256 x 160, stretched to multiples of its
     # 64-pixel tiles: 256 x 192, 4 columns x 3 rows, then the global image; 7-pixel
     # patches read 63 of a tile's 64 pixels, 3 x 3 tokens per tile after the 3 x 3 merge
+    assert processor_tiling(processor, chat[0]["content"][0]["image"]) == (3, 4)
     assert [tile.kind for tile in tiles] == ["local"] * 12 + ["global"]
     assert tiles[0].box == (0.0, 0.0, 160 * 63 / 64, 400 / 3 * 63 / 64)
     assert tiles[5].box == (160.0, 400 / 3, 160 + 160 * 63 / 64, 400 / 3 + 400 / 3 * 63 / 64)
     assert tiles[-1].box == (0.0, 0.0, 640 * 63 / 64, 400 * 63 / 64)
     assert result.layout.grids == ((3, 3),) * 13
-    # the <row_r_col_c>, <fake_token_around_image> and <global-img> text holds no map cell
+    assert result.layout.num_tokens == 13 * processor.image_seq_len
+
+
+@pytest.mark.parametrize("name", ["tiny-idefics3", "tiny-smolvlm"])
+def test_idefics3_tile_names_are_neither_map_cells_nor_earlier_text(name):
+    model, processor = load_model(name)
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
     adapter = adapter_for(model, processor)
     prepared = adapter.prepare(chat)
-    vision = adapter.find_spans(prepared.input_ids, prepared, chat).vision
-    names = [f"<row_{row}_col_{column}>" for row in range(1, 4) for column in range(1, 5)]
+    # the processor's own chat path gives the same input ids (one BOS: the template writes it)
+    own = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)
+    assert prepared.input_ids.tolist() == own["input_ids"][0]
+    names = [f"<row_{row}_col_{column}>" for row in range(1, 7) for column in range(1, 7)]
     markers = processor.tokenizer.convert_tokens_to_ids([*names, "<global-img>", "<fake_token_around_image>"])
-    assert np.isin(prepared.input_ids, markers).sum() == 12 + 1 + 14  # one before each tile, two round the global
+    # one name before each of the 3 x 4 tiles, <global-img> before the global image, a
+    # <fake_token_around_image> before every tile and after the global image
+    assert np.isin(prepared.input_ids, markers).sum() == 12 + 1 + 14
+    vision = adapter.find_spans(prepared.input_ids, prepared, chat).vision
     assert not np.isin(prepared.input_ids[vision], markers).any()
-    assert result.layout.num_tokens == len(vision) == 13 * processor.image_seq_len
+    assert len(vision) == 13 * processor.image_seq_len
+    # the explained tokens, whose relevance is the earlier text of later ones: the prompt and the answer
+    result = tam.explain(model, processor, chat, max_new_tokens=3)
+    assert not np.isin(result.token_ids, markers).any()
+    prompt = result.token_ids[: result.num_prompt_tokens]
+    assert processor.tokenizer.decode(prompt).strip() == "Describe this image."
+
+
+@pytest.mark.parametrize("name", ["tiny-idefics3", "tiny-smolvlm"])
+def test_the_planted_pictures_are_tiled_three_ways(name):
+    model, processor = load_model(name)
+    tilings = []
+    for size, box in PICTURES:
+        chat = planted_chat(size, box)
+        tiling = processor_tiling(processor, chat[0]["content"][0]["image"])
+        layout = adapter_for(model, processor).layout(adapter_for(model, processor).prepare(chat))
+        assert [tile.kind for tile in layout.tiles] == ["local"] * (tiling[0] * tiling[1]) + ["global"]
+        tilings.append(tiling)
+    assert len(set(tilings)) == 3, tilings  # wide, tall, square: each cut its own way
 
 
 def test_idefics3_without_splitting_sees_one_tile_of_the_whole_picture():
     model, processor = load_model("tiny-idefics3")
-    chat = [{"role": "user", "content": [{"type": "image", "image": planted((300, 500), (40, 110, 200, 200))}]}]
-    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
-    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"do_image_splitting": False})
+    chat = planted_chat((300, 500), (40, 110, 200, 200))
+    options = {"do_image_splitting": False}
+    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs=options)
+    assert processor_tiling(processor, chat[0]["content"][0]["image"], **options) == (0, 0)
     # 56-pixel tiles of 7-pixel patches: all read, 8 x 8 patches, 4 x 4 tokens after the 2 x 2 merge
     assert [(tile.box, tile.kind) for tile in result.layout.tiles] == [((0.0, 0.0, 300.0, 500.0), "local")]
     assert result.layout.grids == ((4, 4),)
-    assert result.options["preprocessing"] == {"do_image_splitting": False}
+    assert result.options["preprocessing"] == options
 
 
-def test_smolvlm_video_frames_are_one_tile_each():
+def test_smolvlm_longest_edge_option_cuts_fewer_tiles_that_still_find_the_rectangle():
     model, processor = load_model("tiny-smolvlm")
-    frames = [planted((320, 200), (40 * k, 50, 40 * k + 60, 150)) for k in range(3)]
-    chat = [{"role": "user", "content": [{"type": "video", "video": frames}, {"type": "text", "text": "Describe."}]}]
+    box = (130, 120, 230, 280)
+    chat = planted_chat((640, 400), box)
+    options = {"size": {"longest_edge": 128}}
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2, processor_kwargs=options)
+    # longest edge 128: 128 x 80, stretched to 128 x 128, 2 x 2 tiles of 64 and the global image
+    assert processor_tiling(processor, chat[0]["content"][0]["image"], **options) == (2, 2)
+    tiles = result.layout.tiles
+    assert [tile.kind for tile in tiles] == ["local"] * 4 + ["global"]
+    assert tiles[3].box == (320.0, 200.0, 320 + 320 * 63 / 64, 200 + 200 * 63 / 64)
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw"), result.seen_box()))
+    left, top, right, bottom = box
+    assert left < columns.mean() < right and top < rows.mean() < bottom
+
+
+def test_smolvlm_video_frames_are_one_tile_each_and_light_their_own_rectangle():
+    model, processor = load_model("tiny-smolvlm")
+    boxes = [(40, 30, 120, 110), (200, 90, 280, 170)]  # the rectangle moves across a 320 x 200 video
+    video = {"type": "video", "video": [planted((320, 200), box) for box in boxes], "fps": 1}
+    chat = [{"role": "user", "content": [video, {"type": "text", "text": "Describe."}]}]
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2)
+    # the video processor squares each frame to one 64-pixel tile, of which 7-pixel patches read 63
+    assert result.layout.kind == "video" and result.layout.picture_sizes == ((200, 320),) * 2
+    assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 320 * 63 / 64, 200 * 63 / 64)] * 2
+    # every frame given is read, at the entry's 1 frame per second
+    text = processor.tokenizer.decode(adapter_for(model, processor).prepare(chat).input_ids)
+    assert "two frames" in text and "Frame from 00:00" in text and "Frame from 00:01" in text
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    for picture, (left, top, right, bottom) in enumerate(boxes):
+        picture_map = result.picture_map(row, "raw", picture=picture)
+        assert picture_map.shape == (200, 320)
+        rows, columns = np.nonzero(standing_out(picture_map, result.seen_box(picture)))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, picture
+
+
+def test_aya_vision_tiles_as_internvl_and_its_input_is_the_processors_own():
+    model, processor = load_model("tiny-aya-vision")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
     result = tam.explain(model, processor, chat, max_new_tokens=2)
-    assert result.layout.kind == "video" and result.layout.picture_sizes == ((200, 320),) * 3
-    assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 320 * 63 / 64, 200 * 63 / 64)] * 3
-    assert result.picture_map(result.words[-1], "tam", picture=2).shape == (200, 320)
+    # AyaVisionProcessor tiles by default: the 640 x 400 picture on a 3 x 2 canvas plus the TILE_GLOBAL thumbnail
+    assert [tile.kind for tile in result.layout.tiles] == ["local"] * 6 + ["global"]
+    assert result.layout.tiles[4].box == (640 / 3, 200.0, 1280 / 3, 400.0)
+    # the processor's own chat path (one <BOS_TOKEN>: the template writes it) gives the same input ids
+    own = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    prepared = adapter_for(model, processor).prepare(chat)
+    assert prepared.input_ids.tolist() == own[0]
+    assert result.layout.num_tokens == prepared.input_ids.tolist().count(model.config.image_token_id)
 
 
 def moving_rectangle_video(boxes, size=(480, 360)):

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tam.errors import InUseError
 from tam.evaluation.datasets import Dataset, Sample
 from tam.evaluation.faithfulness import (
     FaithfulnessOptions,
@@ -43,7 +44,7 @@ from tam.evaluation.results import (
     write_json_atomic,
 )
 from tam.evaluation.scoring import Explainer, read_mask, score_sample
-from tam.files import fit_name
+from tam.files import fit_name, take_lock
 from tam.images import load_image
 from tam.methods import ABLATIONS, MaskMethod, UnknownMethodError, get_method, method_names
 from tam.metrics.faithfulness import RANDOM_ORDER
@@ -533,30 +534,11 @@ def vis_lock_path(vis_dir: Path) -> Path:
 
 
 def _lock(lock_file: Path, in_use: str, other: str):
-    """Take ``lock_file`` without waiting, or raise :class:`EvaluationError`: ``in_use``, its holder, ``other``."""
-    import os
-    import socket
-
-    from filelock import FileLock, Timeout
-
-    def name_holder(descriptor: int) -> None:
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"{os.getpid()} on {socket.gethostname()}".encode(), 0)
-
-    lock = FileLock(lock_file, timeout=0, on_acquired=name_holder)
+    """Take ``lock_file`` without waiting (:func:`tam.files.take_lock`), or raise :class:`EvaluationError`."""
     try:
-        lock.acquire()
-    except Timeout:
-        try:
-            holder = lock_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
-            holder = ""
-        raise EvaluationError(
-            f"{in_use} (process {holder or 'unknown'}); wait for it to end, or choose another {other}"
-        ) from None
-    except OSError as error:
-        raise EvaluationError(f"cannot take the lock {lock_file}: {error.strerror or error}") from None
-    return lock
+        return take_lock(lock_file, in_use, other)
+    except InUseError as error:
+        raise EvaluationError(str(error)) from None
 
 
 def _take_locks(results: Path, vis_dir: Path | None) -> list:

@@ -375,6 +375,9 @@ def _explain_row(
             explain_at=explain_at,
         )
         result.method_maps.update((method.name, method.compute(run)) for method in extra)
+        if any("attention" in method.needs for method in extra) and len(adapter.attention_layers) < adapter.num_layers:
+            # a hybrid model: its attention-based maps read these layers only, the others having no softmax attention
+            result.options["attention_layers"] = list(adapter.attention_layers)
     return result
 
 

@@ -17,7 +17,7 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["resize_crop_box", "resized_size", "size_settings", "tile_boxes"]
+__all__ = ["resize_crop_box", "resized_size", "size_pair", "size_settings", "tile_boxes"]
 
 
 def resized_size(size: dict, height: int, width: int) -> tuple[int, int]:
@@ -108,6 +108,11 @@ def size_settings(size) -> dict:
     if dataclasses.is_dataclass(size):
         size = dataclasses.asdict(size)
     return {key: value for key, value in dict(size or {}).items() if value is not None}
+
+
+def size_pair(size) -> tuple[int, int]:
+    """``(height, width)`` of a config's size given as an int or a pair."""
+    return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 def _crop_start(length: int, crop: int) -> int:

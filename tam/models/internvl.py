@@ -19,7 +19,7 @@ from __future__ import annotations
 from tam.errors import ShapeError
 from tam.layout import Tile, VisionLayout
 from tam.models.base import PreparedInputs, SquareGridAdapter
-from tam.models.geometry import size_settings, tile_boxes
+from tam.models.geometry import size_pair, size_settings, tile_boxes
 
 __all__ = ["InternVLAdapter"]
 
@@ -34,7 +34,7 @@ class InternVLAdapter(SquareGridAdapter):
         """``(h, w)`` of one tile's grid: ``image_size / patch_size * downsample_ratio`` on each side."""
         config = self.model.config
         ratio = float(config.downsample_ratio)
-        image_size, patch_size = _pair(config.vision_config.image_size), _pair(config.vision_config.patch_size)
+        image_size, patch_size = size_pair(config.vision_config.image_size), size_pair(config.vision_config.patch_size)
         return tuple(round(size / patch * ratio) for size, patch in zip(image_size, patch_size, strict=True))
 
     def vision_shape(self, prepared: PreparedInputs):
@@ -46,7 +46,7 @@ class InternVLAdapter(SquareGridAdapter):
         """Each image's tiles (row by row) and thumbnail, as its image processor cuts them."""
         from transformers.models.got_ocr2.image_processing_got_ocr2 import get_optimal_tiled_canvas
 
-        # InternVLProcessor's own defaults turn tiles on; processor_kwargs may turn them off
+        # the processor's own defaults (InternVL's, Aya Vision's) turn tiles on; processor_kwargs may turn them off
         settings = self.image_settings("crop_to_patches", "min_patches", "max_patches", "size")
         tiled = bool(settings["crop_to_patches"])
         min_patches, max_patches = int(settings["min_patches"]), int(settings["max_patches"])
@@ -69,11 +69,6 @@ class InternVLAdapter(SquareGridAdapter):
         if found != layout.num_tokens:
             raise ShapeError(
                 f"the processor gave {found} image tokens, but the tiles tam lays out ({len(tiles)} of {grid}) hold "
-                f"{layout.num_tokens}; tam cannot lay out these InternVL processor settings"
+                f"{layout.num_tokens}; tam cannot lay out these {self.family} processor settings"
             )
         return layout
-
-
-def _pair(size) -> tuple[int, int]:
-    """``(height, width)`` of a size given as an int or a pair."""
-    return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))

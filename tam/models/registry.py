@@ -10,6 +10,7 @@ register an adapter (:func:`register_adapter`) or pass the spans and the grid to
 from __future__ import annotations
 
 from tam.errors import TAMError
+from tam.models.aya_vision import AyaVisionAdapter
 from tam.models.base import ModelAdapter
 from tam.models.gemma3 import Gemma3Adapter
 from tam.models.gemma4 import Gemma4Adapter
@@ -79,6 +80,7 @@ for _adapter in (
     Gemma3Adapter,
     Gemma4Adapter,
     Idefics3Adapter,
+    AyaVisionAdapter,
 ):
     register_adapter(_adapter)
 

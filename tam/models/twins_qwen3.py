@@ -99,12 +99,15 @@ def build_qwen3_vl_moe():
 
 
 def _qwen3_5_text(tokenizer, **extra) -> dict:
-    """Four decoder layers: Gated DeltaNet, then softmax attention every fourth (the checkpoints' interval)."""
+    """Eight decoder layers: Gated DeltaNet, with softmax attention in every fourth (the checkpoints' interval).
+
+    Two attention layers, so that baselines reading "the layers with attention" are told apart from "the last one".
+    """
     rope = {"rope_type": "default", "mrope_section": [1, 1, 0], "mrope_interleaved": True}
     rope["partial_rotary_factor"] = 0.25
     return _small_text(
         tokenizer,
-        num_hidden_layers=4,
+        num_hidden_layers=8,
         head_dim=16,
         linear_key_head_dim=8,
         linear_value_head_dim=8,
