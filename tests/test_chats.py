@@ -102,8 +102,9 @@ def expected_vision_tokens(name, model, processor, prepared):
     if name == "tiny-mistral3":  # one [IMG] per cell: a row's [IMG_BREAK] and the [IMG_END] are other tokens
         step = processor.patch_size * processor.spatial_merge_size
         return sum((int(h) // step) * (int(w) // step) for h, w in prepared.inputs["image_sizes"])
-    if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row
-        rendered = int(np.isin(prepared.input_ids, [model.config.image_token_id]).sum())
+    if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row or video
+        ids = [model.config.image_token_id, getattr(model.config, "video_token_id", model.config.image_token_id)]
+        rendered = int(np.isin(prepared.input_ids, ids).sum())
         return rendered - int(adapter_for(model, processor).separator_slots(prepared).sum())
     if name == "tiny-gemma4":  # the processor's own count of soft tokens per image and video, from its budgets
         pictures, frame_counts = iter(prepared.pictures), iter(prepared.inputs.get("num_frames_per_video", []))
