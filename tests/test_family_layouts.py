@@ -35,6 +35,7 @@ TWINS = [
     "tiny-idefics3",
     "tiny-smolvlm",
     "tiny-aya-vision",
+    "tiny-llama4",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -337,6 +338,8 @@ def test_smolvlm_video_frames_are_one_tile_each():
     assert result.layout.kind == "video" and result.layout.picture_sizes == ((200, 320),) * 3
     assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 320 * 63 / 64, 200 * 63 / 64)] * 3
     assert result.picture_map(result.words[-1], "tam", picture=2).shape == (200, 320)
+
+
 def test_aya_vision_tiles_as_internvl_and_its_input_is_the_processors_own():
     model, processor = load_model("tiny-aya-vision")
     chat = planted_chat((640, 400), (130, 120, 230, 280))
@@ -349,3 +352,30 @@ def test_aya_vision_tiles_as_internvl_and_its_input_is_the_processors_own():
     prepared = adapter_for(model, processor).prepare(chat)
     assert prepared.input_ids.tolist() == own[0]
     assert result.layout.num_tokens == prepared.input_ids.tolist().count(model.config.image_token_id)
+
+
+def test_llama4_tiles_its_padded_canvas_and_its_passes_leave_no_hook():
+    model, processor = load_model("tiny-llama4")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    tiles = result.layout.tiles
+    # Llama4ImageProcessor with 112-pixel tiles, at most 16: the 336 x 560 canvas (3 rows of 5 tiles) fits the
+    # picture by 336 / 400, so it is resized to 336 x int(640 * 0.84) = 537 and padded on the right; in the
+    # picture's pixels the canvas is 560 * 640 / 537 wide, past the picture's right edge
+    canvas_width = 560 * 640 / 537
+    assert [tile.kind for tile in tiles] == ["local"] * 15 + ["global"]
+    assert tiles[0].box == pytest.approx((0, 0, canvas_width / 5, 400 / 3))
+    assert tiles[14].box == pytest.approx((canvas_width * 4 / 5, 800 / 3, canvas_width, 400))
+    assert tiles[-1].box == (0.0, 0.0, 640.0, 400.0)
+    adapter = adapter_for(model, processor)
+    prepared = adapter.prepare(chat)
+    ids = prepared.input_ids.tolist()
+    # the tile separators stand among the patches but are text: 4 per row and one after each of the 3 rows
+    separators = processor.tokenizer.convert_tokens_to_ids(["<|tile_x_separator|>", "<|tile_y_separator|>"])
+    assert [ids.count(token) for token in separators] == [12, 3]
+    assert result.layout.num_tokens == ids.count(model.config.image_token_id) == 16 * 16
+    # transformers 5.24's forward needs the adapter's help; the help is gone after the pass
+    inputs = {key: value.float() if value.is_floating_point() else value for key, value in prepared.inputs.items()}
+    assert adapter.forward(**inputs).logits.shape[1] == len(ids)
+    hooks = [hook for module in model.modules() for hook in module._forward_hooks.values()]
+    assert not [hook for hook in hooks if hook.__module__.startswith("tam.")]  # transformers keeps its own
