@@ -294,50 +294,115 @@ def test_gemma4_video_frames_each_light_their_own_rectangle():
         assert left < columns.mean() < right and top < rows.mean() < bottom, picture
 
 
+def processor_tiling(processor, picture, **options):
+    """``(rows, columns)`` the image processor itself reports for one picture (0, 0: one tile, no split)."""
+    output = processor.image_processor(images=[[picture]], return_row_col_info=True, **options)
+    return output["rows"][0][0], output["cols"][0][0]
+
+
 def test_smolvlm_tiles_and_global_image_where_its_processor_cuts_them():
     model, processor = load_model("tiny-smolvlm")
-    chat = [{"role": "user", "content": [{"type": "image", "image": planted((640, 400), (130, 120, 230, 280))}]}]
-    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
     result = tam.explain(model, processor, chat, max_new_tokens=2)
     tiles = result.layout.tiles
     # the twin's processor: longest edge 256, so 256 x 160, stretched to multiples of its
     # 64-pixel tiles: 256 x 192, 4 columns x 3 rows, then the global image; 7-pixel
     # patches read 63 of a tile's 64 pixels, 3 x 3 tokens per tile after the 3 x 3 merge
+    assert processor_tiling(processor, chat[0]["content"][0]["image"]) == (3, 4)
     assert [tile.kind for tile in tiles] == ["local"] * 12 + ["global"]
     assert tiles[0].box == (0.0, 0.0, 160 * 63 / 64, 400 / 3 * 63 / 64)
     assert tiles[5].box == (160.0, 400 / 3, 160 + 160 * 63 / 64, 400 / 3 + 400 / 3 * 63 / 64)
     assert tiles[-1].box == (0.0, 0.0, 640 * 63 / 64, 400 * 63 / 64)
     assert result.layout.grids == ((3, 3),) * 13
-    # the <row_r_col_c>, <fake_token_around_image> and <global-img> text holds no map cell
+    assert result.layout.num_tokens == 13 * processor.image_seq_len
+
+
+@pytest.mark.parametrize("name", ["tiny-idefics3", "tiny-smolvlm"])
+def test_idefics3_tile_names_are_neither_map_cells_nor_earlier_text(name):
+    model, processor = load_model(name)
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
     adapter = adapter_for(model, processor)
     prepared = adapter.prepare(chat)
-    vision = adapter.find_spans(prepared.input_ids, prepared, chat).vision
-    names = [f"<row_{row}_col_{column}>" for row in range(1, 4) for column in range(1, 5)]
+    # the processor's own chat path gives the same input ids (one BOS: the template writes it)
+    own = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)
+    assert prepared.input_ids.tolist() == own["input_ids"][0]
+    names = [f"<row_{row}_col_{column}>" for row in range(1, 7) for column in range(1, 7)]
     markers = processor.tokenizer.convert_tokens_to_ids([*names, "<global-img>", "<fake_token_around_image>"])
-    assert np.isin(prepared.input_ids, markers).sum() == 12 + 1 + 14  # one before each tile, two round the global
+    # one name before each of the 3 x 4 tiles, <global-img> before the global image, a
+    # <fake_token_around_image> before every tile and after the global image
+    assert np.isin(prepared.input_ids, markers).sum() == 12 + 1 + 14
+    vision = adapter.find_spans(prepared.input_ids, prepared, chat).vision
     assert not np.isin(prepared.input_ids[vision], markers).any()
-    assert result.layout.num_tokens == len(vision) == 13 * processor.image_seq_len
+    assert len(vision) == 13 * processor.image_seq_len
+    # the explained tokens, whose relevance is the earlier text of later ones: the prompt and the answer
+    result = tam.explain(model, processor, chat, max_new_tokens=3)
+    assert not np.isin(result.token_ids, markers).any()
+    prompt = result.token_ids[: result.num_prompt_tokens]
+    assert processor.tokenizer.decode(prompt).strip() == "Describe this image."
+
+
+@pytest.mark.parametrize("name", ["tiny-idefics3", "tiny-smolvlm"])
+def test_the_planted_pictures_are_tiled_three_ways(name):
+    model, processor = load_model(name)
+    tilings = []
+    for size, box in PICTURES:
+        chat = planted_chat(size, box)
+        tiling = processor_tiling(processor, chat[0]["content"][0]["image"])
+        layout = adapter_for(model, processor).layout(adapter_for(model, processor).prepare(chat))
+        assert [tile.kind for tile in layout.tiles] == ["local"] * (tiling[0] * tiling[1]) + ["global"]
+        tilings.append(tiling)
+    assert len(set(tilings)) == 3, tilings  # wide, tall, square: each cut its own way
 
 
 def test_idefics3_without_splitting_sees_one_tile_of_the_whole_picture():
     model, processor = load_model("tiny-idefics3")
-    chat = [{"role": "user", "content": [{"type": "image", "image": planted((300, 500), (40, 110, 200, 200))}]}]
-    chat[0]["content"].append({"type": "text", "text": "Describe this image."})
-    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"do_image_splitting": False})
+    chat = planted_chat((300, 500), (40, 110, 200, 200))
+    options = {"do_image_splitting": False}
+    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs=options)
+    assert processor_tiling(processor, chat[0]["content"][0]["image"], **options) == (0, 0)
     # 56-pixel tiles of 7-pixel patches: all read, 8 x 8 patches, 4 x 4 tokens after the 2 x 2 merge
     assert [(tile.box, tile.kind) for tile in result.layout.tiles] == [((0.0, 0.0, 300.0, 500.0), "local")]
     assert result.layout.grids == ((4, 4),)
-    assert result.options["preprocessing"] == {"do_image_splitting": False}
+    assert result.options["preprocessing"] == options
 
 
-def test_smolvlm_video_frames_are_one_tile_each():
+def test_smolvlm_longest_edge_option_cuts_fewer_tiles_that_still_find_the_rectangle():
     model, processor = load_model("tiny-smolvlm")
-    frames = [planted((320, 200), (40 * k, 50, 40 * k + 60, 150)) for k in range(3)]
-    chat = [{"role": "user", "content": [{"type": "video", "video": frames}, {"type": "text", "text": "Describe."}]}]
-    result = tam.explain(model, processor, chat, max_new_tokens=2)
-    assert result.layout.kind == "video" and result.layout.picture_sizes == ((200, 320),) * 3
-    assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 320 * 63 / 64, 200 * 63 / 64)] * 3
-    assert result.picture_map(result.words[-1], "tam", picture=2).shape == (200, 320)
+    box = (130, 120, 230, 280)
+    chat = planted_chat((640, 400), box)
+    options = {"size": {"longest_edge": 128}}
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2, processor_kwargs=options)
+    # longest edge 128: 128 x 80, stretched to 128 x 128, 2 x 2 tiles of 64 and the global image
+    assert processor_tiling(processor, chat[0]["content"][0]["image"], **options) == (2, 2)
+    tiles = result.layout.tiles
+    assert [tile.kind for tile in tiles] == ["local"] * 4 + ["global"]
+    assert tiles[3].box == (320.0, 200.0, 320 + 320 * 63 / 64, 200 + 200 * 63 / 64)
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw"), result.seen_box()))
+    left, top, right, bottom = box
+    assert left < columns.mean() < right and top < rows.mean() < bottom
+
+
+def test_smolvlm_video_frames_are_one_tile_each_and_light_their_own_rectangle():
+    model, processor = load_model("tiny-smolvlm")
+    boxes = [(40, 30, 120, 110), (200, 90, 280, 170)]  # the rectangle moves across a 320 x 200 video
+    video = {"type": "video", "video": [planted((320, 200), box) for box in boxes], "fps": 1}
+    chat = [{"role": "user", "content": [video, {"type": "text", "text": "Describe."}]}]
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2)
+    # the video processor squares each frame to one 64-pixel tile, of which 7-pixel patches read 63
+    assert result.layout.kind == "video" and result.layout.picture_sizes == ((200, 320),) * 2
+    assert [tile.box for tile in result.layout.tiles] == [(0.0, 0.0, 320 * 63 / 64, 200 * 63 / 64)] * 2
+    # every frame given is read, at the entry's 1 frame per second
+    text = processor.tokenizer.decode(adapter_for(model, processor).prepare(chat).input_ids)
+    assert "two frames" in text and "Frame from 00:00" in text and "Frame from 00:01" in text
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    for picture, (left, top, right, bottom) in enumerate(boxes):
+        picture_map = result.picture_map(row, "raw", picture=picture)
+        assert picture_map.shape == (200, 320)
+        rows, columns = np.nonzero(standing_out(picture_map, result.seen_box(picture)))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, picture
 
 
 def test_aya_vision_tiles_as_internvl_and_its_input_is_the_processors_own():
@@ -354,28 +419,53 @@ def test_aya_vision_tiles_as_internvl_and_its_input_is_the_processors_own():
     assert result.layout.num_tokens == prepared.input_ids.tolist().count(model.config.image_token_id)
 
 
-def test_llama4_tiles_its_padded_canvas_and_its_passes_leave_no_hook():
-    model, processor = load_model("tiny-llama4")
-    chat = planted_chat((640, 400), (130, 120, 230, 280))
-    result = tam.explain(model, processor, chat, max_new_tokens=2)
+def moving_rectangle_video(boxes, size=(480, 360)):
+    """A chat about a video whose frames are :func:`planted` pictures, the rectangle at each of ``boxes`` in turn."""
+    video = {"type": "video", "video": [planted(size, box) for box in boxes]}
+    return [{"role": "user", "content": [video, {"type": "text", "text": "Go."}]}]
+
+
+def test_llava_onevision_video_frames_each_light_their_own_rectangle():
+    model, processor = load_model("tiny-llava-onevision")
+    # the rectangle moves across a 480 x 360 video; it fills whole cells of the frames' coarse 4 x 4 grids
+    boxes = [(120, 90, 240, 270), (360, 0, 480, 180)]
+    result = tam.explain(make_local(model), processor, moving_rectangle_video(boxes), max_new_tokens=2)
+    # the video processor stretches each frame to the tower's 112 pixels (8 x 8 patches of 14), the model pools each
+    # frame to ceil(8 / 2) = 4 cells a side (apply_pooling), so each frame is a 4 x 4 grid over the frame whole
+    assert result.layout.kind == "video" and result.layout.shape == (2, 4, 4)
+    assert [(tile.picture, tile.box) for tile in result.layout.tiles] == [
+        (0, (0.0, 0.0, 480.0, 360.0)),
+        (1, (0.0, 0.0, 480.0, 360.0)),
+    ]
+    # the processor's own count of video tokens: the frames' cells and one newline after the video
+    counted = processor._get_num_multimodal_tokens(video_sizes=[(2, 360, 480)]).num_video_tokens
+    assert counted == [result.layout.num_tokens + 1]
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    for picture, (left, top, right, bottom) in enumerate(boxes):
+        rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=picture), (0, 0, 480, 360)))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, picture
+
+
+def test_llava_onevision_image_and_video_in_one_chat_in_the_templates_order():
+    model, processor = load_model("tiny-llava-onevision")
+    chat = moving_rectangle_video([(120, 90, 240, 270), (360, 0, 480, 180)])
+    image_box = (130, 120, 230, 280)
+    chat[0]["content"].insert(1, {"type": "image", "image": planted((640, 400), image_box)})
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2)
+    # pictures in chat order (the video's two frames, then the image); the template writes the image's <image>
+    # before the <video>, so the image's base view and any-resolution grid come first among the tokens
+    assert [image.shape[:2] for image in result.images] == [(360, 480), (360, 480), (400, 640)]
     tiles = result.layout.tiles
-    # Llama4ImageProcessor with 112-pixel tiles, at most 16: the 336 x 560 canvas (3 rows of 5 tiles) fits the
-    # picture by 336 / 400, so it is resized to 336 x int(640 * 0.84) = 537 and padded on the right; in the
-    # picture's pixels the canvas is 560 * 640 / 537 wide, past the picture's right edge
-    canvas_width = 560 * 640 / 537
-    assert [tile.kind for tile in tiles] == ["local"] * 15 + ["global"]
-    assert tiles[0].box == pytest.approx((0, 0, canvas_width / 5, 400 / 3))
-    assert tiles[14].box == pytest.approx((canvas_width * 4 / 5, 800 / 3, canvas_width, 400))
-    assert tiles[-1].box == (0.0, 0.0, 640.0, 400.0)
-    adapter = adapter_for(model, processor)
-    prepared = adapter.prepare(chat)
-    ids = prepared.input_ids.tolist()
-    # the tile separators stand among the patches but are text: 4 per row and one after each of the 3 rows
-    separators = processor.tokenizer.convert_tokens_to_ids(["<|tile_x_separator|>", "<|tile_y_separator|>"])
-    assert [ids.count(token) for token in separators] == [12, 3]
-    assert result.layout.num_tokens == ids.count(model.config.image_token_id) == 16 * 16
-    # transformers 5.24's forward needs the adapter's help; the help is gone after the pass
-    inputs = {key: value.float() if value.is_floating_point() else value for key, value in prepared.inputs.items()}
-    assert adapter.forward(**inputs).logits.shape[1] == len(ids)
-    hooks = [hook for module in model.modules() for hook in module._forward_hooks.values()]
-    assert not [hook for hook in hooks if hook.__module__.startswith("tam.")]  # transformers keeps its own
+    assert [(tile.picture, tile.kind) for tile in tiles] == [(2, "global"), (2, "local"), (0, "local"), (1, "local")]
+    assert result.layout.grids[2:] == ((4, 4), (4, 4))
+    rendered = processor.apply_chat_template(chat, add_generation_prompt=True)
+    counted = processor._get_num_multimodal_tokens(image_sizes=[(400, 640)], video_sizes=[(2, 360, 480)])
+    newlines = result.layout.grids[1][0] + 1  # one after each row of the any-resolution grid, one after the video
+    assert counted.num_image_tokens[0] + counted.num_video_tokens[0] == result.layout.num_tokens + newlines
+    assert rendered.index("<image>") < rendered.index("<video>")
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=2), result.seen_box(2)))
+    left, top, right, bottom = image_box
+    assert left < columns.mean() < right and top < rows.mean() < bottom

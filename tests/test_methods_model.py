@@ -1,17 +1,20 @@
 """The methods that read the model: hand-computed values, every tiny twin, toy-shapes, and their errors."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import tam
-from tam.methods import UnavailableMethodError
+from tam.methods import ModelMethod, UnavailableMethodError, method_names
 from tam.models import TWINS, adapter_for, load_model
 from tam.result import TokenActivationResult
 
 IMAGE = "imgs/demo.jpg"
 FRAMES = [f"imgs/frames/{index:04d}.jpg" for index in range(4)]
-BASELINES = ["attention", "attention@1", "gradcam", "gradcam@0", "dexar", "lens@1"]
+BASELINES = ["attention", "attention@1", "gradcam", "gradcam@0", "dexar", "lens@1"]  # toy-shapes
 
 
 def chat(*entries, text="Describe this image."):
@@ -40,21 +43,90 @@ def assert_maps_fit(result):
 HYBRID_TWINS = ["tiny-qwen3.5", "tiny-qwen3.5-moe"]  # softmax attention in some layers only
 
 
-@pytest.mark.parametrize("name", [name for name in TWINS if name not in HYBRID_TWINS])
-def test_every_baseline_runs_on_every_twin_and_leaves_the_model_as_it_was(name, tmp_path):
-    model, processor = load_model(name)
+def every_model_method(adapter):
+    """Every registered model method at its default layer, and each layered one at a low layer it can read."""
+    low = {"attention": adapter.attention_layers[0], "gradcam": 0, "lens": 1}
+    defaults = method_names(ModelMethod)
+    return [*defaults, *(f"{name}@{low[name]}" for name in defaults if name in low)]
+
+
+@pytest.fixture(scope="module")
+def small_picture(tmp_path_factory):
+    """The demo picture at 128 x 96: the same 4:3 frame, fewer tokens and tiles to replay."""
+    path = tmp_path_factory.mktemp("picture") / "small.png"
+    Image.open(IMAGE).convert("RGB").resize((128, 96)).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module", params=list(TWINS))
+def explained(request, small_picture):
+    """One twin explained once with every model method; the kernel it ran before, and the warnings."""
+    model, processor = load_model(request.param)
     kernel = model.config._attn_implementation
-    result = tam.explain(model, processor, chat(image()), max_new_tokens=3, methods=BASELINES)
-    assert result.methods == (*tam.METHODS, *BASELINES)
+    methods = every_model_method(adapter_for(model, processor))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = tam.explain(model, processor, chat(image(small_picture)), max_new_tokens=3, methods=methods)
+    return request.param, model, processor, kernel, methods, result, [str(warning.message) for warning in caught]
+
+
+def test_every_model_method_gives_maps_on_every_twins_layout(explained):
+    name, model, processor, kernel, methods, result, _ = explained
+    assert {"attention", "gradcam", "dexar", "lens"} <= set(methods)  # the registry's model methods
+    assert result.methods == (*tam.METHODS, *methods)
+    assert 2 <= len(result) - result.num_prompt_tokens <= 3
     assert_maps_fit(result)
-    assert result.maps("attention").max() == 1.0 and result.maps("gradcam").max() == 1.0
+    for method in methods:
+        # min-max scaled per token, so 1 somewhere unless flat; the lens is TAM's maps, normalised with the text
+        assert result.maps(method).max() == 1.0 or method.startswith("lens") and result.maps(method).max() > 0, method
+        for index in (0, len(result) - 1):
+            drawn = result.picture_map(index, method)
+            assert drawn.shape == (96, 128) and np.isfinite(drawn).all(), method
+            assert drawn.min() >= 0 and drawn.max() <= 1, method
+
+
+def test_every_model_method_leaves_the_twin_as_it_was(explained):
+    name, model, processor, kernel, methods, result, _ = explained
     assert model.config._attn_implementation == kernel
     assert not tam_hooks(model) and all(p.requires_grad for p in model.parameters())
+
+
+def test_every_model_methods_maps_are_saved_and_loaded(explained, tmp_path):
+    name, model, processor, kernel, methods, result, _ = explained
     loaded = TokenActivationResult.load(result.save(tmp_path / "r"))
     assert loaded.methods == result.methods
-    for method in BASELINES:
+    for method in methods:
         np.testing.assert_array_equal(loaded.processed(method).vision, result.processed(method).vision)
         np.testing.assert_array_equal(loaded.processed(method).text, result.processed(method).text)
+
+
+def softmax_layers(model):
+    """Decoder layers (1..n) the config types as softmax attention (every layer when it types none)."""
+    text = model.config.get_text_config()
+    kinds = getattr(text, "layer_types", None) or ["full_attention"] * text.num_hidden_layers
+    return [index + 1 for index, kind in enumerate(kinds) if kind != "linear_attention"]
+
+
+def test_attention_baselines_read_only_layers_with_softmax_attention_and_say_so(explained):
+    name, model, processor, kernel, methods, result, caught = explained
+    attended = softmax_layers(model)
+    depth = model.config.get_text_config().num_hidden_layers
+    dexar_notes = [message for message in caught if message.startswith("dexar sums over")]
+    if len(attended) == depth:
+        assert not dexar_notes
+        return
+    layers = ", ".join(map(str, attended))
+    assert dexar_notes == [
+        f"dexar sums over the {len(attended)} of {depth} decoder layers of {adapter_for(model, processor).family} "
+        f"that have softmax attention ({layers}); the others have no attention weights"
+    ]
+    other = next(index for index in range(1, depth + 1) if index not in attended)
+    with pytest.raises(
+        UnavailableMethodError,
+        match=rf"^attention@{other}: decoder layer {other} of .* has no softmax attention, so no attention "
+        rf"weights; the layers that have them: {layers} \(e.g. attention@{attended[-1]}\)$",
+    ):
+        tam.explain(model, processor, chat(image()), max_new_tokens=2, methods=[f"attention@{other}"])
 
 
 def test_baselines_on_several_pictures_and_a_video_follow_the_layout():

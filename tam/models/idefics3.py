@@ -16,7 +16,8 @@ Read from the model and its processor:
   read, 6 of SmolVLM2's 384) and the connector merges ``scale_factor x scale_factor`` of
   them into one token, ``image_seq_len`` tokens per tile;
 - video (SmolVLM2): each frame becomes one tile of the whole frame (the video processor
-  squeezes every frame into one ``max_image_size`` square).
+  squeezes every frame into one ``max_image_size`` square); frames given as such are all
+  read, a video file is sampled by the video processor's own ``sample_frames``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 
 from tam.errors import ShapeError
-from tam.images import load_frames
 from tam.layout import Tile, VisionLayout
 from tam.models.base import (
     PreparedInputs,
@@ -32,6 +32,7 @@ from tam.models.base import (
     UnsupportedInputError,
     item_kind,
     load_images,
+    read_video_entry,
     vision_items,
 )
 from tam.models.geometry import size_settings, tile_boxes
@@ -68,12 +69,27 @@ class Idefics3Adapter(SquareGridAdapter):
         return self.model.model.text_model.layers
 
     def prepare(self, messages: list[dict]) -> PreparedInputs:
-        """Run the processor on the rendered chat, its images and its videos (lists of frames, every frame read)."""
+        """Run the processor on the rendered chat and its images, or its videos' frames.
+
+        Frames given as such are all read, stamped at the entry's ``fps`` when it has one
+        (else the processor's default); a video file is sampled as the video processor
+        samples it (:func:`~tam.models.base.read_video_entry`). The processor samples no more.
+        """
+        from transformers.video_utils import VideoMetadata
+
         self.check_video(messages)
         items = vision_items(messages)
         images = load_images(messages)
-        videos = [load_frames(item["video"]) for item in items if item_kind(item) == "video"]
-        if images and videos:
+        videos, metadata = [], []
+        for item in items:
+            if item_kind(item) == "video":
+                frames, frames_metadata = read_video_entry(item["video"], self.processor.video_processor)
+                if frames_metadata is None:
+                    count = len(frames)
+                    frames_metadata = VideoMetadata(count, fps=item.get("fps"), frames_indices=range(count))
+                videos.append(frames)
+                metadata.append(frames_metadata)
+        if images and videos:  # SmolVLMProcessor keeps the frames' pixels alone when given both
             raise UnsupportedInputError(
                 f"{self.family}'s processor takes the images or the videos of a chat, not both; "
                 "ask about them in separate chats"
@@ -81,10 +97,8 @@ class Idefics3Adapter(SquareGridAdapter):
         text = self.render(messages)
         options = dict(self.processor_options)
         if videos:
-            options.setdefault("do_sample_frames", False)  # every frame given is a picture of the layout
-        inputs = self.processor(
-            text=[text], images=images or None, videos=videos or None, return_tensors="pt", **options
-        )
+            options.update(videos=videos, video_metadata=metadata, do_sample_frames=False)
+        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
         pictures = [np.asarray(image, dtype=np.uint8) for image in images]
         pictures += [np.asarray(frame, dtype=np.uint8) for frames in videos for frame in frames]
         return PreparedInputs(inputs, pictures, text, [item_kind(item) for item in items])

@@ -223,7 +223,9 @@ def qwen_processor(
     version : {"qwen2-vl", "qwen2.5-vl", "qwen3-vl"}
     max_tokens : int or None, default 16
         Most vision tokens per image or frame (4 at least); None keeps the image and
-        video processors' own defaults (the real models' sizes).
+        video processors' own defaults (transformers' bound of 1280 tokens per image for
+        Qwen2-VL / 2.5-VL, where the checkpoints' preprocessor_config.json allow 16384:
+        max_pixels 12845056).
     patch_size : int, optional
         Pixels per ViT patch side; the family's own (14, or 16 for Qwen3-VL) by default.
     corpus : list of str, optional

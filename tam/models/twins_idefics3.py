@@ -61,7 +61,13 @@ def idefics3_processor():
         resample=1,  # LANCZOS, as the checkpoint sets it
     )
     tokenizer = _tokenizer(_IDEFICS3_TEMPLATE, "<|begin_of_text|>", ["<|begin_of_text|>"])
-    return Idefics3Processor(image_processor, tokenizer, image_seq_len=16, chat_template=_IDEFICS3_TEMPLATE)
+    processor = Idefics3Processor(image_processor, tokenizer, image_seq_len=16, chat_template=_IDEFICS3_TEMPLATE)
+    # Idefics3Processor replaces the tokenizer's special tokens by its three: the tile names stay
+    # special, as in the checkpoint's tokenizer, so that the twin never writes them in an answer
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": ["<global-img>", *_TILE_NAMES]}, replace_extra_special_tokens=False
+    )
+    return processor
 
 
 def smolvlm_processor():
