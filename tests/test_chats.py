@@ -102,8 +102,9 @@ def expected_vision_tokens(name, model, processor, prepared):
     if name == "tiny-mistral3":  # one [IMG] per cell: a row's [IMG_BREAK] and the [IMG_END] are other tokens
         step = processor.patch_size * processor.spatial_merge_size
         return sum((int(h) // step) * (int(w) // step) for h, w in prepared.inputs["image_sizes"])
-    if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row
-        rendered = int(np.isin(prepared.input_ids, [model.config.image_token_id]).sum())
+    if name in ("tiny-llava-next", "tiny-llava-onevision"):  # the processor's count, less a newline per row or video
+        ids = [model.config.image_token_id, getattr(model.config, "video_token_id", model.config.image_token_id)]
+        rendered = int(np.isin(prepared.input_ids, ids).sum())
         return rendered - int(adapter_for(model, processor).separator_slots(prepared).sum())
     if name == "tiny-gemma4":  # the processor's own count of soft tokens per image and video, from its budgets
         pictures, frame_counts = iter(prepared.pictures), iter(prepared.inputs.get("num_frames_per_video", []))
@@ -194,8 +195,8 @@ LAYOUT_RULES = {
     # gemma-3-it: <start_of_image> where the user put the picture, the assistant's turns as "model"
     "tiny-gemma3": "<bos><start_of_turn>user\nA<start_of_image>B<end_of_turn>\n"
     "<start_of_turn>model\nAnswer.<end_of_turn>\n<start_of_turn>user\nC<end_of_turn>\n<start_of_turn>model\n",
-    # gemma-4-it: <|image|> where the user put the picture, <|turn> ... <turn|> turns
-    "tiny-gemma4": "<bos><|turn>user\nA<|image|>B<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
+    # gemma-4-it: <|image|> where the user put the picture, between blank lines, <|turn> ... <turn|> turns
+    "tiny-gemma4": "<bos><|turn>user\nA\n\n<|image|>\n\nB<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
     "<|turn>model\n",
     # aya-vision-8b: blocks in their order in a turn, each turn closed by <|END_OF_TURN_TOKEN|>
     "tiny-aya-vision": "<BOS_TOKEN><|START_OF_TURN_TOKEN|><|USER_TOKEN|>A<image>B<|END_OF_TURN_TOKEN|>"
@@ -354,8 +355,8 @@ def test_half_precision_states_give_the_float32_maps(twin, dtype):
 
     exact, half = explained(torch.float32, head.float()), explained(dtype, head)
     # one grey level; two on tiny-llava-onevision and tiny-aya-vision, whose 604 and 208 cells (13 tiles)
-    # are normalised together
-    bound = 2 if name in ("tiny-llava-onevision", "tiny-aya-vision") else 1
+    # are normalised together, and on tiny-gemma4's 266 cells in bfloat16
+    bound = 2 if name in ("tiny-llava-onevision", "tiny-aya-vision", "tiny-gemma4") else 1
     assert np.abs(exact.maps_uint8("tam").astype(int) - half.maps_uint8("tam").astype(int)).max() <= bound
     assert exact.maps_uint8("tam").max() >= 40  # not blank (tiny-mistral3 peaks at 45): the bound says something
     # the half values are multiplied in float32: the same as upcasting them first

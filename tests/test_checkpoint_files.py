@@ -201,3 +201,53 @@ def test_qwen_pictures_are_grids_by_smart_resize_at_the_checkpoints_pixel_bounds
     assert runs(spans.vision) == [(before, 17 * 23), (before + 17 * 23 + 2, 18 * 11)]
     check_prompt(tokenizer, prepared.input_ids, spans.prompt)
     assert spans.prompt[0] == spans.vision[-1] + 2  # right after <|vision_end|>
+
+
+# ---- Gemma 4 (the gemma-4-it chat template) ----------------------------------------------------------
+
+GEMMA4 = "gemma-4-26b-a4b-it"
+
+
+@pytest.fixture(scope="module")
+def gemma4():
+    model, twin = TWINS["tiny-gemma4"]()
+    processor = transformers.Gemma4Processor(
+        feature_extractor=twin.feature_extractor,
+        image_processor=twin.image_processor,
+        video_processor=twin.video_processor,
+        tokenizer=twin.tokenizer,
+        chat_template=checkpoint_file(GEMMA4, "chat_template.json")["chat_template"],
+    )
+    return model, twin, processor
+
+
+def test_gemma4_template_puts_each_picture_between_blank_lines_as_the_twin_does(gemma4):
+    model, twin, processor = gemma4
+    chat = [
+        {"role": "user", "content": [{"type": "text", "text": "A"}, {"type": "image"}, {"type": "text", "text": "B"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Answer."}]},
+        {"role": "user", "content": [{"type": "text", "text": " C "}]},
+    ]
+    expected = (
+        "<bos><|turn>user\nA\n\n<|image|>\n\nB<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
+        "<|turn>model\n"
+    )
+    assert processor.apply_chat_template(chat, add_generation_prompt=True) == expected
+    assert twin.apply_chat_template(chat, add_generation_prompt=True) == expected
+
+
+def test_gemma4_real_template_gives_exact_vision_runs_and_prompt(gemma4):
+    model, twin, processor = gemma4
+    chat = image_chat((640, 480), (300, 500))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    # the image processor's budget (transformers' Gemma4ImageProcessor defaults, the twin's; no checkpoint file
+    # kept): 280 soft tokens of 3 x 3 patches of 16 pixels; 640 x 480 scaled by sqrt(280 * 9 * 256 / (640 * 480))
+    # = 1.449 -> 927.4 x 695.6, floored to 48-pixel blocks: 19 x 14; 300 x 500 by 2.074 -> 622.1 x 1036.9: 12 x 21
+    assert layout.grids == ((14, 19), (21, 12))
+    tokenizer = processor.tokenizer
+    # the template: "<|turn>user\n", then "\n\n<|image|>\n\n" per picture; the processor writes each picture as
+    # <|image> (its soft tokens) <image|>
+    first = len(tokenizer("<bos><|turn>user\n\n\n<|image>", add_special_tokens=False)["input_ids"])
+    between = len(tokenizer("<image|>\n\n\n\n<|image>", add_special_tokens=False)["input_ids"])
+    assert runs(spans.vision) == [(first, 14 * 19), (first + 14 * 19 + between, 21 * 12)]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)

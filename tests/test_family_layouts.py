@@ -416,3 +416,55 @@ def test_aya_vision_tiles_as_internvl_and_its_input_is_the_processors_own():
     prepared = adapter_for(model, processor).prepare(chat)
     assert prepared.input_ids.tolist() == own[0]
     assert result.layout.num_tokens == prepared.input_ids.tolist().count(model.config.image_token_id)
+
+
+def moving_rectangle_video(boxes, size=(480, 360)):
+    """A chat about a video whose frames are :func:`planted` pictures, the rectangle at each of ``boxes`` in turn."""
+    video = {"type": "video", "video": [planted(size, box) for box in boxes]}
+    return [{"role": "user", "content": [video, {"type": "text", "text": "Go."}]}]
+
+
+def test_llava_onevision_video_frames_each_light_their_own_rectangle():
+    model, processor = load_model("tiny-llava-onevision")
+    # the rectangle moves across a 480 x 360 video; it fills whole cells of the frames' coarse 4 x 4 grids
+    boxes = [(120, 90, 240, 270), (360, 0, 480, 180)]
+    result = tam.explain(make_local(model), processor, moving_rectangle_video(boxes), max_new_tokens=2)
+    # the video processor stretches each frame to the tower's 112 pixels (8 x 8 patches of 14), the model pools each
+    # frame to ceil(8 / 2) = 4 cells a side (apply_pooling), so each frame is a 4 x 4 grid over the frame whole
+    assert result.layout.kind == "video" and result.layout.shape == (2, 4, 4)
+    assert [(tile.picture, tile.box) for tile in result.layout.tiles] == [
+        (0, (0.0, 0.0, 480.0, 360.0)),
+        (1, (0.0, 0.0, 480.0, 360.0)),
+    ]
+    # the processor's own count of video tokens: the frames' cells and one newline after the video
+    counted = processor._get_num_multimodal_tokens(video_sizes=[(2, 360, 480)]).num_video_tokens
+    assert counted == [result.layout.num_tokens + 1]
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    for picture, (left, top, right, bottom) in enumerate(boxes):
+        rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=picture), (0, 0, 480, 360)))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, picture
+
+
+def test_llava_onevision_image_and_video_in_one_chat_in_the_templates_order():
+    model, processor = load_model("tiny-llava-onevision")
+    chat = moving_rectangle_video([(120, 90, 240, 270), (360, 0, 480, 180)])
+    image_box = (130, 120, 230, 280)
+    chat[0]["content"].insert(1, {"type": "image", "image": planted((640, 400), image_box)})
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2)
+    # pictures in chat order (the video's two frames, then the image); the template writes the image's <image>
+    # before the <video>, so the image's base view and any-resolution grid come first among the tokens
+    assert [image.shape[:2] for image in result.images] == [(360, 480), (360, 480), (400, 640)]
+    tiles = result.layout.tiles
+    assert [(tile.picture, tile.kind) for tile in tiles] == [(2, "global"), (2, "local"), (0, "local"), (1, "local")]
+    assert result.layout.grids[2:] == ((4, 4), (4, 4))
+    rendered = processor.apply_chat_template(chat, add_generation_prompt=True)
+    counted = processor._get_num_multimodal_tokens(image_sizes=[(400, 640)], video_sizes=[(2, 360, 480)])
+    newlines = result.layout.grids[1][0] + 1  # one after each row of the any-resolution grid, one after the video
+    assert counted.num_image_tokens[0] + counted.num_video_tokens[0] == result.layout.num_tokens + newlines
+    assert rendered.index("<image>") < rendered.index("<video>")
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=2), result.seen_box(2)))
+    left, top, right, bottom = image_box
+    assert left < columns.mean() < right and top < rows.mean() < bottom
