@@ -83,6 +83,18 @@ def test_video_frames_folder(tmp_path, name):
     assert meta["layout_kind"] == "video"
 
 
+def test_a_processor_option_reaches_the_layout(tmp_path):
+    from tam import TokenActivationResult
+
+    args = ["--model", "tiny-idefics3", "--max-new-tokens", "2", "--no-report"]
+    assert demo.main([*args, "--out", str(tmp_path / "tiled")]) == 0
+    assert demo.main([*args, "--out", str(tmp_path / "one"), "--processor-option", "do_image_splitting=false"]) == 0
+    tiled, one = (TokenActivationResult.load(tmp_path / name / "result") for name in ("tiled", "one"))
+    assert [tile.kind for tile in tiled.layout.tiles][-1] == "global" and len(tiled.layout.tiles) > 1
+    assert [tile.kind for tile in one.layout.tiles] == ["local"]
+    assert one.options["preprocessing"] == {"do_image_splitting": False}
+
+
 @pytest.mark.parametrize("name", ["tiny-internvl", "tiny-qwen3.5"])
 def test_several_images(tmp_path, name):
     args = [
