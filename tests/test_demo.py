@@ -71,7 +71,8 @@ def test_every_twin_writes_a_visual_per_token(tmp_path, name):
 
 
 @pytest.mark.parametrize(
-    "name", [*(name for name in TWINS if name.startswith("tiny-qwen")), "tiny-glm4v", "tiny-smolvlm"]
+    "name",
+    [*(name for name in TWINS if name.startswith("tiny-qwen")), "tiny-glm4v", "tiny-smolvlm", "tiny-llava-onevision"],
 )
 def test_video_frames_folder(tmp_path, name):
     args = ["--model", name, "--video", str(ROOT / "imgs/frames"), "--prompt", "Describe this video."]
@@ -80,6 +81,18 @@ def test_video_frames_folder(tmp_path, name):
     assert visuals == tokens >= 1
     meta = json.loads((tmp_path / "result" / "meta.json").read_text())
     assert meta["layout_kind"] == "video"
+
+
+def test_a_processor_option_reaches_the_layout(tmp_path):
+    from tam import TokenActivationResult
+
+    args = ["--model", "tiny-idefics3", "--max-new-tokens", "2", "--no-report"]
+    assert demo.main([*args, "--out", str(tmp_path / "tiled")]) == 0
+    assert demo.main([*args, "--out", str(tmp_path / "one"), "--processor-option", "do_image_splitting=false"]) == 0
+    tiled, one = (TokenActivationResult.load(tmp_path / name / "result") for name in ("tiled", "one"))
+    assert [tile.kind for tile in tiled.layout.tiles][-1] == "global" and len(tiled.layout.tiles) > 1
+    assert [tile.kind for tile in one.layout.tiles] == ["local"]
+    assert one.options["preprocessing"] == {"do_image_splitting": False}
 
 
 @pytest.mark.parametrize("name", ["tiny-internvl", "tiny-qwen3.5"])

@@ -184,6 +184,16 @@ def test_video_refused_where_the_family_has_none(name):
         tam.explain(model, processor, chat({"type": "video", "video": FRAMES}), max_new_tokens=2)
 
 
+def test_llava_onevision_reads_a_video_as_its_frames(tmp_path):
+    model, processor = load_model("tiny-llava-onevision")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not read")
+    with pytest.raises(UnsupportedInputError, match=r"as its frames .* got the file '.*clip.mp4'"):
+        tam.explain(model, processor, chat({"type": "video", "video": str(clip)}), max_new_tokens=2)
+    result = tam.explain(model, processor, chat({"type": "video", "video": FRAMES[:3]}), max_new_tokens=2)
+    assert result.layout.kind == "video" and len(result.images) == 3 == result.layout.shape[0]
+
+
 def test_grids_follow_the_processor_not_fixed_numbers(qwen2):
     model, processor = qwen2
     adapter = adapter_for(model, processor)

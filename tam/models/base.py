@@ -228,10 +228,17 @@ class ModelAdapter(ABC):
         processor itself (``_merge_kwargs``, once per call); a setting none of them gives is
         the image processor's own attribute.
         """
-        merged = self.processor._merge_kwargs(**self.processor_options)["images_kwargs"]
-        image_processor = self.processor.image_processor
+        return self._merged_settings("images_kwargs", self.processor.image_processor, names)
+
+    def video_settings(self, *names: str) -> dict:
+        """Return the video settings ``names`` of a processor call, merged as :meth:`image_settings` merges them."""
+        return self._merged_settings("videos_kwargs", self.processor.video_processor, names)
+
+    def _merged_settings(self, modality: str, own_processor, names: tuple[str, ...]) -> dict:
+        """Read the settings ``names`` of ``modality`` (``"images_kwargs"``...), else ``own_processor``'s attributes."""
+        merged = self.processor._merge_kwargs(**self.processor_options)[modality]
         return {
-            name: getattr(image_processor, name, None) if merged.get(name) is None else merged[name] for name in names
+            name: getattr(own_processor, name, None) if merged.get(name) is None else merged[name] for name in names
         }
 
     @property
@@ -318,6 +325,14 @@ class ModelAdapter(ABC):
         """The language model's final norm, for the logit lens at earlier layers."""
         language_model = self.model.model.language_model
         return language_model.norm
+
+    def forward(self, **inputs):
+        """Run the model's forward pass on ``inputs`` (a family whose forward needs help overrides it)."""
+        return self.model(**inputs)
+
+    def run_body(self, **inputs):
+        """Run the model without its head; the output's ``last_hidden_state`` is ``(B, L, d)``, after the final norm."""
+        return self.model.model(**inputs)
 
     @property
     def decoder_layers(self):
