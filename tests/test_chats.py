@@ -95,6 +95,9 @@ def expected_vision_tokens(name, model, processor, prepared):
         images = prepared.kinds.count("image")
         patches = [image_processor.get_number_of_image_patches(*size, {})[0] for size in pictures[:images]]
         return processor.image_seq_len * (sum(max(count, 1) for count in patches) + len(pictures) - images)
+    if name == "tiny-llama4":  # every tile the processor cut, global ones too, at its patches per tile
+        tiles, _, height, width = prepared.inputs["pixel_values"].shape
+        return tiles * (height // processor.patch_size) * (width // processor.patch_size) // processor.downsample_ratio
     if name == "tiny-aya-vision":  # the processor's count, less its start, end and tile markers
         sizes = [picture.shape[:2] for picture in prepared.pictures]
         counts = processor._get_num_multimodal_tokens(image_sizes=sizes)
@@ -198,6 +201,10 @@ LAYOUT_RULES = {
     # gemma-4-it: <|image|> where the user put the picture, between blank lines, <|turn> ... <turn|> turns
     "tiny-gemma4": "<bos><|turn>user\nA\n\n<|image|>\n\nB<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
     "<|turn>model\n",
+    # Llama 4: each turn after its header and a blank line, closed by <|eot|>
+    "tiny-llama4": "<|begin_of_text|><|header_start|>user<|header_end|>\n\nA<|image|>B<|eot|>"
+    "<|header_start|>assistant<|header_end|>\n\nAnswer.<|eot|><|header_start|>user<|header_end|>\n\nC<|eot|>"
+    "<|header_start|>assistant<|header_end|>\n\n",
     # aya-vision-8b: blocks in their order in a turn, each turn closed by <|END_OF_TURN_TOKEN|>
     "tiny-aya-vision": "<BOS_TOKEN><|START_OF_TURN_TOKEN|><|USER_TOKEN|>A<image>B<|END_OF_TURN_TOKEN|>"
     "<|START_OF_TURN_TOKEN|><|CHATBOT_TOKEN|>Answer.<|END_OF_TURN_TOKEN|>"

@@ -35,6 +35,7 @@ TWINS = [
     "tiny-idefics3",
     "tiny-smolvlm",
     "tiny-aya-vision",
+    "tiny-llama4",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -481,3 +482,30 @@ def test_llava_onevision_image_and_video_in_one_chat_in_the_templates_order():
     rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=2), result.seen_box(2)))
     left, top, right, bottom = image_box
     assert left < columns.mean() < right and top < rows.mean() < bottom
+
+
+def test_llama4_tiles_its_padded_canvas_and_its_passes_leave_no_hook():
+    model, processor = load_model("tiny-llama4")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    tiles = result.layout.tiles
+    # Llama4ImageProcessor with 112-pixel tiles, at most 16: the 336 x 560 canvas (3 rows of 5 tiles) fits the
+    # picture by 336 / 400, so it is resized to 336 x int(640 * 0.84) = 537 and padded on the right; in the
+    # picture's pixels the canvas is 560 * 640 / 537 wide, past the picture's right edge
+    canvas_width = 560 * 640 / 537
+    assert [tile.kind for tile in tiles] == ["local"] * 15 + ["global"]
+    assert tiles[0].box == pytest.approx((0, 0, canvas_width / 5, 400 / 3))
+    assert tiles[14].box == pytest.approx((canvas_width * 4 / 5, 800 / 3, canvas_width, 400))
+    assert tiles[-1].box == (0.0, 0.0, 640.0, 400.0)
+    adapter = adapter_for(model, processor)
+    prepared = adapter.prepare(chat)
+    ids = prepared.input_ids.tolist()
+    # the tile separators stand among the patches but are text: 4 per row and one after each of the 3 rows
+    separators = processor.tokenizer.convert_tokens_to_ids(["<|tile_x_separator|>", "<|tile_y_separator|>"])
+    assert [ids.count(token) for token in separators] == [12, 3]
+    assert result.layout.num_tokens == ids.count(model.config.image_token_id) == 16 * 16
+    # transformers 5.24's forward needs the adapter's help; the help is gone after the pass
+    inputs = {key: value.float() if value.is_floating_point() else value for key, value in prepared.inputs.items()}
+    assert adapter.forward(**inputs).logits.shape[1] == len(ids)
+    hooks = [hook for module in model.modules() for hook in module._forward_hooks.values()]
+    assert not [hook for hook in hooks if hook.__module__.startswith("tam.")]  # transformers keeps its own

@@ -326,6 +326,14 @@ class ModelAdapter(ABC):
         language_model = self.model.model.language_model
         return language_model.norm
 
+    def forward(self, **inputs):
+        """Run the model's forward pass on ``inputs`` (a family whose forward needs help overrides it)."""
+        return self.model(**inputs)
+
+    def run_body(self, **inputs):
+        """Run the model without its head; the output's ``last_hidden_state`` is ``(B, L, d)``, after the final norm."""
+        return self.model.model(**inputs)
+
     @property
     def decoder_layers(self):
         """The language model's decoder layers (``nn.ModuleList`` of :attr:`num_layers`), for hooks."""
