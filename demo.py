@@ -109,6 +109,9 @@ def video_entry(path: str) -> dict:
         return {"type": "video", "video": frames}
     if not source.is_file():
         raise InputError(f"no video file or frames folder at {path!r}")
+    from tam.images import check_video_file
+
+    check_video_file(source)  # counted from the header before any frame is decoded
     if not has_video_reader():
         raise InputError(
             f"cannot read the video file {path!r} here: qwen-vl-utils reads video files with decord or torchcodec "

@@ -18,7 +18,8 @@ channels last unless only their first axis can be channels; torch tensors channe
 unless only their last axis can be. Anything else is refused in one line naming what is
 accepted.
 
-A picture of more than :data:`MAX_PIXELS` pixels is refused before it is decoded, and
+A picture of more than :data:`MAX_PIXELS` pixels, with a side over :data:`MAX_SIDE` or
+thinner than 1 : :data:`MAX_ASPECT_RATIO` is refused before it is decoded, and
 a file that cannot be decoded whole (a truncated JPEG) is refused too: both raise
 :class:`~tam.errors.ImageFileError`, one line naming the file.
 
@@ -39,12 +40,31 @@ import numpy as np
 
 from tam.errors import ImageFileError
 
-__all__ = ["ACCEPTED_IMAGES", "FRAME_SUFFIXES", "MAX_FRAMES", "MAX_PIXELS", "frame_paths", "load_frames", "load_image"]
+__all__ = [
+    "ACCEPTED_IMAGES",
+    "FRAME_SUFFIXES",
+    "MAX_ASPECT_RATIO",
+    "MAX_FRAMES",
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "check_video_file",
+    "frame_paths",
+    "load_frames",
+    "load_image",
+]
 
 MAX_PIXELS = 8192 * 8192
 """Largest picture read, in pixels (about 67 megapixels, 200 MB decoded as RGB). The
 models see at most a few megapixels, so a larger file is almost surely a mistake or a
 decompression bomb."""
+
+MAX_ASPECT_RATIO = 200
+"""Longest side over shortest side of a picture read: Qwen-VL's processors refuse more, and
+the grid of so thin a picture has one row (or column) of cells at most."""
+
+MAX_SIDE = 65500
+"""Longest side of a picture read, in pixels: the largest a JPEG holds, which the demo's token
+pictures are."""
 
 MAX_FRAMES = 768
 """Most frames a video may have (qwen-vl-utils' own ceiling when it samples a video): each
@@ -168,6 +188,16 @@ def _checked_size(image, name: str, max_pixels: int):
             f"{name} is {width}x{height} = {width * height} pixels, over the pixel limit of {max_pixels} "
             "(tam.images.MAX_PIXELS): shrink it first"
         )
+    if max(width, height) > MAX_ASPECT_RATIO * max(min(width, height), 1):
+        raise ImageFileError(
+            f"{name} is {width}x{height} pixels, its long side over {MAX_ASPECT_RATIO} times its short side "
+            "(tam.images.MAX_ASPECT_RATIO: the processors take no thinner picture): crop or pad it first"
+        )
+    if max(width, height) > MAX_SIDE:
+        raise ImageFileError(
+            f"{name} is {width}x{height} pixels, a side over {MAX_SIDE} (tam.images.MAX_SIDE, the largest a JPEG "
+            "holds): shrink it first"
+        )
     return image
 
 
@@ -243,3 +273,35 @@ def load_frames(frames: Sequence | str | os.PathLike, *, max_pixels: int = MAX_P
         raise ImageFileError("a video needs at least one frame, got none")
     size = pictures[0].size
     return [picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS) for picture in pictures]
+
+
+def check_video_file(path: str | os.PathLike) -> None:
+    """Refuse a video file of more than :data:`MAX_FRAMES` frames, counted from its header, no frame decoded.
+
+    The count is read with PyAV (``av``, which qwen-vl-utils installs); without it, or for a
+    file it cannot open, nothing is checked here and the video reader reports the file.
+
+    Raises
+    ------
+    ImageFileError
+        The file holds more than :data:`MAX_FRAMES` frames.
+    """
+    try:
+        import av
+    except ImportError:
+        return
+    try:
+        with av.open(os.fspath(path)) as container:
+            if not container.streams.video:
+                return
+            stream = container.streams.video[0]
+            frames = stream.frames  # 0 when the header does not say: estimated from the duration
+            if not frames and stream.duration and stream.average_rate:
+                frames = round(float(stream.duration * stream.time_base * stream.average_rate))
+    except (av.error.FFmpegError, OSError, ValueError):
+        return
+    if frames > MAX_FRAMES:
+        raise ImageFileError(
+            f"the video file {os.fspath(path)!r} holds {frames} frames; a video takes at most {MAX_FRAMES} "
+            "(tam.images.MAX_FRAMES): cut it or sample its frames into a folder first"
+        )

@@ -33,3 +33,17 @@ def frames_of_two_sizes(folder: Path) -> Path:
     for index, size in enumerate([(64, 48), (64, 48), (30, 60), (30, 60)]):
         Image.new("RGB", size, (40 * index, 90, 160)).save(folder / f"{index:04d}.png")
     return folder
+
+
+def long_video(path: Path, frames: int) -> Path:
+    """An MPEG-4 file of ``frames`` frames of 16x16 pixels (needs PyAV); its header states the count."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 16, 16, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((16, 16, 3), index % 255, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path

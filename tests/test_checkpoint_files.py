@@ -201,3 +201,108 @@ def test_qwen_pictures_are_grids_by_smart_resize_at_the_checkpoints_pixel_bounds
     assert runs(spans.vision) == [(before, 17 * 23), (before + 17 * 23 + 2, 18 * 11)]
     check_prompt(tokenizer, prepared.input_ids, spans.prompt)
     assert spans.prompt[0] == spans.vision[-1] + 2  # right after <|vision_end|>
+
+
+# ---- Gemma 4 (the gemma-4-it chat template) ----------------------------------------------------------
+
+GEMMA4 = "gemma-4-26b-a4b-it"
+
+
+@pytest.fixture(scope="module")
+def gemma4():
+    model, twin = TWINS["tiny-gemma4"]()
+    processor = transformers.Gemma4Processor(
+        feature_extractor=twin.feature_extractor,
+        image_processor=twin.image_processor,
+        video_processor=twin.video_processor,
+        tokenizer=twin.tokenizer,
+        chat_template=checkpoint_file(GEMMA4, "chat_template.json")["chat_template"],
+    )
+    return model, twin, processor
+
+
+def test_gemma4_template_puts_each_picture_between_blank_lines_as_the_twin_does(gemma4):
+    model, twin, processor = gemma4
+    chat = [
+        {"role": "user", "content": [{"type": "text", "text": "A"}, {"type": "image"}, {"type": "text", "text": "B"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Answer."}]},
+        {"role": "user", "content": [{"type": "text", "text": " C "}]},
+    ]
+    expected = (
+        "<bos><|turn>user\nA\n\n<|image|>\n\nB<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
+        "<|turn>model\n"
+    )
+    assert processor.apply_chat_template(chat, add_generation_prompt=True) == expected
+    assert twin.apply_chat_template(chat, add_generation_prompt=True) == expected
+
+
+def test_gemma4_real_template_gives_exact_vision_runs_and_prompt(gemma4):
+    model, twin, processor = gemma4
+    chat = image_chat((640, 480), (300, 500))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    # the image processor's budget (transformers' Gemma4ImageProcessor defaults, the twin's; no checkpoint file
+    # kept): 280 soft tokens of 3 x 3 patches of 16 pixels; 640 x 480 scaled by sqrt(280 * 9 * 256 / (640 * 480))
+    # = 1.449 -> 927.4 x 695.6, floored to 48-pixel blocks: 19 x 14; 300 x 500 by 2.074 -> 622.1 x 1036.9: 12 x 21
+    assert layout.grids == ((14, 19), (21, 12))
+    tokenizer = processor.tokenizer
+    # the template: "<|turn>user\n", then "\n\n<|image|>\n\n" per picture; the processor writes each picture as
+    # <|image> (its soft tokens) <image|>
+    first = len(tokenizer("<bos><|turn>user\n\n\n<|image>", add_special_tokens=False)["input_ids"])
+    between = len(tokenizer("<image|>\n\n\n\n<|image>", add_special_tokens=False)["input_ids"])
+    assert runs(spans.vision) == [(first, 14 * 19), (first + 14 * 19 + between, 21 * 12)]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+
+
+# ---- Gemma 3 (the gemma-3-it checkpoints' preprocessor_config.json) -----------------------------
+
+GEMMA3 = "gemma-3-it"
+
+
+@pytest.fixture(scope="module")
+def gemma3():
+    model, twin = TWINS["tiny-gemma3"]()
+    settings = checkpoint_file(GEMMA3, "preprocessor_config.json")
+    processor = transformers.Gemma3Processor(
+        image_processor=transformers.AutoImageProcessor.from_pretrained(CHECKPOINTS / GEMMA3),
+        tokenizer=twin.tokenizer,
+        chat_template=twin.chat_template,  # the checkpoint's template is not kept: the twin's follows its rules
+        image_seq_length=settings["image_seq_length"],
+    )
+    # gemma-3's SigLIP reads the 896-pixel picture; the adapter reads the grid from the config
+    model.config.mm_tokens_per_image = settings["image_seq_length"]
+    model.config.vision_config.image_size = settings["size"]["height"]
+    return model, twin, processor
+
+
+def test_gemma3_settings_match_the_twin_but_for_its_size(gemma3):
+    model, twin, processor = gemma3
+    settings = checkpoint_file(GEMMA3, "preprocessor_config.json")
+    for name in ("resample", "image_mean", "image_std", "do_normalize", "do_rescale"):
+        assert list(np.ravel(getattr(twin.image_processor, name))) == list(np.ravel(settings[name])), name
+    assert settings["do_pan_and_scan"] is None and not twin.image_processor.do_pan_and_scan  # off unless asked
+    # the twin: 224 pixels and 64 tokens (8 x 8) where the checkpoint has 896 and 256 (16 x 16), on purpose
+    assert (twin.image_processor.size.height, twin.image_seq_length) == (224, 64)
+
+
+def test_gemma3_one_picture_is_16_by_16_and_pan_and_scan_cuts_two_crops(gemma3):
+    model, twin, processor = gemma3
+    chat = image_chat((640, 480))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    # 256 tokens a picture: 16 x 16, over the picture stretched to 896 x 896
+    assert layout.grids == ((16, 16),)
+    assert [tile.box for tile in layout.tiles] == [(0.0, 0.0, 640.0, 480.0)]
+    tokenizer = processor.tokenizer
+    # Gemma3Processor writes each picture as "\n\n<start_of_image>" + its soft tokens + "<end_of_image>\n\n"
+    before = len(tokenizer("<bos><start_of_turn>user\n\n\n<start_of_image>", add_special_tokens=False)["input_ids"])
+    assert runs(spans.vision) == [(before, 256)]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+    # pan-and-scan, the file's crop settings null so the processor's own (crops of 256 pixels at least, 4 at most,
+    # from an aspect of 1.2): 640 / 480 = 1.33 gives floor(1.33 + 0.5) = 1 crop, raised to 2, ceil(640 / 2) = 320 wide
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor, {"do_pan_and_scan": True}), chat)
+    assert [(tile.box, tile.kind) for tile in layout.tiles] == [
+        ((0.0, 0.0, 640.0, 480.0), "global"),
+        ((0.0, 0.0, 320.0, 480.0), "local"),
+        ((320.0, 0.0, 640.0, 480.0), "local"),
+    ]
+    assert [length for _, length in runs(spans.vision)] == [256, 256, 256]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)

@@ -10,7 +10,7 @@ import pytest
 
 import demo
 from tam.models import TWINS
-from tests.hostile_files import frames_of_two_sizes, huge_png, sixteen_bit_png, truncated_jpeg
+from tests.hostile_files import frames_of_two_sizes, huge_png, long_video, sixteen_bit_png, truncated_jpeg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,8 @@ def test_every_twin_writes_a_visual_per_token(tmp_path, name):
 
 
 @pytest.mark.parametrize(
-    "name", [*(name for name in TWINS if name.startswith("tiny-qwen")), "tiny-glm4v", "tiny-smolvlm"]
+    "name",
+    [*(name for name in TWINS if name.startswith("tiny-qwen")), "tiny-glm4v", "tiny-smolvlm", "tiny-llava-onevision"],
 )
 def test_video_frames_folder(tmp_path, name):
     args = ["--model", name, "--video", str(ROOT / "imgs/frames"), "--prompt", "Describe this video."]
@@ -80,6 +81,18 @@ def test_video_frames_folder(tmp_path, name):
     assert visuals == tokens >= 1
     meta = json.loads((tmp_path / "result" / "meta.json").read_text())
     assert meta["layout_kind"] == "video"
+
+
+def test_a_processor_option_reaches_the_layout(tmp_path):
+    from tam import TokenActivationResult
+
+    args = ["--model", "tiny-idefics3", "--max-new-tokens", "2", "--no-report"]
+    assert demo.main([*args, "--out", str(tmp_path / "tiled")]) == 0
+    assert demo.main([*args, "--out", str(tmp_path / "one"), "--processor-option", "do_image_splitting=false"]) == 0
+    tiled, one = (TokenActivationResult.load(tmp_path / name / "result") for name in ("tiled", "one"))
+    assert [tile.kind for tile in tiled.layout.tiles][-1] == "global" and len(tiled.layout.tiles) > 1
+    assert [tile.kind for tile in one.layout.tiles] == ["local"]
+    assert one.options["preprocessing"] == {"do_image_splitting": False}
 
 
 @pytest.mark.parametrize("name", ["tiny-internvl", "tiny-qwen3.5"])
@@ -576,3 +589,55 @@ def test_ctrl_c_in_the_demo_is_one_line_and_keeps_the_earlier_run(tmp_path, caps
     last = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bars
     assert last == f"demo.py: error: interrupted; {out} is as it was before the run"
     assert snapshot(out) == before and sorted(path.name for path in tmp_path.iterdir()) == ["out", "out.lock"]
+
+
+@pytest.mark.parametrize("size", [(100000, 1), (1, 100000), (65501, 400)])
+def test_a_picture_too_thin_or_too_long_for_the_processors_is_one_line_before_the_model_loads(
+    tmp_path, capsys, no_model, size
+):
+    from PIL import Image
+
+    picture = tmp_path / "thin.png"
+    Image.new("RGB", size, (200, 10, 10)).save(picture)
+    line = one_error_line(capsys, twin_args(tmp_path, "--image", str(picture)))
+    assert f"thin.png' is {size[0]}x{size[1]} pixels, " in line
+    assert "tam.images.MAX_ASPECT_RATIO" in line or "tam.images.MAX_SIDE" in line
+
+
+class RunsCode:
+    """A pickle that, when unpickled, writes a file: what a hostile pytorch_model.bin can do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "unpickled"))
+
+
+def test_a_model_folder_of_pickled_weights_is_refused_unread(tmp_path, capsys):
+    import pickle
+
+    from tam.models import load_model
+
+    model, processor = load_model("tiny-qwen2-vl")
+    model.save_pretrained(tmp_path / "model")
+    processor.save_pretrained(tmp_path / "model")
+    (tmp_path / "model" / "model.safetensors").unlink()
+    marker = tmp_path / "ran"
+    (tmp_path / "model" / "pytorch_model.bin").write_bytes(pickle.dumps(RunsCode(marker)))
+    capsys.readouterr()  # the save's progress bar
+    line = one_error_line(capsys, ["--model", str(tmp_path / "model"), "--out", str(tmp_path / "out")])
+    assert "holds its weights as pickles (pytorch_model.bin) and no .safetensors: tam never unpickles" in line
+    assert not marker.exists()
+
+
+def test_a_video_file_of_too_many_frames_is_one_line_before_any_frame_is_decoded(tmp_path, capsys, no_model):
+    pytest.importorskip("av")
+    from tam.images import MAX_FRAMES
+
+    clip = long_video(tmp_path / "long.mp4", MAX_FRAMES + 1)
+    line = one_error_line(capsys, twin_args(tmp_path, "--video", str(clip)))
+    assert line.endswith(
+        f"the video file {str(clip)!r} holds {MAX_FRAMES + 1} frames; a video takes at most {MAX_FRAMES} "
+        "(tam.images.MAX_FRAMES): cut it or sample its frames into a folder first"
+    )

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from tam.evaluation import DatasetError, EvaluationError, load_dataset, run_evaluation
+from tam.evaluation.cli import main as cli_main
 from tam.evaluation.runner import settings_path, start_evaluation
 from tam.evaluation.scoring import read_mask
-from tests.evaluation_fakes import FakeExplainer
+from tests.evaluation_fakes import FakeExplainer, fake_loader
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -379,3 +380,128 @@ def test_one_faithfulness_step_is_refused_in_one_line(capsys):
         main(["tiny-model", str(FIXTURES / "GranDf_mini"), "--faithfulness", "--faithfulness-steps", "1"])
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert exit_status.value.code == 2 and "--faithfulness-steps: expected at least 2" in error
+
+
+# ---- a full disk, Ctrl-C, out-of-range seeds ------------------------------------------------
+
+
+def fresh_cli_lines(tmp_path, argv):
+    """The results file ``eval.py argv`` writes when nothing stops it (in a folder of its own)."""
+    fresh = tmp_path / "fresh" / "results.jsonl"
+    assert cli_main([*argv, "--results", str(fresh)], load=fake_loader()) == 0
+    return fresh.read_bytes()
+
+
+FILE_SIZE_LIMITED = """
+import resource, sys
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from tam.evaluation.cli import main
+from tests.evaluation_fakes import fake_loader
+sys.exit(main(sys.argv[2:], load=fake_loader()))
+"""
+
+
+def test_a_file_size_limit_while_appending_is_one_line_and_the_lines_written_stay_whole(grandf, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.test_eval_cli import ROOT
+
+    results = tmp_path / "results.jsonl"
+    argv = ["tiny-model", str(FIXTURES / "GranDf_mini"), "--results", str(results)]
+    fresh = fresh_cli_lines(tmp_path, argv)
+    first, second = fresh.splitlines(keepends=True)[:2]
+    limit = len(first) + len(second) // 2  # the second line is cut by the limit part way
+    done = subprocess.run(
+        [sys.executable, "-c", FILE_SIZE_LIMITED, str(limit), *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # after the progress bar
+    assert last == (
+        f"eval.py: error: cannot append to {results}: File too large; the records written before are kept: "
+        "make room and rerun with --resume"
+    )
+    assert results.read_bytes() == first  # the cut second line was taken back
+    assert cli_main([*argv, "--resume"], load=fake_loader()) == 0
+    assert results.read_bytes() == fresh
+
+
+class FullDisk:
+    """A file handle whose next write stores half its bytes and then fails as a full disk does."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def fileno(self):
+        return self.handle.fileno()
+
+    def truncate(self, size):
+        return self.handle.truncate(size)
+
+    def write(self, data):
+        self.handle.write(bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+
+def test_a_full_disk_part_way_through_a_line_leaves_the_file_as_it_was(tmp_path):
+    from tam.evaluation.results import append_record, open_for_append
+
+    path = tmp_path / "results.jsonl"
+    with open_for_append(path) as handle:
+        append_record(handle, {"index": 0, "id": "a"})
+        with pytest.raises(OSError, match="No space left"):
+            append_record(FullDisk(handle), {"index": 1, "id": "b" * 1000})
+    assert path.read_text() == '{"index": 0, "id": "a"}\n'
+
+
+def test_ctrl_c_in_eval_is_one_line_and_the_run_resumes(grandf, tmp_path, capsys):
+    load = fake_loader()
+
+    def interrupted_after_two(model_name, **options):
+        explainer = load(model_name, **options)
+
+        def explain(image_paths, prompt):
+            if len(explainer.calls) == 2:
+                raise KeyboardInterrupt
+            return type(explainer).__call__(explainer, image_paths, prompt)
+
+        return explain
+
+    results = tmp_path / "results.jsonl"
+    argv = ["tiny-model", str(FIXTURES / "GranDf_mini"), "--results", str(results), "--batch-size", "1"]
+    fresh = fresh_cli_lines(tmp_path, argv)
+    capsys.readouterr()
+    assert cli_main(argv, load=interrupted_after_two) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == (
+        f"eval.py: error: interrupted; the records written so far are kept in {results}: "
+        "rerun with --resume to continue"
+    )
+    assert results.read_bytes() == b"".join(fresh.splitlines(keepends=True)[:2])
+    assert cli_main([*argv, "--resume"], load=fake_loader()) == 0  # the lock was released
+    assert results.read_bytes() == fresh
+
+
+@pytest.mark.parametrize("seed", [str(2**70), str(2**64), "-1"])
+def test_a_seed_out_of_range_is_refused_in_one_line(capsys, seed):
+    from tam.evaluation.cli import main
+
+    with pytest.raises(SystemExit) as exit_status:
+        main(["tiny-model", str(FIXTURES / "GranDf_mini"), "--seed", seed])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_status.value.code == 2
+    assert error.endswith(f"--seed: expected an integer from 0 to {2**64 - 1} (2**64 - 1), got {seed}")
+
+
+def test_a_seed_out_of_range_is_refused_by_the_api_naming_it():
+    from tam.evaluation.models import load_explainer
+
+    with pytest.raises(
+        ValueError, match=r"seed must be an integer from 0 to 18446744073709551615 .*got 1180591620717411303424"
+    ):
+        load_explainer("tiny-qwen2-vl", seed=2**70)

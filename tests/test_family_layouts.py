@@ -35,6 +35,7 @@ TWINS = [
     "tiny-idefics3",
     "tiny-smolvlm",
     "tiny-aya-vision",
+    "tiny-llama4",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -383,6 +384,19 @@ def test_smolvlm_longest_edge_option_cuts_fewer_tiles_that_still_find_the_rectan
     assert left < columns.mean() < right and top < rows.mean() < bottom
 
 
+def test_smolvlm_tiles_are_the_processors_where_transformers_token_count_differs():
+    model, processor = load_model("tiny-smolvlm")
+    chat = planted_chat((1000, 600), (100, 100, 300, 300))
+    options = {"size": {"longest_edge": 200}}
+    # 200 x 120, then the width stretched to 256 and the height to 256 / (200 / 120) = 153, up to
+    # 192: 3 rows x 4 columns, where get_number_of_image_patches rounds the 120 up to 2 rows
+    assert processor_tiling(processor, chat[0]["content"][0]["image"], **options) == (3, 4)
+    assert processor.image_processor.get_number_of_image_patches(600, 1000, options)[1:] == (2, 4)
+    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs=options)
+    assert [tile.kind for tile in result.layout.tiles] == ["local"] * 12 + ["global"]
+    assert result.layout.tiles[11].box[:2] == (750.0, 400.0)
+
+
 def test_smolvlm_video_frames_are_one_tile_each_and_light_their_own_rectangle():
     model, processor = load_model("tiny-smolvlm")
     boxes = [(40, 30, 120, 110), (200, 90, 280, 170)]  # the rectangle moves across a 320 x 200 video
@@ -416,3 +430,82 @@ def test_aya_vision_tiles_as_internvl_and_its_input_is_the_processors_own():
     prepared = adapter_for(model, processor).prepare(chat)
     assert prepared.input_ids.tolist() == own[0]
     assert result.layout.num_tokens == prepared.input_ids.tolist().count(model.config.image_token_id)
+
+
+def moving_rectangle_video(boxes, size=(480, 360)):
+    """A chat about a video whose frames are :func:`planted` pictures, the rectangle at each of ``boxes`` in turn."""
+    video = {"type": "video", "video": [planted(size, box) for box in boxes]}
+    return [{"role": "user", "content": [video, {"type": "text", "text": "Go."}]}]
+
+
+def test_llava_onevision_video_frames_each_light_their_own_rectangle():
+    model, processor = load_model("tiny-llava-onevision")
+    # the rectangle moves across a 480 x 360 video; it fills whole cells of the frames' coarse 4 x 4 grids
+    boxes = [(120, 90, 240, 270), (360, 0, 480, 180)]
+    result = tam.explain(make_local(model), processor, moving_rectangle_video(boxes), max_new_tokens=2)
+    # the video processor stretches each frame to the tower's 112 pixels (8 x 8 patches of 14), the model pools each
+    # frame to ceil(8 / 2) = 4 cells a side (apply_pooling), so each frame is a 4 x 4 grid over the frame whole
+    assert result.layout.kind == "video" and result.layout.shape == (2, 4, 4)
+    assert [(tile.picture, tile.box) for tile in result.layout.tiles] == [
+        (0, (0.0, 0.0, 480.0, 360.0)),
+        (1, (0.0, 0.0, 480.0, 360.0)),
+    ]
+    # the processor's own count of video tokens: the frames' cells and one newline after the video
+    counted = processor._get_num_multimodal_tokens(video_sizes=[(2, 360, 480)]).num_video_tokens
+    assert counted == [result.layout.num_tokens + 1]
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    for picture, (left, top, right, bottom) in enumerate(boxes):
+        rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=picture), (0, 0, 480, 360)))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, picture
+
+
+def test_llava_onevision_image_and_video_in_one_chat_in_the_templates_order():
+    model, processor = load_model("tiny-llava-onevision")
+    chat = moving_rectangle_video([(120, 90, 240, 270), (360, 0, 480, 180)])
+    image_box = (130, 120, 230, 280)
+    chat[0]["content"].insert(1, {"type": "image", "image": planted((640, 400), image_box)})
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2)
+    # pictures in chat order (the video's two frames, then the image); the template writes the image's <image>
+    # before the <video>, so the image's base view and any-resolution grid come first among the tokens
+    assert [image.shape[:2] for image in result.images] == [(360, 480), (360, 480), (400, 640)]
+    tiles = result.layout.tiles
+    assert [(tile.picture, tile.kind) for tile in tiles] == [(2, "global"), (2, "local"), (0, "local"), (1, "local")]
+    assert result.layout.grids[2:] == ((4, 4), (4, 4))
+    rendered = processor.apply_chat_template(chat, add_generation_prompt=True)
+    counted = processor._get_num_multimodal_tokens(image_sizes=[(400, 640)], video_sizes=[(2, 360, 480)])
+    newlines = result.layout.grids[1][0] + 1  # one after each row of the any-resolution grid, one after the video
+    assert counted.num_image_tokens[0] + counted.num_video_tokens[0] == result.layout.num_tokens + newlines
+    assert rendered.index("<image>") < rendered.index("<video>")
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=2), result.seen_box(2)))
+    left, top, right, bottom = image_box
+    assert left < columns.mean() < right and top < rows.mean() < bottom
+
+
+def test_llama4_tiles_its_padded_canvas_and_its_passes_leave_no_hook():
+    model, processor = load_model("tiny-llama4")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    tiles = result.layout.tiles
+    # Llama4ImageProcessor with 112-pixel tiles, at most 16: the 336 x 560 canvas (3 rows of 5 tiles) fits the
+    # picture by 336 / 400, so it is resized to 336 x int(640 * 0.84) = 537 and padded on the right; in the
+    # picture's pixels the canvas is 560 * 640 / 537 wide, past the picture's right edge
+    canvas_width = 560 * 640 / 537
+    assert [tile.kind for tile in tiles] == ["local"] * 15 + ["global"]
+    assert tiles[0].box == pytest.approx((0, 0, canvas_width / 5, 400 / 3))
+    assert tiles[14].box == pytest.approx((canvas_width * 4 / 5, 800 / 3, canvas_width, 400))
+    assert tiles[-1].box == (0.0, 0.0, 640.0, 400.0)
+    adapter = adapter_for(model, processor)
+    prepared = adapter.prepare(chat)
+    ids = prepared.input_ids.tolist()
+    # the tile separators stand among the patches but are text: 4 per row and one after each of the 3 rows
+    separators = processor.tokenizer.convert_tokens_to_ids(["<|tile_x_separator|>", "<|tile_y_separator|>"])
+    assert [ids.count(token) for token in separators] == [12, 3]
+    assert result.layout.num_tokens == ids.count(model.config.image_token_id) == 16 * 16
+    # transformers 5.24's forward needs the adapter's help; the help is gone after the pass
+    inputs = {key: value.float() if value.is_floating_point() else value for key, value in prepared.inputs.items()}
+    assert adapter.forward(**inputs).logits.shape[1] == len(ids)
+    hooks = [hook for module in model.modules() for hook in module._forward_hooks.values()]
+    assert not [hook for hook in hooks if hook.__module__.startswith("tam.")]  # transformers keeps its own

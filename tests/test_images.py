@@ -71,6 +71,20 @@ def test_pictures_over_the_pixel_limit_are_refused_before_decoding(tmp_path):
     assert MAX_PIXELS == 8192 * 8192
 
 
+@pytest.mark.parametrize(
+    "size, limit",
+    [((201, 1), "MAX_ASPECT_RATIO"), ((1, 100000), "MAX_ASPECT_RATIO"), ((65501, 400), "MAX_SIDE")],
+)
+def test_pictures_too_thin_or_too_long_are_refused_before_decoding(size, limit):
+    with pytest.raises(ImageFileError, match=rf"the picture is {size[0]}x{size[1]} pixels, .*tam.images.{limit}"):
+        load_image(Image.new("1", size))
+
+
+def test_the_thinnest_picture_accepted_is_200_to_1():
+    assert load_image(Image.new("RGB", (200, 1))).size == (200, 1)
+    assert load_image(Image.new("RGB", (1, 200))).size == (1, 200)
+
+
 def test_a_truncated_jpeg_is_refused_with_its_name(tmp_path):
     with pytest.raises(ImageFileError, match=r"cut.jpg' is not an image that can be read whole \(image file is"):
         load_image(truncated_jpeg(tmp_path / "cut.jpg", DEMO_JPEG))

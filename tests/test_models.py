@@ -135,21 +135,39 @@ def test_glm_video_frames_are_stamped_and_laid_out_frame_by_frame(name):
     assert result.layout.num_tokens == vision_count(model, processor, messages)
 
 
-def test_glm_video_file_is_sampled_as_its_processor_samples(tmp_path):
+def write_clip(clip):
+    """Write a 3-second, 84 x 56 video file at 4 frames per second, each frame brighter."""
     av = pytest.importorskip("av")
-    clip = tmp_path / "clip.mp4"
     with av.open(str(clip), "w") as container:
         stream = container.add_stream("mpeg4", rate=4)
         stream.width, stream.height = 84, 56
-        for index in range(12):  # 3 seconds at 4 frames per second
+        for index in range(12):
             frame = np.full((56, 84, 3), 20 * index, np.uint8)
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
+    return clip
+
+
+def test_glm_video_file_is_sampled_as_its_processor_samples(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4")
     model, processor = load_model("tiny-glm4v")
     result = tam.explain(model, processor, chat({"type": "video", "video": str(clip)}), max_new_tokens=2)
     # Glm4vVideoProcessor.sample_frames: 2 per second of 3 seconds, so 6 frames, 3 temporal tokens
     assert result.layout.kind == "video" and len(result.images) == 3 == result.layout.shape[0]
     assert result.images[0].shape == (56, 84, 3)
+
+
+def test_smolvlm_video_file_is_sampled_as_its_processor_samples(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4")
+    model, processor = load_model("tiny-smolvlm")
+    messages = chat({"type": "video", "video": str(clip)}, text="Describe this video.")
+    result = tam.explain(model, processor, messages, max_new_tokens=2)
+    # SmolVLMVideoProcessor.sample_frames at the twin's 1 frame per second: 3 of the 12 frames,
+    # spread evenly from the first to the last (0, 5, 11), each one tile of the whole frame
+    assert result.layout.kind == "video" and len(result.images) == 3 == len(result.layout.tiles)
+    assert result.images[0].shape == (56, 84, 3) and result.images[1].mean() == pytest.approx(100, abs=3)
+    text = processor.tokenizer.decode(adapter_for(model, processor).prepare(messages).input_ids)
+    assert re.findall(r"Frame from (\d\d:\d\d)", text) == ["00:00", "00:01", "00:02"]
 
 
 def test_glm_refuses_images_and_a_video_in_one_chat():
@@ -164,6 +182,16 @@ def test_video_refused_where_the_family_has_none(name):
     model, processor = load_model(name)
     with pytest.raises(UnsupportedInputError, match="images only"):
         tam.explain(model, processor, chat({"type": "video", "video": FRAMES}), max_new_tokens=2)
+
+
+def test_llava_onevision_reads_a_video_as_its_frames(tmp_path):
+    model, processor = load_model("tiny-llava-onevision")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"not read")
+    with pytest.raises(UnsupportedInputError, match=r"as its frames .* got the file '.*clip.mp4'"):
+        tam.explain(model, processor, chat({"type": "video", "video": str(clip)}), max_new_tokens=2)
+    result = tam.explain(model, processor, chat({"type": "video", "video": FRAMES[:3]}), max_new_tokens=2)
+    assert result.layout.kind == "video" and len(result.images) == 3 == result.layout.shape[0]
 
 
 def test_grids_follow_the_processor_not_fixed_numbers(qwen2):

@@ -126,3 +126,25 @@ def test_methods_given_as_one_string_are_refused_naming_the_argument(twin):
 def test_a_frames_list_over_the_limit_is_refused_before_any_frame_is_read():
     with pytest.raises(tam.errors.ImageFileError, match=f"at most {MAX_FRAMES} frames .*got {MAX_FRAMES + 1}"):
         load_frames(["missing.jpg"] * (MAX_FRAMES + 1))
+
+
+def test_a_video_file_over_the_frame_limit_is_refused_naming_the_entry_before_decoding(tmp_path):
+    pytest.importorskip("av")
+    from tam.models.chats import check_chat
+    from tests.hostile_files import long_video
+
+    clip = long_video(tmp_path / "long.mp4", MAX_FRAMES + 1)
+    chat = [{"role": "user", "content": [{"type": "text", "text": "Hi"}, {"type": "video", "video": str(clip)}]}]
+    with pytest.raises(
+        ChatError, match=rf"messages\[0\]\['content'\]\[1\]\['video'\]: the video file .* holds {MAX_FRAMES + 1} frames"
+    ):
+        check_chat(chat)
+    check_chat([{"role": "user", "content": [{"type": "video", "video": str(long_video(tmp_path / "ok.mp4", 8))}]}])
+
+
+def test_a_video_file_asked_for_more_frames_than_the_limit_is_refused():
+    from tam.models.chats import check_chat
+
+    entry = {"type": "video", "video": "clip.mp4", "nframes": MAX_FRAMES + 2}
+    with pytest.raises(ChatError, match=rf"\['nframes'\] is {MAX_FRAMES + 2}; a video takes at most {MAX_FRAMES}"):
+        check_chat([{"role": "user", "content": [entry]}])

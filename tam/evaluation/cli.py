@@ -64,6 +64,15 @@ def _curve_steps(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    from tam.evaluation.models import MAX_SEED
+
+    value = int(text)
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED} (2**64 - 1), got {text}")
+    return value
+
+
 def _new_tokens(text: str) -> int:
     from tam.models.explain import MAX_NEW_TOKENS
 
@@ -142,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--retry-failed", action="store_true", help="with --resume, compute the samples recorded as failed again"
     )
     parser.add_argument("--layer", type=int, default=-1, help="decoder layer read for the maps (default -1)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=_seed, default=0, help="random seed, 0 to 2**64 - 1 (default 0)")
     add_processor_option_argument(parser)
     parser.add_argument(
         "--round0",
@@ -260,6 +269,16 @@ def main(argv: Sequence[str] | None = None, *, load: Callable = load_explainer) 
                 summary = run.evaluate(explainer, progress=True, batch_size=args.batch_size)
     except (DatasetError, EvaluationError, MissingNLTKDataError, ModelLoadError) as error:
         print(f"{PROGRAM}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an output that fails late (the summary on a full disk): what was written is kept
+        print(f"{PROGRAM}: error: {error}; rerun with --resume to finish", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # every record appended so far is whole (tam.evaluation.results.append_record)
+        print(
+            f"{PROGRAM}: error: interrupted; the records written so far are kept in {results}: "
+            "rerun with --resume to continue",
+            file=sys.stderr,
+        )
         return 2
     if summary is not None:
         print(format_table(summary))

@@ -13,7 +13,10 @@ from collections.abc import Sequence
 
 from tam.evaluation.scoring import Explanation
 
-__all__ = ["ModelExplainer", "ModelLoadError", "load_explainer"]
+__all__ = ["MAX_SEED", "ModelExplainer", "ModelLoadError", "load_explainer"]
+
+MAX_SEED = 2**64 - 1
+"""Largest seed: torch's random state takes 0 .. 2**64 - 1."""
 
 
 class ModelLoadError(RuntimeError):
@@ -47,7 +50,7 @@ def load_explainer(
     max_new_tokens : int
         Longest answer generated.
     seed : int
-        Seed of the model's random state (sampling, random-weight twins).
+        Seed of the model's random state (sampling, random-weight twins), 0 to :data:`MAX_SEED`.
     methods : sequence of str
         Map methods computed from the model for every sample (``attention``, ``gradcam``,
         ``lens@L``, ...; :mod:`tam.methods`), beside TAM and its ablations.
@@ -67,6 +70,8 @@ def load_explainer(
     ModelLoadError
         If the model cannot be loaded, has no adapter, has no layer ``layer``, cannot
         give one of ``methods``, or its chat template cannot render a chat with an image.
+    ValueError
+        If ``seed`` is not an integer from 0 to :data:`MAX_SEED`.
     """
     import torch
 
@@ -76,6 +81,8 @@ def load_explainer(
     from tam.models.loading import decoder_layers
     from tam.models.registry import adapter_for
 
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer from 0 to {MAX_SEED} (2**64 - 1), got {seed!r}")
     torch.manual_seed(seed)
     try:
         layers = decoder_layers(model_name)

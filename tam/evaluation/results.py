@@ -22,6 +22,7 @@ from tam.files import write_atomically
 
 __all__ = [
     "append_record",
+    "json_line",
     "merge_parts",
     "open_for_append",
     "part_path",
@@ -66,36 +67,62 @@ def read_records(results: Path) -> dict[int, dict]:
     return records
 
 
-def open_for_append(path: Path) -> IO[str]:
-    """Open ``path`` to append lines, first cutting off a last line left incomplete by a kill."""
+def open_for_append(path: Path) -> IO[bytes]:
+    """Open ``path`` to append lines (unbuffered bytes), first cutting off a last line left incomplete by a kill."""
     if path.exists():
         with path.open("rb+") as handle:
             data = handle.read()
             if data and not data.endswith(b"\n"):
                 handle.truncate(data.rfind(b"\n") + 1)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return path.open("a", encoding="utf-8")
+    return path.open("ab", buffering=0)
 
 
-def append_record(handle: IO[str], record: dict) -> None:
-    """Write one record as a JSON line and push it to disk before returning."""
-    handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    handle.flush()
-    os.fsync(handle.fileno())
+def json_line(record) -> bytes:
+    r"""``record`` as one UTF-8 JSON line; a text holding a lone surrogate is written escaped (``\ud800``)."""
+    try:
+        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(record) + "\n").encode("ascii")
+
+
+def append_record(handle: IO[bytes], record: dict) -> None:
+    """Write one record as a JSON line and push it to disk before returning.
+
+    A write that fails part way (a full disk, the file-size limit, Ctrl-C) is cut off
+    again before the error goes on, so the file holds whole lines only.
+
+    Raises
+    ------
+    OSError
+        The line could not be written whole; the file is as it was before.
+    """
+    line = memoryview(json_line(record))
+    start = os.fstat(handle.fileno()).st_size
+    try:
+        while line:
+            line = line[handle.write(line) :]
+        os.fsync(handle.fileno())
+    except BaseException:
+        handle.truncate(start)
+        raise
 
 
 def write_json_atomic(path: Path, payload) -> None:
     """Write ``payload`` as indented JSON over ``path`` (:func:`tam.files.write_atomically`)."""
-    text = json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
-    write_atomically(path, lambda staging: staging.write_text(text, encoding="utf-8"), overwrite=True)
+    try:
+        data = (json.dumps(payload, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: written escaped
+        data = (json.dumps(payload, indent=1) + "\n").encode("ascii")
+    write_atomically(path, lambda staging: staging.write_bytes(data), overwrite=True)
 
 
 def write_lines_atomic(path: Path, records: Iterable[dict]) -> None:
     """Write ``records`` as JSON lines over ``path`` (:func:`tam.files.write_atomically`)."""
 
     def write(staging: Path) -> None:
-        with staging.open("w", encoding="utf-8") as handle:
-            handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+        with staging.open("wb") as handle:
+            handle.writelines(json_line(record) for record in records)
 
     write_atomically(path, write, overwrite=True)
 

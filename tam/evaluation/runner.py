@@ -478,14 +478,15 @@ class EvaluationRun:
         if batch_size < 1:
             raise EvaluationError(f"batch_size must be at least 1, got {batch_size}")
         state, results = self.state, self.results
-        with open_for_append(part_path(results, state.process_index, state.num_processes)) as handle:
-            bar = tqdm(
-                total=len(self.pending),
-                disable=not progress,
-                unit="sample",
-                desc=f"process {state.process_index}" if state.num_processes > 1 else "evaluating",
-                position=state.process_index,
-            )
+        appended = part_path(results, state.process_index, state.num_processes)
+        bar = tqdm(  # closed before an error is shown, so the error is the last line
+            total=len(self.pending),
+            disable=not progress,
+            unit="sample",
+            desc=f"process {state.process_index}" if state.num_processes > 1 else "evaluating",
+            position=state.process_index,
+        )
+        with bar, open_for_append(appended) as handle:
             for start in range(0, len(self.pending), batch_size):
                 batch = self.pending[start : start + batch_size]
                 for record in evaluate_batch(
@@ -497,9 +498,14 @@ class EvaluationRun:
                     vis_dir=self.vis_dir,
                     faithfulness=self.faithfulness,
                 ):
-                    append_record(handle, {**record, "settings": self.run_settings})
+                    try:
+                        append_record(handle, {**record, "settings": self.run_settings})
+                    except OSError as error:  # a full disk or the file-size limit: the file holds whole lines
+                        raise EvaluationError(
+                            f"cannot append to {appended}: {error.strerror or error}; the records written before "
+                            "are kept: make room and rerun with --resume"
+                        ) from None
                 bar.update(len(batch))
-            bar.close()
 
         if not state.is_main_process:
             _finished_markers(results, state.num_processes)[state.process_index - 1].touch()

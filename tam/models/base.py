@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import reprlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ __all__ = [
     "UnsupportedInputError",
     "item_kind",
     "last_text_entry",
+    "read_video_entry",
     "vision_items",
 ]
 
@@ -226,10 +228,17 @@ class ModelAdapter(ABC):
         processor itself (``_merge_kwargs``, once per call); a setting none of them gives is
         the image processor's own attribute.
         """
-        merged = self.processor._merge_kwargs(**self.processor_options)["images_kwargs"]
-        image_processor = self.processor.image_processor
+        return self._merged_settings("images_kwargs", self.processor.image_processor, names)
+
+    def video_settings(self, *names: str) -> dict:
+        """Return the video settings ``names`` of a processor call, merged as :meth:`image_settings` merges them."""
+        return self._merged_settings("videos_kwargs", self.processor.video_processor, names)
+
+    def _merged_settings(self, modality: str, own_processor, names: tuple[str, ...]) -> dict:
+        """Read the settings ``names`` of ``modality`` (``"images_kwargs"``...), else ``own_processor``'s attributes."""
+        merged = self.processor._merge_kwargs(**self.processor_options)[modality]
         return {
-            name: getattr(image_processor, name, None) if merged.get(name) is None else merged[name] for name in names
+            name: getattr(own_processor, name, None) if merged.get(name) is None else merged[name] for name in names
         }
 
     @property
@@ -334,6 +343,14 @@ class ModelAdapter(ABC):
         """The language model's final norm, for the logit lens at earlier layers."""
         language_model = self.model.model.language_model
         return language_model.norm
+
+    def forward(self, **inputs):
+        """Run the model's forward pass on ``inputs`` (a family whose forward needs help overrides it)."""
+        return self.model(**inputs)
+
+    def run_body(self, **inputs):
+        """Run the model without its head; the output's ``last_hidden_state`` is ``(B, L, d)``, after the final norm."""
+        return self.model.model(**inputs)
 
     @property
     def decoder_layers(self):
@@ -670,6 +687,38 @@ class SquareGridAdapter(ModelAdapter):
         inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
         pictures = [np.asarray(image, dtype=np.uint8) for image in images]
         return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
+
+
+def read_video_entry(video, video_processor):
+    """Frames of a video entry and their metadata (None for frames given as such).
+
+    A video file is read by transformers' ``load_video`` (PyAV) and sampled as the family's
+    video processor samples it (its ``sample_frames``: its fps, its most frames); a list, an
+    array or a folder of frames is read whole with :func:`tam.images.load_frames`.
+
+    Returns
+    -------
+    frames : list of PIL.Image.Image or ndarray of shape (T, H, W, 3), uint8
+    metadata : transformers.video_utils.VideoMetadata or None
+
+    Raises
+    ------
+    UnsupportedInputError
+        If the video file cannot be read.
+    """
+    from tam.images import load_frames
+
+    if not (isinstance(video, (str, os.PathLike)) and os.path.isfile(video)):
+        return load_frames(video), None
+    from transformers.video_utils import load_video
+
+    try:
+        return load_video(os.fspath(video), sample_indices_fn=video_processor.sample_frames)
+    except (ImportError, OSError, RuntimeError, ValueError) as error:
+        raise UnsupportedInputError(
+            f"cannot read the video file {os.fspath(video)!r} ({type(error).__name__}: {error}); transformers "
+            "reads video files with PyAV (pip install av), or pass a list of frames instead"
+        ) from error
 
 
 def load_images(messages: list[dict]) -> list:

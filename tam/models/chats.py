@@ -10,7 +10,7 @@ chat that cannot be explained costs nothing and reaches nothing outside the mach
   ``image_url`` / ``video_url`` entries and URLs (``http://``, ``data:``...) are refused,
   because the processors' loaders would fetch them from the network;
 - the chat's texts hold at most :data:`MAX_TEXT_CHARACTERS` characters and a video at
-  most :data:`tam.images.MAX_FRAMES` frames.
+  most :data:`tam.images.MAX_FRAMES` frames (a video file's counted from its header).
 
 Every refusal is a :class:`tam.errors.TAMError` (``ChatError``) naming the entry, as
 ``messages[0]['content'][1]``.
@@ -23,8 +23,8 @@ import re
 
 import numpy as np
 
-from tam.errors import TAMError
-from tam.images import MAX_FRAMES
+from tam.errors import ImageFileError, TAMError
+from tam.images import MAX_FRAMES, check_video_file
 
 __all__ = ["MAX_TEXT_CHARACTERS", "ChatError", "check_chat"]
 
@@ -103,6 +103,8 @@ def _check_entry(entry, where: str) -> int:
         return len(value)
     if kind == "image" or not isinstance(value, (list, tuple)):
         _check_picture(value, f"{where}[{kind!r}]", video=kind == "video")
+        if kind == "video":
+            _check_video_file(entry, where)
         return 0
     if not value or len(value) > MAX_FRAMES:
         raise ChatError(
@@ -131,6 +133,19 @@ def _check_picture(value, where: str, *, video: bool) -> None:
             f"{where} is the URL {text[:60]!r}: tam reads no picture or video from the network (nor decodes data: "
             "URLs); download it and pass the file's path"
         )
+
+
+def _check_video_file(entry: dict, where: str) -> None:
+    """Refuse a video file over :data:`tam.images.MAX_FRAMES` frames, or asked to be sampled to more."""
+    wanted = entry.get("nframes")
+    if isinstance(wanted, (int, float)) and not isinstance(wanted, bool) and wanted > MAX_FRAMES:
+        raise ChatError(f"{where}['nframes'] is {wanted}; a video takes at most {MAX_FRAMES} (tam.images.MAX_FRAMES)")
+    path = os.fspath(entry["video"]).removeprefix("file://")
+    if os.path.isfile(path):
+        try:
+            check_video_file(path)
+        except ImageFileError as error:
+            raise ChatError(f"{where}['video']: {error}") from None
 
 
 def _described(value) -> str:

@@ -22,14 +22,12 @@ what differs is read here from the model and its processor:
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from tam.errors import ShapeError
-from tam.images import load_frames, load_image
+from tam.images import load_image
 from tam.layout import VisionLayout
-from tam.models.base import PreparedInputs, UnsupportedInputError, item_kind, vision_items
+from tam.models.base import PreparedInputs, UnsupportedInputError, item_kind, read_video_entry, vision_items
 from tam.models.qwen_vl import QwenVLAdapter
 
 __all__ = ["Glm4vAdapter"]
@@ -68,7 +66,7 @@ class Glm4vAdapter(QwenVLAdapter):
                 images.append(load_image(item["image"]))
                 pictures.append(np.asarray(images[-1], dtype=np.uint8))
                 continue
-            frames, frames_metadata = self._read_video(item["video"])
+            frames, frames_metadata = read_video_entry(item["video"], video_processor)
             if frames_metadata is None:  # frames as given: all of them, at the processor's own rate
                 indices = list(range(len(frames)))
                 frames_metadata = VideoMetadata(len(indices), fps=float(video_processor.fps), frames_indices=indices)
@@ -83,26 +81,6 @@ class Glm4vAdapter(QwenVLAdapter):
             text=[text], images=images or None, videos=videos or None, return_tensors="pt", **options
         )
         return PreparedInputs(inputs, pictures, text, [item_kind(item) for item in vision_items(messages)])
-
-    def _read_video(self, video):
-        """Frames of a video entry and their metadata (None for frames given as such).
-
-        Returns
-        -------
-        frames : list of PIL.Image.Image or ndarray of shape (T, H, W, 3), uint8
-        metadata : transformers.video_utils.VideoMetadata or None
-        """
-        if not (isinstance(video, (str, os.PathLike)) and os.path.isfile(video)):
-            return load_frames(video), None  # a list, an array or a folder of frames
-        from transformers.video_utils import load_video
-
-        try:  # sampled as the video processor samples (its fps, an even count)
-            return load_video(os.fspath(video), sample_indices_fn=self.processor.video_processor.sample_frames)
-        except (ImportError, OSError, RuntimeError, ValueError) as error:
-            raise UnsupportedInputError(
-                f"cannot read the video file {os.fspath(video)!r} ({type(error).__name__}: {error}); transformers "
-                "reads video files with PyAV (pip install av), or pass a list of frames instead"
-            ) from error
 
     def layout(self, prepared: PreparedInputs) -> VisionLayout:
         """Each grid over its whole picture, checked against the ``<|image|>`` tokens of the input."""

@@ -17,14 +17,16 @@ The base view's tokens come first, then the grid's rows, each followed by its ne
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from tam.errors import ShapeError
 from tam.layout import Tile, VisionLayout
-from tam.models.base import PreparedInputs, SquareGridAdapter
-from tam.models.geometry import size_settings
+from tam.models.base import PreparedInputs, SquareGridAdapter, UnsupportedInputError, item_kind, vision_items
+from tam.models.geometry import resize_crop_box, size_settings
 
 __all__ = ["LlavaNextAdapter", "LlavaOnevisionAdapter"]
 
@@ -38,6 +40,15 @@ class _ImageGrids:
     box: tuple[float, float, float, float]
 
 
+@dataclass(frozen=True)
+class _Entry:
+    """One image or video of the input: its grids and their tiles, and which of its tokens are separators."""
+
+    grids: list[tuple[int, int]]
+    tiles: list[Tile]
+    separators: np.ndarray  # (the entry's vision tokens,) bool, in token order
+
+
 class LlavaNextAdapter(SquareGridAdapter):
     """Adapter of ``LlavaNextForConditionalGeneration``: per image a base view and an unpadded any-resolution grid."""
 
@@ -47,44 +58,50 @@ class LlavaNextAdapter(SquareGridAdapter):
     tile_setting = "crop_size"  # the image processor's setting that sizes each any-resolution tile
 
     def vision_shape(self, prepared: PreparedInputs):
-        """Return the base view and the any-resolution grid of every image, in token order."""
+        """Return the grids of every image (base view, any-resolution grid) and video frame, in token order."""
         return list(self.layout(prepared).grids)
 
     def layout(self, prepared: PreparedInputs) -> VisionLayout:
         """Each image's base view (global) over the whole picture, then its any-resolution grid (local)."""
-        grids, tiles, sizes = [], [], []
-        images, _ = self._laid_out(prepared)
-        for index, (image, picture) in enumerate(zip(images, prepared.pictures, strict=True)):
-            height, width = picture.shape[:2]
-            grids += [(image.base, image.base), image.grid]
-            tiles += [Tile(index, (0.0, 0.0, float(width), float(height)), "global"), Tile(index, image.box)]
-            sizes.append((height, width))
-        return VisionLayout.from_tiles(grids, tiles, sizes)
+        entries = self._laid_out(prepared)
+        return VisionLayout.from_tiles(
+            [grid for entry in entries for grid in entry.grids],
+            [tile for entry in entries for tile in entry.tiles],
+            [picture.shape[:2] for picture in prepared.pictures],
+            kind="video" if prepared.kinds == ["video"] else None,
+        )
 
     def separator_slots(self, prepared: PreparedInputs) -> np.ndarray:
-        """Mark the newline after each row of every any-resolution grid."""
-        return self._laid_out(prepared)[1]
+        """Mark the newline after each row of every any-resolution grid (and after each video)."""
+        return _joined([entry.separators for entry in self._laid_out(prepared)])
 
-    def _laid_out(self, prepared: PreparedInputs) -> tuple[list[_ImageGrids], np.ndarray]:
-        """Each image's grids, and which image tokens are newlines, checked against the tokens the processor wrote."""
-        settings = self.image_settings(self.tile_setting, "image_grid_pinpoints")
-        images = [self._image_grids(*picture.shape[:2], settings) for picture in prepared.pictures]
-        slots = [
-            part
-            for image in images
-            for part in (
-                np.zeros(image.base**2, bool),
-                np.tile(np.r_[np.zeros(image.grid[1], bool), True], image.grid[0]),
-            )
-        ]
-        marked = np.concatenate(slots) if slots else np.zeros(0, bool)
+    def _laid_out(self, prepared: PreparedInputs) -> list[_Entry]:
+        """Lay out the input's images and videos in token order, checked against the tokens the processor wrote."""
+        entries = self._entries(prepared)
+        marked = _joined([entry.separators for entry in entries])
         found = int(np.isin(prepared.input_ids, np.asarray(self.vision_token_ids(), dtype=np.int64)).sum())
         if len(marked) != found:
             raise ShapeError(
-                f"the processor gave {found} image tokens, but the grids and newlines tam lays out hold {len(marked)}; "
-                f"tam cannot lay out these {self.family} processor settings"
+                f"the processor gave {found} vision tokens, but the grids and newlines tam lays out hold "
+                f"{len(marked)}; tam cannot lay out these {self.family} processor settings"
             )
-        return images, marked
+        return entries
+
+    def _entries(self, prepared: PreparedInputs) -> list[_Entry]:
+        """Every image of the chat (its pictures are its images, in token order)."""
+        settings = self.image_settings(self.tile_setting, "image_grid_pinpoints")
+        return [self._image_entry(index, picture, settings) for index, picture in enumerate(prepared.pictures)]
+
+    def _image_entry(self, index: int, picture: np.ndarray, settings: dict) -> _Entry:
+        """Picture ``index``'s base view over it whole, then its any-resolution grid, a newline after each row."""
+        height, width = picture.shape[:2]
+        image = self._image_grids(height, width, settings)
+        rows, columns = image.grid
+        return _Entry(
+            grids=[(image.base, image.base), image.grid],
+            tiles=[Tile(index, (0.0, 0.0, float(width), float(height)), "global"), Tile(index, image.box)],
+            separators=np.r_[np.zeros(image.base**2, bool), np.tile(np.r_[np.zeros(columns, bool), True], rows)],
+        )
 
     def _image_grids(self, height: int, width: int, settings: dict) -> _ImageGrids:
         """Lay out a ``height x width`` picture as the processor counts its grids and the model stitches them.
@@ -130,14 +147,115 @@ class LlavaNextAdapter(SquareGridAdapter):
 
 
 class LlavaOnevisionAdapter(LlavaNextAdapter):
-    """Adapter of ``LlavaOnevisionForConditionalGeneration``: LLaVA-NeXT's layout with SigLIP and pooling.
+    """Adapter of ``LlavaOnevisionForConditionalGeneration``: LLaVA-NeXT's layout with SigLIP and pooling, and videos.
 
     SigLIP has no CLS token (``"full"`` features), the tiles are ``size`` pixels, and an
     unpadded grid larger than ``anyres_max_N`` tiles is pooled by the model to fewer cells
     over the same rectangle (the processor's ``_get_unpadded_features`` counts them).
+
+    A video (``config.video_token_id``, ``<video>``) is its frames as given, every one read: the
+    video processor resizes each to the tower's square, the model pools each frame's grid
+    (``apply_pooling``) and writes the frames one after another, then one newline feature for
+    the whole video (``get_video_features``), a separator. The template writes a message's
+    images before its videos, so the entries are laid out in the order their placeholders take.
     """
 
     family = "LLaVA-OneVision"
     model_classes = ("LlavaOnevisionForConditionalGeneration",)
     feature_strategy = "full"
     tile_setting = "size"
+    supports_video = True
+
+    def vision_token_ids(self) -> tuple[int, ...]:
+        """``config.image_token_id`` and ``config.video_token_id``."""
+        return (int(self.model.config.image_token_id), int(self.model.config.video_token_id))
+
+    def prepare(self, messages: list[dict]) -> PreparedInputs:
+        """Run the processor on the rendered chat, its images and its videos' frames as given.
+
+        Pictures are the images as given and every frame of every video, in chat order.
+        """
+        from tam.images import load_frames, load_image
+
+        images, videos, pictures = [], [], []
+        for item in vision_items(messages):
+            if item_kind(item) == "video":
+                if isinstance(item["video"], (str, os.PathLike)) and os.path.isfile(item["video"]):
+                    raise UnsupportedInputError(
+                        f"{self.family} in tam reads a video as its frames (a folder of them or a list of pictures), "
+                        f"got the file {os.fspath(item['video'])!r}: extract its frames first"
+                    )
+                videos.append(load_frames(item["video"]))
+                pictures += [np.asarray(frame, dtype=np.uint8) for frame in videos[-1]]
+            else:
+                images.append(load_image(item["image"]))
+                pictures.append(np.asarray(images[-1], dtype=np.uint8))
+        text = self.render(messages)
+        options = dict(self.processor_options)
+        if videos:  # every frame given is a frame the model reads: the processor samples none
+            options.update(videos=videos, do_sample_frames=False)
+        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
+        return PreparedInputs(inputs, pictures, text, [item_kind(item) for item in vision_items(messages)])
+
+    def _entries(self, prepared: PreparedInputs) -> list[_Entry]:
+        """Lay out the chat's images and videos, in the order the template wrote their placeholders."""
+        image_token = int(self.model.config.image_token_id)
+        # where each entry's pictures start among prepared.pictures (chat order), by kind
+        frame_counts = iter(len(frames) for frames in prepared.inputs.get("pixel_values_videos", []))
+        starts = {"image": [], "video": []}
+        start = 0
+        for kind in prepared.kinds:
+            count = 1 if kind == "image" else next(frame_counts)
+            starts[kind].append((start, count))
+            start += count
+        rendered = self.tokenizer(prepared.text, add_special_tokens=False)["input_ids"]
+        placeholders = [token for token in rendered if token in self.vision_token_ids()]
+        images, videos = iter(starts["image"]), iter(starts["video"])
+        image_settings = self.image_settings(self.tile_setting, "image_grid_pinpoints")
+        video_settings = self.video_settings("do_resize", "size", "do_center_crop", "crop_size")
+        entries = []
+        for token in placeholders:
+            if token == image_token:
+                index, _ = next(images)
+                entries.append(self._image_entry(index, prepared.pictures[index], image_settings))
+            else:
+                first, count = next(videos)
+                entries.append(self._video_entry(prepared.pictures[first : first + count], first, video_settings))
+        return entries
+
+    def _video_entry(self, frames: list[np.ndarray], first: int, settings: dict) -> _Entry:
+        """Lay out a video's frames (pictures ``first`` on): pooled grids where the processor kept them, a newline last.
+
+        ``settings`` are the video processor's resize and crop settings (:meth:`video_settings`).
+        """
+        side = self._pooled_frame_side()
+        kept = {
+            "do_resize": settings["do_resize"] is not False,
+            "size": settings["size"],
+            "do_center_crop": bool(settings["do_center_crop"]),
+            "crop_size": settings["crop_size"],
+        }
+        tiles = [Tile(first + offset, resize_crop_box(*frame.shape[:2], **kept)) for offset, frame in enumerate(frames)]
+        return _Entry(
+            grids=[(side, side)] * len(frames),
+            tiles=tiles,
+            separators=np.r_[np.zeros(len(frames) * side * side, bool), True],
+        )
+
+    def _pooled_frame_side(self) -> int:
+        """Side of a video frame's grid: the tower's square grid through the model's own ``apply_pooling``."""
+        import torch
+
+        patches = int(self.model.config.vision_config.image_size) // int(self.model.config.vision_config.patch_size)
+        pooled = int(self.model.model.apply_pooling(torch.zeros(1, patches * patches, 1)).shape[1])
+        side = math.isqrt(pooled)  # it pools the square grid to a square
+        if side * side != pooled:
+            raise ShapeError(
+                f"{self.family}'s apply_pooling pools {patches} x {patches} cells to {pooled}, not a square"
+            )
+        return side
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate boolean arrays; an empty one for none."""
+    return np.concatenate(parts) if parts else np.zeros(0, bool)

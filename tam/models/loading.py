@@ -58,7 +58,8 @@ def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
     Raises
     ------
     ModelUnavailableError
-        If the model cannot be read (no local copy and no network, or no such id).
+        If the model cannot be read (no local copy and no network, or no such id), or its
+        weights are pickles (:data:`PICKLED_WEIGHTS`): only ``.safetensors`` weights are loaded.
     UnsupportedModelError
         If tam has no adapter for the model's architecture.
     """
@@ -77,12 +78,13 @@ def load_model(name_or_path: str, *, device: str | None = None, dtype="auto"):
         return load_model(str(folder), device=device or "cpu", dtype=torch.float32 if dtype == "auto" else dtype)
 
     _supported_config(name_or_path)
+    _refuse_pickled_weights(name_or_path)
 
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
     try:
-        model = AutoModelForImageTextToText.from_pretrained(
-            name_or_path, dtype=dtype, device_map=device if device is not None else "auto"
+        model = AutoModelForImageTextToText.from_pretrained(  # safetensors only: a pickle can run code
+            name_or_path, dtype=dtype, device_map=device if device is not None else "auto", use_safetensors=True
         )
         processor = AutoProcessor.from_pretrained(name_or_path)
     except OSError as error:
@@ -118,6 +120,24 @@ def _supported_config(name_or_path: str):
         raise ModelUnavailableError(_unavailable_message(name_or_path, error)) from error
     adapter_class_for(config.architectures or [type(config).__name__])
     return config
+
+
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt", "*.pkl")
+"""Weight files that are Python pickles, which tam never loads: unpickling can run any code."""
+
+
+def _refuse_pickled_weights(name_or_path: str) -> None:
+    """Raise :class:`ModelUnavailableError` for a model folder whose weights are pickles only (no ``.safetensors``)."""
+    folder = Path(name_or_path).expanduser()
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    pickles = sorted(path.name for pattern in PICKLED_WEIGHTS for path in folder.glob(pattern))
+    if pickles:
+        raise ModelUnavailableError(
+            f"the model folder {name_or_path!r} holds its weights as pickles ({', '.join(pickles[:3])}) and no "
+            ".safetensors: tam never unpickles (a pickle can run code); convert them to safetensors where you "
+            "trust them (model.save_pretrained writes safetensors)"
+        )
 
 
 def _looks_like_path(name: str) -> bool:
