@@ -306,3 +306,20 @@ def test_gemma3_one_picture_is_16_by_16_and_pan_and_scan_cuts_two_crops(gemma3):
     ]
     assert [length for _, length in runs(spans.vision)] == [256, 256, 256]
     check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+
+
+def test_gemma3_two_pictures_are_one_grid_each(gemma3):
+    model, twin, processor = gemma3
+    chat = image_chat((640, 480), (300, 500))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    assert layout.grids == ((16, 16), (16, 16))
+    assert [(tile.picture, tile.box) for tile in layout.tiles] == [
+        (0, (0.0, 0.0, 640.0, 480.0)),
+        (1, (0.0, 0.0, 300.0, 500.0)),
+    ]
+    tokenizer = processor.tokenizer
+    before = len(tokenizer("<bos><start_of_turn>user\n\n\n<start_of_image>", add_special_tokens=False)["input_ids"])
+    # "<end_of_image>\n\n" closes the first picture, "\n\n<start_of_image>" opens the second
+    between = len(tokenizer("<end_of_image>\n\n\n\n<start_of_image>", add_special_tokens=False)["input_ids"])
+    assert runs(spans.vision) == [(before, 256), (before + 256 + between, 256)]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)
