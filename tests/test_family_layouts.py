@@ -385,6 +385,19 @@ def test_smolvlm_longest_edge_option_cuts_fewer_tiles_that_still_find_the_rectan
     assert left < columns.mean() < right and top < rows.mean() < bottom
 
 
+def test_smolvlm_tiles_are_the_processors_where_transformers_token_count_differs():
+    model, processor = load_model("tiny-smolvlm")
+    chat = planted_chat((1000, 600), (100, 100, 300, 300))
+    options = {"size": {"longest_edge": 200}}
+    # 200 x 120, then the width stretched to 256 and the height to 256 / (200 / 120) = 153, up to
+    # 192: 3 rows x 4 columns, where get_number_of_image_patches rounds the 120 up to 2 rows
+    assert processor_tiling(processor, chat[0]["content"][0]["image"], **options) == (3, 4)
+    assert processor.image_processor.get_number_of_image_patches(600, 1000, options)[1:] == (2, 4)
+    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs=options)
+    assert [tile.kind for tile in result.layout.tiles] == ["local"] * 12 + ["global"]
+    assert result.layout.tiles[11].box[:2] == (750.0, 400.0)
+
+
 def test_smolvlm_video_frames_are_one_tile_each_and_light_their_own_rectangle():
     model, processor = load_model("tiny-smolvlm")
     boxes = [(40, 30, 120, 110), (200, 90, 280, 170)]  # the rectangle moves across a 320 x 200 video

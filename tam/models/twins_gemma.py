@@ -162,6 +162,7 @@ def build_gemma4():
         layer_types=["sliding_attention", "full_attention"],
         vocab_size_per_layer_input=len(tokenizer),
         hidden_size_per_layer_input=8,
+        final_logit_softcapping=30.0,  # the checkpoints' cap (Gemma4TextConfig's default is None)
     )
     vision = Gemma4VisionConfig(
         hidden_size=16,
