@@ -74,8 +74,8 @@ def test_pictures_of_different_grids_share_a_batch(name):
     assert len({result.layout.shape for result in results}) == 3
 
 
-# the answers of tiny-qwen2-vl, tiny-mistral3 and tiny-qwen3.5-moe to the three chats never differ
-SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe")
+# the answers of tiny-qwen2-vl, tiny-mistral3, tiny-qwen3.5-moe and tiny-molmo2 to the three chats never differ
+SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe", "tiny-molmo2")
 
 
 @pytest.mark.parametrize("name", [name for name in TWINS if name not in SAME_ANSWERS])
