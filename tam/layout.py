@@ -21,6 +21,7 @@ lies (what the model never saw).
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -316,10 +317,15 @@ def _resize(grid: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _ints(values, original) -> tuple[int, ...]:
+    """Read the sizes as ints: Python or numpy integers, integer tensors; refuse floats (4.5, even 4.0) and bools."""
     try:
-        return tuple(int(v) for v in values)
-    except (TypeError, ValueError):
-        raise ShapeError(f"vision_shape must be (h, w), (t, h, w) or a list of (h, w); got {original!r}") from None
+        if isinstance(values, (str, bytes)) or any(isinstance(v, (bool, np.bool_)) for v in values):
+            raise TypeError
+        return tuple(operator.index(v) for v in values)
+    except TypeError:
+        raise ShapeError(
+            f"vision_shape must be (h, w), (t, h, w) or a list of (h, w) of integers; got {original!r}"
+        ) from None
 
 
 def _grid(values, original) -> tuple[int, int]:

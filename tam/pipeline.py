@@ -67,8 +67,10 @@ def explain_generation(
         tuple of all layers (``layer`` picks one) or just the last layer, ``[1, L0, d]``
         for the first round and ``[1, 1, d]`` for the others. A single ``[L - 1, d]``
         tensor of all positions is accepted too.
-    lm_head : nn.Linear or Tensor of shape (V, d)
-        The output projection (a weight tensor may come with ``bias``).
+    lm_head : nn.Linear, Tensor of shape (V, d) or ClassifierHead
+        The output projection (a weight tensor may come with ``bias``); a
+        :class:`~tam.scores.ClassifierHead` carries the model's final-logit softcap too
+        (model adapters pass ``adapter.classifier``).
     special_ids : dict or TokenSpans
         Marker ids in the reference release's format (see :mod:`tam.spans`), or spans
         already found (model adapters pass these).

@@ -5,6 +5,9 @@ the logits. The reference computes all ``V`` columns for every position (0.3-0.8
 image at Qwen2-VL-2B size) and reads a handful; here only the ``lm_head`` rows of the
 classes that are explained are gathered. The full vocabulary is touched only for the
 top-k candidates, in chunks of bounded size, when asked for.
+
+Some models squash their logits before the softmax (final-logit softcapping: Gemma 2, Gemma
+4); the head then applies the same cap, so the scores are the model's own logits.
 """
 
 from __future__ import annotations
@@ -17,36 +20,63 @@ import torch
 
 from tam.errors import ShapeError
 
-__all__ = ["ClassifierHead", "select_hidden_states"]
+__all__ = ["ClassifierHead", "select_hidden_states", "soft_cap"]
 
 DEFAULT_VOCAB_CHUNK = 16_384
 
 
+def soft_cap(logits: torch.Tensor, cap: float | None) -> torch.Tensor:
+    """Final-logit softcapping, ``cap * tanh(logits / cap)``, in the order transformers' Gemma models compute it.
+
+    Parameters
+    ----------
+    logits : Tensor of any shape
+    cap : float or None
+        The config's ``final_logit_softcapping``; None returns ``logits`` itself.
+
+    Returns
+    -------
+    Tensor of the shape of ``logits``, in (-cap, cap)
+
+    Examples
+    --------
+    >>> soft_cap(torch.tensor([0.0, 1.0, 100.0]), 30.0)
+    tensor([ 0.0000,  0.9996, 29.9237])
+    """
+    if cap is None:
+        return logits
+    return torch.tanh(logits / cap) * cap
+
+
 @dataclass(frozen=True)
 class ClassifierHead:
-    """The output projection ``lm_head``: ``logits = h @ weight.T + bias``.
+    """The output projection ``lm_head``: ``logits = soft_cap(h @ weight.T + bias, softcap)``.
 
     Attributes
     ----------
     weight : Tensor of shape (V, d)
         Rows are classes; stays where it is (any device, any dtype).
     bias : Tensor of shape (V,) or None
+    softcap : float or None
+        The model's final-logit softcapping (:func:`soft_cap`); None for none.
     """
 
     weight: torch.Tensor
     bias: torch.Tensor | None = None
+    softcap: float | None = None
 
     @classmethod
-    def from_lm_head(cls, lm_head, bias: torch.Tensor | None = None) -> ClassifierHead:
-        """Wrap an ``nn.Linear`` or a ``[V, d]`` weight tensor (with an optional bias)."""
+    def from_lm_head(cls, lm_head, bias: torch.Tensor | None = None, softcap: float | None = None) -> ClassifierHead:
+        """Wrap an ``nn.Linear`` or a ``[V, d]`` weight tensor (with an optional bias and softcap)."""
         if isinstance(lm_head, ClassifierHead):
             return lm_head
         if isinstance(lm_head, torch.nn.Linear):
-            return cls(weight=lm_head.weight.detach(), bias=None if lm_head.bias is None else lm_head.bias.detach())
+            bias = lm_head.bias
+            lm_head = lm_head.weight
         if isinstance(lm_head, torch.Tensor):
             if lm_head.ndim != 2:
                 raise ShapeError(f"lm_head weight must have shape [V, d], got {tuple(lm_head.shape)}")
-            return cls(weight=lm_head.detach(), bias=None if bias is None else bias.detach())
+            return cls(weight=lm_head.detach(), bias=None if bias is None else bias.detach(), softcap=softcap)
         raise TypeError(f"lm_head must be an nn.Linear or a [V, d] weight tensor, got {type(lm_head).__name__}")
 
     @property
@@ -77,7 +107,7 @@ class ClassifierHead:
             logits = hidden.to(torch.float32) @ rows.T
             if self.bias is not None:
                 logits = logits + self.bias.index_select(0, index).to(device=hidden.device, dtype=torch.float32)
-        return logits.cpu().numpy()
+        return soft_cap(logits, self.softcap).cpu().numpy()
 
     def top_k(
         self, hidden: torch.Tensor, k: int = 3, chunk_size: int = DEFAULT_VOCAB_CHUNK
@@ -112,6 +142,7 @@ class ClassifierHead:
                 logits = hidden @ rows.T
                 if self.bias is not None:
                     logits = logits + self.bias[start : start + chunk_size].to(hidden.device, torch.float32)
+                logits = soft_cap(logits, self.softcap)
                 log_partition = torch.logaddexp(log_partition, torch.logsumexp(logits, dim=-1))
                 values, ids = logits.topk(min(k, logits.shape[-1]), dim=-1)
                 merged_values = torch.cat([best_values, values], dim=-1)

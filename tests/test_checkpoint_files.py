@@ -201,3 +201,184 @@ def test_qwen_pictures_are_grids_by_smart_resize_at_the_checkpoints_pixel_bounds
     assert runs(spans.vision) == [(before, 17 * 23), (before + 17 * 23 + 2, 18 * 11)]
     check_prompt(tokenizer, prepared.input_ids, spans.prompt)
     assert spans.prompt[0] == spans.vision[-1] + 2  # right after <|vision_end|>
+
+
+# ---- Gemma 4 (the gemma-4-it chat template) ----------------------------------------------------------
+
+GEMMA4 = "gemma-4-26b-a4b-it"
+
+
+@pytest.fixture(scope="module")
+def gemma4():
+    model, twin = TWINS["tiny-gemma4"]()
+    processor = transformers.Gemma4Processor(
+        feature_extractor=twin.feature_extractor,
+        image_processor=twin.image_processor,
+        video_processor=twin.video_processor,
+        tokenizer=twin.tokenizer,
+        chat_template=checkpoint_file(GEMMA4, "chat_template.json")["chat_template"],
+    )
+    return model, twin, processor
+
+
+def test_gemma4_template_puts_each_picture_between_blank_lines_as_the_twin_does(gemma4):
+    model, twin, processor = gemma4
+    chat = [
+        {"role": "user", "content": [{"type": "text", "text": "A"}, {"type": "image"}, {"type": "text", "text": "B"}]},
+        {"role": "assistant", "content": [{"type": "text", "text": "Answer."}]},
+        {"role": "user", "content": [{"type": "text", "text": " C "}]},
+    ]
+    expected = (
+        "<bos><|turn>user\nA\n\n<|image|>\n\nB<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
+        "<|turn>model\n"
+    )
+    assert processor.apply_chat_template(chat, add_generation_prompt=True) == expected
+    assert twin.apply_chat_template(chat, add_generation_prompt=True) == expected
+
+
+def test_gemma4_real_template_gives_exact_vision_runs_and_prompt(gemma4):
+    model, twin, processor = gemma4
+    chat = image_chat((640, 480), (300, 500))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    # the image processor's budget (transformers' Gemma4ImageProcessor defaults, the twin's; no checkpoint file
+    # kept): 280 soft tokens of 3 x 3 patches of 16 pixels; 640 x 480 scaled by sqrt(280 * 9 * 256 / (640 * 480))
+    # = 1.449 -> 927.4 x 695.6, floored to 48-pixel blocks: 19 x 14; 300 x 500 by 2.074 -> 622.1 x 1036.9: 12 x 21
+    assert layout.grids == ((14, 19), (21, 12))
+    tokenizer = processor.tokenizer
+    # the template: "<|turn>user\n", then "\n\n<|image|>\n\n" per picture; the processor writes each picture as
+    # <|image> (its soft tokens) <image|>
+    first = len(tokenizer("<bos><|turn>user\n\n\n<|image>", add_special_tokens=False)["input_ids"])
+    between = len(tokenizer("<image|>\n\n\n\n<|image>", add_special_tokens=False)["input_ids"])
+    assert runs(spans.vision) == [(first, 14 * 19), (first + 14 * 19 + between, 21 * 12)]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+
+
+# ---- Gemma 3 (the gemma-3-it checkpoints' preprocessor_config.json) -----------------------------
+
+GEMMA3 = "gemma-3-it"
+
+
+@pytest.fixture(scope="module")
+def gemma3():
+    model, twin = TWINS["tiny-gemma3"]()
+    settings = checkpoint_file(GEMMA3, "preprocessor_config.json")
+    processor = transformers.Gemma3Processor(
+        image_processor=transformers.AutoImageProcessor.from_pretrained(CHECKPOINTS / GEMMA3),
+        tokenizer=twin.tokenizer,
+        chat_template=twin.chat_template,  # the checkpoint's template is not kept: the twin's follows its rules
+        image_seq_length=settings["image_seq_length"],
+    )
+    # gemma-3's SigLIP reads the 896-pixel picture; the adapter reads the grid from the config
+    model.config.mm_tokens_per_image = settings["image_seq_length"]
+    model.config.vision_config.image_size = settings["size"]["height"]
+    return model, twin, processor
+
+
+def test_gemma3_settings_match_the_twin_but_for_its_size(gemma3):
+    model, twin, processor = gemma3
+    settings = checkpoint_file(GEMMA3, "preprocessor_config.json")
+    for name in ("resample", "image_mean", "image_std", "do_normalize", "do_rescale"):
+        assert list(np.ravel(getattr(twin.image_processor, name))) == list(np.ravel(settings[name])), name
+    assert settings["do_pan_and_scan"] is None and not twin.image_processor.do_pan_and_scan  # off unless asked
+    # the twin: 224 pixels and 64 tokens (8 x 8) where the checkpoint has 896 and 256 (16 x 16), on purpose
+    assert (twin.image_processor.size.height, twin.image_seq_length) == (224, 64)
+
+
+def test_gemma3_one_picture_is_16_by_16_and_pan_and_scan_cuts_two_crops(gemma3):
+    model, twin, processor = gemma3
+    chat = image_chat((640, 480))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    # 256 tokens a picture: 16 x 16, over the picture stretched to 896 x 896
+    assert layout.grids == ((16, 16),)
+    assert [tile.box for tile in layout.tiles] == [(0.0, 0.0, 640.0, 480.0)]
+    tokenizer = processor.tokenizer
+    # Gemma3Processor writes each picture as "\n\n<start_of_image>" + its soft tokens + "<end_of_image>\n\n"
+    before = len(tokenizer("<bos><start_of_turn>user\n\n\n<start_of_image>", add_special_tokens=False)["input_ids"])
+    assert runs(spans.vision) == [(before, 256)]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+    # pan-and-scan, the file's crop settings null so the processor's own (crops of 256 pixels at least, 4 at most,
+    # from an aspect of 1.2): 640 / 480 = 1.33 gives floor(1.33 + 0.5) = 1 crop, raised to 2, ceil(640 / 2) = 320 wide
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor, {"do_pan_and_scan": True}), chat)
+    assert [(tile.box, tile.kind) for tile in layout.tiles] == [
+        ((0.0, 0.0, 640.0, 480.0), "global"),
+        ((0.0, 0.0, 320.0, 480.0), "local"),
+        ((320.0, 0.0, 640.0, 480.0), "local"),
+    ]
+    assert [length for _, length in runs(spans.vision)] == [256, 256, 256]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+
+
+def test_gemma3_two_pictures_are_one_grid_each(gemma3):
+    model, twin, processor = gemma3
+    chat = image_chat((640, 480), (300, 500))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    assert layout.grids == ((16, 16), (16, 16))
+    assert [(tile.picture, tile.box) for tile in layout.tiles] == [
+        (0, (0.0, 0.0, 640.0, 480.0)),
+        (1, (0.0, 0.0, 300.0, 500.0)),
+    ]
+    tokenizer = processor.tokenizer
+    before = len(tokenizer("<bos><start_of_turn>user\n\n\n<start_of_image>", add_special_tokens=False)["input_ids"])
+    # "<end_of_image>\n\n" closes the first picture, "\n\n<start_of_image>" opens the second
+    between = len(tokenizer("<end_of_image>\n\n\n\n<start_of_image>", add_special_tokens=False)["input_ids"])
+    assert runs(spans.vision) == [(before, 256), (before + 256 + between, 256)]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+
+
+# ---- SmolVLM (HuggingFaceTB's 2048 / 512 SmolVLM-Instruct checkpoints, Idefics3 classes) -----------
+
+SMOLVLM = "smolvlm-instruct-2048"
+
+
+@pytest.fixture(scope="module")
+def smolvlm():
+    model, twin = TWINS["tiny-idefics3"]()
+    # the vision numbers of those checkpoints (their config.json not found, so typed here): SigLIP's
+    # 16-pixel patches, 32 x 32 of them on a 512-pixel tile, merged 4 x 4 by the connector: 64 tokens a tile
+    model.config.vision_config.image_size = 512
+    model.config.vision_config.patch_size = 16
+    model.config.scale_factor = 4
+    processor = transformers.Idefics3Processor(
+        transformers.AutoImageProcessor.from_pretrained(CHECKPOINTS / SMOLVLM),
+        twin.tokenizer,
+        image_seq_len=64,
+        chat_template=twin.chat_template,
+    )
+    return model, twin, processor
+
+
+def test_smolvlm_settings_match_the_twin_but_for_its_sizes(smolvlm):
+    model, twin, processor = smolvlm
+    settings = checkpoint_file(SMOLVLM, "preprocessor_config.json")
+    for name in ("do_image_splitting", "resample", "image_mean", "image_std", "do_pad"):
+        assert list(np.ravel(getattr(twin.image_processor, name))) == list(np.ravel(settings[name])), name
+    assert (settings["size"]["longest_edge"], settings["max_image_size"]["longest_edge"]) == (2048, 512)
+
+
+def test_smolvlm_tiles_two_pictures_by_longest_edge_and_tile_size(smolvlm):
+    model, twin, processor = smolvlm
+    chat = image_chat((1024, 768), (300, 500))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    # 1024 x 768: longest edge to 2048, so 2048 x 1536, whole 512-pixel tiles: 4 columns x 3 rows of 256 x 256
+    # picture pixels, then the global image. 300 x 500: 2048 high, int(300 * 2048 / 500) = 1228 wide, stretched
+    # to 1536 x 2048: 3 columns x 4 rows of 100 x 125, then the global image
+    expected = [
+        (0, (256.0 * c, 256.0 * r, 256.0 * (c + 1), 256.0 * (r + 1)), "local") for r in range(3) for c in range(4)
+    ]
+    expected += [(0, (0.0, 0.0, 1024.0, 768.0), "global")]
+    expected += [
+        (1, (100.0 * c, 125.0 * r, 100.0 * (c + 1), 125.0 * (r + 1)), "local") for r in range(4) for c in range(3)
+    ]
+    expected += [(1, (0.0, 0.0, 300.0, 500.0), "global")]
+    assert [(tile.picture, tile.box, tile.kind) for tile in layout.tiles] == expected
+    assert layout.grids == ((8, 8),) * 26
+    tokenizer = processor.tokenizer
+    # the template's "User:", then the processor's <fake_token_around_image><row_1_col_1> before the first tile
+    before = len(
+        tokenizer("<|begin_of_text|>User:<fake_token_around_image><row_1_col_1>", add_special_tokens=False)["input_ids"]
+    )
+    tiles = runs(spans.vision)
+    assert tiles[0][0] == before and [length for _, length in tiles] == [64] * 26
+    # between two tiles of a row: <fake_token_around_image><row_1_col_2>
+    assert tiles[1][0] == before + 64 + 2
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)

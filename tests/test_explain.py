@@ -312,3 +312,19 @@ def test_answer_end_leaves_the_closing_tokens_out():
         explained(999)
     with pytest.raises(SpanError, match="the answer is empty"):
         explained(spans.answer_start)
+
+
+def test_a_token_with_no_positive_score_in_the_picture_has_an_all_zero_map_never_nan():
+    from tam.metrics.overlap import otsu_threshold
+
+    generation = make_generation((4, 5), num_prompt=4, num_answer=5, seed=3)
+    with torch.no_grad():  # every activation h . W[c] < 0: positive states, negative weights
+        generation.hidden_states = [states.abs() + 0.1 for states in generation.hidden_states]
+        generation.lm_head.weight.copy_(-generation.lm_head.weight.abs() - 0.01)
+    result = generation.explain()
+    for method in METHODS:
+        maps = result.maps(method)
+        assert np.isfinite(maps).all() and not maps.any(), method
+    assert all(np.isfinite(result.text_relevance(index)).all() for index in range(len(result)))
+    _, foreground = otsu_threshold((result.maps("tam")[0].reshape(4, 5) * 255).astype(np.uint8))
+    assert not foreground.any()  # Obj-IoU counts no pixel of such a map

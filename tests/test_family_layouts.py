@@ -36,6 +36,7 @@ TWINS = [
     "tiny-smolvlm",
     "tiny-aya-vision",
     "tiny-molmo2",
+    "tiny-llama4",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -385,6 +386,19 @@ def test_smolvlm_longest_edge_option_cuts_fewer_tiles_that_still_find_the_rectan
     assert left < columns.mean() < right and top < rows.mean() < bottom
 
 
+def test_smolvlm_tiles_are_the_processors_where_transformers_token_count_differs():
+    model, processor = load_model("tiny-smolvlm")
+    chat = planted_chat((1000, 600), (100, 100, 300, 300))
+    options = {"size": {"longest_edge": 200}}
+    # 200 x 120, then the width stretched to 256 and the height to 256 / (200 / 120) = 153, up to
+    # 192: 3 rows x 4 columns, where get_number_of_image_patches rounds the 120 up to 2 rows
+    assert processor_tiling(processor, chat[0]["content"][0]["image"], **options) == (3, 4)
+    assert processor.image_processor.get_number_of_image_patches(600, 1000, options)[1:] == (2, 4)
+    result = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs=options)
+    assert [tile.kind for tile in result.layout.tiles] == ["local"] * 12 + ["global"]
+    assert result.layout.tiles[11].box[:2] == (750.0, 400.0)
+
+
 def test_smolvlm_video_frames_are_one_tile_each_and_light_their_own_rectangle():
     model, processor = load_model("tiny-smolvlm")
     boxes = [(40, 30, 120, 110), (200, 90, 280, 170)]  # the rectangle moves across a 320 x 200 video
@@ -519,3 +533,30 @@ def test_molmo2_video_frames_each_light_their_own_rectangle_and_images_with_a_vi
     chat[0]["content"].insert(0, {"type": "image", "image": planted((320, 200), (10, 10, 50, 50))})
     with pytest.raises(UnsupportedInputError, match="images or one video of a chat, got 1 images and 1 videos"):
         tam.explain(model, processor, chat, max_new_tokens=2)
+
+
+def test_llama4_tiles_its_padded_canvas_and_its_passes_leave_no_hook():
+    model, processor = load_model("tiny-llama4")
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    result = tam.explain(model, processor, chat, max_new_tokens=2)
+    tiles = result.layout.tiles
+    # Llama4ImageProcessor with 112-pixel tiles, at most 16: the 336 x 560 canvas (3 rows of 5 tiles) fits the
+    # picture by 336 / 400, so it is resized to 336 x int(640 * 0.84) = 537 and padded on the right; in the
+    # picture's pixels the canvas is 560 * 640 / 537 wide, past the picture's right edge
+    canvas_width = 560 * 640 / 537
+    assert [tile.kind for tile in tiles] == ["local"] * 15 + ["global"]
+    assert tiles[0].box == pytest.approx((0, 0, canvas_width / 5, 400 / 3))
+    assert tiles[14].box == pytest.approx((canvas_width * 4 / 5, 800 / 3, canvas_width, 400))
+    assert tiles[-1].box == (0.0, 0.0, 640.0, 400.0)
+    adapter = adapter_for(model, processor)
+    prepared = adapter.prepare(chat)
+    ids = prepared.input_ids.tolist()
+    # the tile separators stand among the patches but are text: 4 per row and one after each of the 3 rows
+    separators = processor.tokenizer.convert_tokens_to_ids(["<|tile_x_separator|>", "<|tile_y_separator|>"])
+    assert [ids.count(token) for token in separators] == [12, 3]
+    assert result.layout.num_tokens == ids.count(model.config.image_token_id) == 16 * 16
+    # transformers 5.24's forward needs the adapter's help; the help is gone after the pass
+    inputs = {key: value.float() if value.is_floating_point() else value for key, value in prepared.inputs.items()}
+    assert adapter.forward(**inputs).logits.shape[1] == len(ids)
+    hooks = [hook for module in model.modules() for hook in module._forward_hooks.values()]
+    assert not [hook for hook in hooks if hook.__module__.startswith("tam.")]  # transformers keeps its own

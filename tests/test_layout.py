@@ -37,6 +37,19 @@ def test_bad_shapes(shape):
         VisionLayout.from_shape(shape)
 
 
+@pytest.mark.parametrize("shape", [(4.5, 3), (4.0, 3), (True, 3), [(2, 3), (2, 3.5)], (2, 3, 1.5), (np.float32(2), 3)])
+def test_sizes_that_are_not_integers_are_refused_not_truncated(shape):
+    with pytest.raises(ShapeError, match=r"vision_shape must be .* of integers; got "):
+        VisionLayout.from_shape(shape)
+
+
+def test_integer_sizes_of_numpy_and_torch_are_read():
+    import torch
+
+    assert VisionLayout.from_shape((np.int64(2), torch.tensor(3))).grids == ((2, 3),)
+    assert VisionLayout.from_shape(torch.tensor([2, 4, 5])).grids == ((4, 5), (4, 5))
+
+
 def test_split_checks_length():
     with pytest.raises(ShapeError, match="expected 6 vision values"):
         VisionLayout.from_shape((2, 3)).split(np.zeros(5))

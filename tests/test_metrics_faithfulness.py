@@ -95,6 +95,13 @@ def test_pointing_game_hits_when_the_maximum_lies_on_the_object():
     assert not pointing_hit(token_map, ~target)
 
 
+@pytest.mark.parametrize("value", [0.0, -3.0])
+def test_a_map_of_one_value_points_at_nothing(value):
+    target = np.zeros((40, 40), dtype=bool)
+    target[:10, :10] = True  # the top-left pixel, where the first of equal values lies
+    assert not pointing_hit(np.full((4, 4), value), target)
+
+
 class RegionModel(torch.nn.Module):
     """A classifier over 4 tokens whose token 0 logit is the mean brightness of one region only."""
 

@@ -74,8 +74,21 @@ def test_pictures_of_different_grids_share_a_batch(name):
     assert len({result.layout.shape for result in results}) == 3
 
 
-# the answers of tiny-qwen2-vl, tiny-mistral3, tiny-qwen3.5-moe and tiny-molmo2 to the three chats never differ
-SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe", "tiny-molmo2")
+def test_a_smolvlm_video_and_a_tiled_picture_share_a_batch():
+    model, processor = load_model("tiny-smolvlm")
+    frames = [Image.open(f"imgs/frames/{index:04d}.jpg") for index in range(3)]
+    entry = {"type": "video", "video": frames, "fps": 1}
+    video = [{"role": "user", "content": [entry, {"type": "text", "text": "Go."}]}]
+    together = [video, chats()[0]]  # 3 one-tile frames, and the demo picture's tiles + global image
+    alone = [tam.explain(model, processor, messages, max_new_tokens=4) for messages in together]
+    assert len(alone[0].layout.tiles) == 3 < len(alone[1].layout.tiles)
+    for ours, theirs in zip(tam.explain(model, processor, together, max_new_tokens=4), alone, strict=True):
+        assert_same_result(ours, theirs)
+
+
+# the answers of tiny-qwen2-vl, tiny-mistral3, tiny-qwen3.5-moe, tiny-llama4 and tiny-molmo2 to the three chats
+# never differ
+SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe", "tiny-llama4", "tiny-molmo2")
 
 
 @pytest.mark.parametrize("name", [name for name in TWINS if name not in SAME_ANSWERS])

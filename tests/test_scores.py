@@ -36,6 +36,19 @@ def test_top_k_in_chunks_equals_full_vocabulary(head, chunk):
     np.testing.assert_allclose(log_z, torch.logsumexp(logits, -1).numpy(), rtol=1e-5)
 
 
+def test_a_softcapped_head_gives_the_capped_logits_and_their_partition(head):
+    hidden = torch.randn(4, 8) * 5
+    logits = head(hidden).detach().numpy().astype(np.float64)
+    capped = 2.0 * np.tanh(logits / 2.0)  # final-logit softcapping at 2
+    wrapped = ClassifierHead.from_lm_head(head, softcap=2.0)
+    np.testing.assert_allclose(wrapped.activations(hidden, [1, 7]), capped[:, [1, 7]], rtol=1e-5, atol=1e-6)
+    values, ids, log_z = wrapped.top_k(hidden, k=3, chunk_size=7)
+    np.testing.assert_array_equal(ids, np.argsort(-logits, axis=1)[:, :3])  # the cap keeps the order
+    np.testing.assert_allclose(values, np.take_along_axis(capped, ids, 1), rtol=1e-5)
+    np.testing.assert_allclose(log_z, np.log(np.exp(capped).sum(1)), rtol=1e-5)
+    assert np.abs(capped - logits).max() > 1  # the cap bends these logits
+
+
 def test_bad_lm_head():
     with pytest.raises(ShapeError, match=r"\[V, d\]"):
         ClassifierHead.from_lm_head(torch.zeros(3))

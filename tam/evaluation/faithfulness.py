@@ -219,7 +219,7 @@ def token_scorer(model, processor, messages: list[dict], result, index: int) -> 
             for key, value in batch.items()
         }
         with torch.inference_mode():
-            logits = model(**batch, logits_to_keep=1).logits[:, -1].float()
+            logits = adapter.forward(**batch, logits_to_keep=1).logits[:, -1].float()
         return (logits[:, token_id] - torch.logsumexp(logits, dim=-1)).exp().cpu().numpy().astype(np.float64)
 
     return scorer

@@ -54,7 +54,7 @@ class AttentionMaps(ModelMethod):
 
         with run.eager_attention(self.name), hooks(lambda: attention.register_forward_hook(keep)), torch.no_grad():
             try:
-                run.model.model(**run.sequence_inputs())
+                run.adapter.run_body(**run.sequence_inputs())
             except StopForwardSignal:
                 pass
         rows = captured[0][torch.as_tensor(run.slots)].cpu().numpy()  # (T, L)

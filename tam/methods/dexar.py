@@ -84,7 +84,7 @@ class GradientAttention(ModelMethod):
             ),
             torch.enable_grad(),
         ):
-            final = run.model.model(**run.sequence_inputs()).last_hidden_state[0]
+            final = run.adapter.run_body(**run.sequence_inputs()).last_hidden_state[0]
             logits = run.token_logits(final)
             rows = []
             for gradients in token_gradients(logits, captured, TOKENS_PER_PASS):

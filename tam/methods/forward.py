@@ -122,15 +122,18 @@ class ModelRun:
         Returns
         -------
         Tensor of shape (T,)
-            ``h[slot_i] . W[c_i] (+ b[c_i])``, without computing the whole vocabulary.
+            ``h[slot_i] . W[c_i] (+ b[c_i])`` through the model's softcap, if it has one (as
+            the model's own logits), without computing the whole vocabulary.
         """
         import torch
 
-        head = self.adapter.lm_head
+        from tam.scores import soft_cap
+
+        head = self.adapter.classifier
         classes = torch.as_tensor(self.class_ids, device=head.weight.device)
         states = final_hidden[torch.as_tensor(self.slots, device=final_hidden.device)].to(head.weight.device)
         logits = (states * head.weight[classes]).sum(-1)
-        return logits if head.bias is None else logits + head.bias[classes]
+        return soft_cap(logits if head.bias is None else logits + head.bias[classes], head.softcap)
 
     @contextlib.contextmanager
     def eager_attention(self, method: str) -> Iterator[None]:

@@ -70,7 +70,7 @@ class GradCam(ModelMethod):
             hooks(lambda: cut_graph(layer, leaf)),
             torch.enable_grad(),
         ):
-            final = run.model.model(**run.sequence_inputs()).last_hidden_state[0]
+            final = run.adapter.run_body(**run.sequence_inputs()).last_hidden_state[0]
             logits = run.token_logits(final)
             gradients = torch.cat([chunk[0][:, 0] for chunk in token_gradients(logits, leaf, TOKENS_PER_PASS)])
         scores = grad_cam(leaf[0][0].detach().float(), gradients.float(), torch.as_tensor(run.vision))

@@ -187,7 +187,9 @@ def pointing_hit(token_map: np.ndarray, target: np.ndarray) -> bool:
     """Play the pointing game: say whether the map's maximum lies on the object.
 
     The map is resized bilinearly to the mask; its maximum is the first maximal pixel
-    in row-major order (:func:`pixel_ranking`).
+    in row-major order (:func:`pixel_ranking`). A map of one value everywhere (all zeros:
+    a token with no positive evidence in the picture) has no maximum and points at
+    nothing: a miss, not a hit for the top-left pixel.
 
     Parameters
     ----------
@@ -202,8 +204,10 @@ def pointing_hit(token_map: np.ndarray, target: np.ndarray) -> bool:
     target = np.asarray(target, dtype=bool)
     if target.ndim != 2:
         raise ValueError(f"target must be a 2-D (H, W) mask, got shape {target.shape}")
-    peak = pixel_ranking(saliency_on_picture(token_map, target.shape))[0]
-    return bool(target.ravel()[peak])
+    saliency = saliency_on_picture(token_map, target.shape)
+    if saliency.max() <= saliency.min():
+        return False
+    return bool(target.ravel()[pixel_ranking(saliency)[0]])
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ inputs, never from typed-in ids:
 - :meth:`ModelAdapter.vision_shape` gives the grid of vision tokens per image or frame
   after the model's merging, and :meth:`ModelAdapter.layout` where each grid lies in the
   user's own pictures (:class:`~tam.layout.VisionLayout`: tiles with their rectangles);
-- :attr:`ModelAdapter.lm_head`, :attr:`ModelAdapter.final_norm` and
-  :attr:`ModelAdapter.num_layers` give the classifier, the norm for the logit lens and
-  the depth;
+- :attr:`ModelAdapter.classifier` (``lm_head`` and the model's final-logit softcap),
+  :attr:`ModelAdapter.final_norm` and :attr:`ModelAdapter.num_layers` give the
+  classifier, the norm for the logit lens and the depth;
 - :meth:`ModelAdapter.generate` runs ``generate`` with the hidden states and logits TAM
   reads, under the checkpoint's own ``generation_config`` (greedy unless overridden).
 
@@ -321,10 +321,36 @@ class ModelAdapter(ABC):
         return self.model.get_output_embeddings()
 
     @property
+    def logit_softcap(self) -> float | None:
+        """The cap the model's forward puts on its logits (``cap * tanh(logits / cap)``), or None.
+
+        The language model config's ``final_logit_softcapping`` (Gemma 2, Gemma 4), which
+        ``...ForConditionalGeneration.forward`` applies after ``lm_head``; a family whose
+        forward ignores that setting says None.
+        """
+        cap = getattr(self.text_config, "final_logit_softcapping", None)
+        return None if cap is None else float(cap)
+
+    @property
+    def classifier(self):
+        """The model's logits as tam computes them: ``lm_head`` and the softcap (:class:`tam.scores.ClassifierHead`)."""
+        from tam.scores import ClassifierHead
+
+        return ClassifierHead.from_lm_head(self.lm_head, softcap=self.logit_softcap)
+
+    @property
     def final_norm(self):
         """The language model's final norm, for the logit lens at earlier layers."""
         language_model = self.model.model.language_model
         return language_model.norm
+
+    def forward(self, **inputs):
+        """Run the model's forward pass on ``inputs`` (a family whose forward needs help overrides it)."""
+        return self.model(**inputs)
+
+    def run_body(self, **inputs):
+        """Run the model without its head; the output's ``last_hidden_state`` is ``(B, L, d)``, after the final norm."""
+        return self.model.model(**inputs)
 
     @property
     def decoder_layers(self):

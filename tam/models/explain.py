@@ -347,7 +347,7 @@ def _explain_row(
         return explain_generation(
             tokens,
             row.hidden_states,
-            adapter.lm_head,
+            adapter.classifier,
             spans,
             adapter.layout(prepared),
             layer=-1 if last_layer else at,

@@ -39,6 +39,15 @@ class Gemma3Adapter(SquareGridAdapter):
     family = "Gemma 3"
     model_classes = ("Gemma3ForConditionalGeneration",)
 
+    @property
+    def logit_softcap(self) -> None:
+        """None: ``Gemma3ForConditionalGeneration.forward`` returns ``lm_head``'s logits uncapped.
+
+        Its text config has ``final_logit_softcapping`` (None in the checkpoints), but only
+        ``Gemma3ForCausalLM`` applies it (transformers 5.24); tests hold tam to the model's logits.
+        """
+        return None
+
     def placeholder_token_ids(self) -> tuple[int, ...]:
         """``config.boi_token_id`` (``<start_of_image>``): what the template writes for each image."""
         return (int(self.model.config.boi_token_id),)

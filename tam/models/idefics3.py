@@ -10,17 +10,20 @@ Read from the model and its processor:
   no crop) and cuts it into ``rows x cols`` square tiles, row by row, followed by the
   whole picture squeezed into one tile (the global image); a picture that fits one tile,
   or any picture with ``do_image_splitting=False``, is that one tile alone. ``rows`` and
-  ``cols`` come from the image processor's own ``get_number_of_image_patches``;
-- grid per tile: the vision tower reads ``max_image_size // patch_size`` patches per side
-  (a valid convolution: the last ``max_image_size % patch_size`` pixels of a tile are not
-  read, 6 of SmolVLM2's 384) and the connector merges ``scale_factor x scale_factor`` of
-  them into one token, ``image_seq_len`` tokens per tile;
+  ``cols`` are read from the ``<row_r_col_c>`` names the processor writes before each tile
+  of the input (:meth:`Idefics3Adapter.tilings`);
+- grid per tile: the tile's side ``T`` is that of the processor's ``pixel_values``; the
+  vision tower reads ``T // patch_size`` patches per side (a valid convolution: the last
+  ``T % patch_size`` pixels of a tile are not read, 6 of SmolVLM2's 384) and the connector
+  merges ``scale_factor x scale_factor`` of them into one token, ``image_seq_len`` per tile;
 - video (SmolVLM2): each frame becomes one tile of the whole frame (the video processor
   squeezes every frame into one ``max_image_size`` square); frames given as such are all
   read, a video file is sampled by the video processor's own ``sample_frames``.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -35,9 +38,11 @@ from tam.models.base import (
     read_video_entry,
     vision_items,
 )
-from tam.models.geometry import size_settings, tile_boxes
+from tam.models.geometry import tile_boxes
 
 __all__ = ["Idefics3Adapter"]
+
+_TILE_NAME = re.compile(r"<row_(\d+)_col_(\d+)>")  # the processors' name of each tile, written before it
 
 
 class Idefics3Adapter(SquareGridAdapter):
@@ -116,27 +121,23 @@ class Idefics3Adapter(SquareGridAdapter):
 
     def layout(self, prepared: PreparedInputs) -> VisionLayout:
         """Each image's tiles (row by row) and global image, each frame's one tile; the unread edge left out."""
-        settings = self.image_settings("do_image_splitting", "max_image_size", "size")
-        settings = {**settings, "max_image_size": size_settings(settings["max_image_size"])}
-        settings["size"] = size_settings(settings["size"])
-        if prepared.kinds and prepared.kinds[0] == "video":
-            # the video processor squares every frame to its own max_image_size, whatever the call's settings
-            tile_side = int(size_settings(self.processor.video_processor.max_image_size)["longest_edge"])
-        else:
-            tile_side = int(settings["max_image_size"]["longest_edge"])
+        # every tile the processor gives is a square of this side (the last axis of its pixels)
+        tile_side = int(prepared.inputs["pixel_values"].shape[-1])
         # the patches read cover this share of a tile's side (a valid convolution drops the rest)
         patch = int(self.model.config.vision_config.patch_size)
         seen = (tile_side // patch) * patch / tile_side
         sizes = [picture.shape[:2] for picture in prepared.pictures]
-        images = prepared.kinds.count("image")  # a chat's pictures are its images or its frames (prepare)
+        tilings = self.tilings(prepared)
+        if len(tilings) != len(sizes):
+            raise ShapeError(
+                f"the processor wrote {len(tilings)} global images for the chat's {len(sizes)} pictures; tam cannot "
+                f"lay out this {self.family} input"
+            )
         tiles = []
-        for index, (height, width) in enumerate(sizes):
-            whole = (0.0, 0.0, float(width), float(height))
-            rows = columns = 0
-            if index < images:
-                _, rows, columns = self.processor.image_processor.get_number_of_image_patches(height, width, settings)
+        for index, ((height, width), (rows, columns)) in enumerate(zip(sizes, tilings, strict=True)):
             boxes = tile_boxes(height, width, columns, rows) if rows * columns else []
             tiles.extend(Tile(index, _read_part(box, seen)) for box in boxes)
+            whole = (0.0, 0.0, float(width), float(height))
             tiles.append(Tile(index, _read_part(whole, seen), "global" if boxes else "local"))
         grid = self.tile_grid(tile_side)
         kind = "video" if prepared.kinds == ["video"] else None
@@ -148,6 +149,29 @@ class Idefics3Adapter(SquareGridAdapter):
                 f"{layout.num_tokens}; tam cannot lay out these {self.family} processor settings"
             )
         return layout
+
+    def tilings(self, prepared: PreparedInputs) -> list[tuple[int, int]]:
+        """``(rows, columns)`` of each picture's tiles, ``(0, 0)`` for one tile alone, as the processor wrote them.
+
+        The processor names each tile ``<row_r_col_c>`` before its image tokens and ends
+        each picture with its ``<global-img>`` (the global image, or the one tile): the
+        names between two of those are one picture's. transformers'
+        ``get_number_of_image_patches`` is not used: with a ``longest_edge`` that is no
+        multiple of ``max_image_size`` it counts other rows than the image processor cuts.
+        """
+        global_tag = getattr(self.processor, "global_image_token", None) or self.processor.global_image_tag
+        text = self.tokenizer.decode(prepared.input_ids.tolist())
+        tilings = []
+        for part in text.split(global_tag)[:-1]:
+            names = [(int(row), int(column)) for row, column in _TILE_NAME.findall(part)]
+            rows, columns = max((row for row, _ in names), default=0), max((column for _, column in names), default=0)
+            if names != [(row, column) for row in range(1, rows + 1) for column in range(1, columns + 1)]:
+                raise ShapeError(
+                    f"the processor named the tiles of a picture {names}, not row by row; tam cannot lay out this "
+                    f"{self.family} input"
+                )
+            tilings.append((rows, columns))
+        return tilings
 
 
 def _read_part(box: tuple[float, float, float, float], seen: float) -> tuple[float, float, float, float]:

@@ -112,15 +112,17 @@ def _draw_projection(weight) -> None:
         weight.copy_(torch.randn(weight.shape, generator=generator) * weight.shape[0] ** -0.5)
 
 
-# google/gemma-4-e2b-it's template, its layout rules (tools and thinking left out): the <|turn> chat,
-# <|image|> and <|video|> where the user put them, texts trimmed
+# gemma-4-it's template, its layout rules (tools and thinking left out): the <|turn> chat, <|image|> and
+# <|video|> where the user put them, each between two blank lines, texts trimmed (the real template is
+# tests/fixtures/checkpoints/gemma-4-26b-a4b-it/chat_template.json)
 _GEMMA4_TEMPLATE = (
     "{{ bos_token }}{%- for message in messages -%}"
     "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
     "{{ '<|turn>' + role + '\n' }}"
     "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
     "{%- else -%}{%- for item in message['content'] -%}"
-    "{%- if item['type'] == 'image' -%}{{ '<|image|>' }}{%- elif item['type'] == 'video' -%}{{ '<|video|>' }}"
+    "{%- if item['type'] == 'image' -%}{{ '\n\n<|image|>\n\n' }}"
+    "{%- elif item['type'] == 'video' -%}{{ '\n\n<|video|>\n\n' }}"
     "{%- elif item['type'] == 'text' -%}{{ item['text'] | trim }}{%- endif -%}{%- endfor -%}{%- endif -%}"
     "{{ '<turn|>\n' }}{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ '<|turn>model\n' }}{%- endif -%}"
@@ -160,6 +162,7 @@ def build_gemma4():
         layer_types=["sliding_attention", "full_attention"],
         vocab_size_per_layer_input=len(tokenizer),
         hidden_size_per_layer_input=8,
+        final_logit_softcapping=30.0,  # the checkpoints' cap (Gemma4TextConfig's default is None)
     )
     vision = Gemma4VisionConfig(
         hidden_size=16,
