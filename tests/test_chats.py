@@ -98,6 +98,15 @@ def expected_vision_tokens(name, model, processor, prepared):
     if name == "tiny-llama4":  # every tile the processor cut, global ones too, at its patches per tile
         tiles, _, height, width = prepared.inputs["pixel_values"].shape
         return tiles * (height // processor.patch_size) * (width // processor.patch_size) // processor.downsample_ratio
+    if name == "tiny-lfm2-vl":  # the processor's own count from its rows, columns and resized sizes
+        image_processor = processor.image_processor
+        info = image_processor(prepared.pictures, return_row_col_info=True)
+        counts = zip(info["image_rows"], info["image_cols"], info["image_sizes"], strict=True)
+        total = 0
+        for rows, columns, size in counts:
+            per_tile, whole = processor._get_image_num_tokens(size)
+            total += rows * columns * per_tile + whole if rows * columns > 1 else whole
+        return total
     if name == "tiny-aya-vision":  # the processor's count, less its start, end and tile markers
         sizes = [picture.shape[:2] for picture in prepared.pictures]
         counts = processor._get_num_multimodal_tokens(image_sizes=sizes)
@@ -211,6 +220,9 @@ LAYOUT_RULES = {
     # gemma-4-it: <|image|> where the user put the picture, between blank lines, <|turn> ... <turn|> turns
     "tiny-gemma4": "<bos><|turn>user\nA\n\n<|image|>\n\nB<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
     "<|turn>model\n",
+    # LFM2-VL: ChatML after its start of text, blocks in their order
+    "tiny-lfm2-vl": "<|startoftext|><|im_start|>user\nA<image>B<|im_end|>\n<|im_start|>assistant\nAnswer.<|im_end|>\n"
+    "<|im_start|>user\nC<|im_end|>\n<|im_start|>assistant\n",
     # Llama 4: each turn after its header and a blank line, closed by <|eot|>
     "tiny-llama4": "<|begin_of_text|><|header_start|>user<|header_end|>\n\nA<|image|>B<|eot|>"
     "<|header_start|>assistant<|header_end|>\n\nAnswer.<|eot|><|header_start|>user<|header_end|>\n\nC<|eot|>"

@@ -37,6 +37,7 @@ TWINS = [
     "tiny-aya-vision",
     "tiny-molmo2",
     "tiny-llama4",
+    "tiny-lfm2-vl",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -560,3 +561,17 @@ def test_llama4_tiles_its_padded_canvas_and_its_passes_leave_no_hook():
     assert adapter.forward(**inputs).logits.shape[1] == len(ids)
     hooks = [hook for module in model.modules() for hook in module._forward_hooks.values()]
     assert not [hook for hook in hooks if hook.__module__.startswith("tam.")]  # transformers keeps its own
+
+
+def test_lfm2_vl_tiles_a_large_picture_and_resizes_a_small_one_whole():
+    model, processor = load_model("tiny-lfm2-vl")
+    large = tam.explain(model, processor, planted_chat((640, 400), (130, 120, 230, 280)), max_new_tokens=2)
+    # past the twin's budget (16 tokens, twice over): 3 x 2 tiles of 128 pixels, 4 x 4 tokens each, then the
+    # thumbnail, resized within 16 tokens of 32 pixels: 400 / 3.95 and 640 / 3.95 floored to 96 x 160, 3 x 5 tokens
+    assert large.layout.grids == ((4, 4),) * 6 + ((3, 5),)
+    assert [tile.kind for tile in large.layout.tiles] == ["local"] * 6 + ["global"]
+    assert large.layout.tiles[5].box == (1280 / 3, 200.0, 640.0, 400.0)
+    # a 100 x 80 picture is resized whole to whole 32-pixel tokens: 80 -> 64, 100 -> 96, 2 x 3 tokens
+    small = tam.explain(model, processor, planted_chat((100, 80), (10, 10, 40, 40)), max_new_tokens=2)
+    assert small.layout.grids == ((2, 3),)
+    assert [tile.box for tile in small.layout.tiles] == [(0.0, 0.0, 100.0, 80.0)]

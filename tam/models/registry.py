@@ -17,6 +17,7 @@ from tam.models.gemma4 import Gemma4Adapter
 from tam.models.glm4v import Glm4vAdapter
 from tam.models.idefics3 import Idefics3Adapter
 from tam.models.internvl import InternVLAdapter
+from tam.models.lfm2_vl import Lfm2VlAdapter
 from tam.models.llama4 import Llama4Adapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
@@ -85,6 +86,7 @@ for _adapter in (
     AyaVisionAdapter,
     Molmo2Adapter,
     Llama4Adapter,
+    Lfm2VlAdapter,
 ):
     register_adapter(_adapter)
 
