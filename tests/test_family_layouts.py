@@ -344,6 +344,15 @@ def test_idefics3_tile_names_are_neither_map_cells_nor_earlier_text(name):
     assert processor.tokenizer.decode(prompt).strip() == "Describe this image."
 
 
+def test_idefics3_gets_one_bos_where_its_template_writes_it_and_its_tokenizer_adds_one():
+    model, processor = load_model("tiny-idefics3")
+    processor.tokenizer.add_bos_token = True  # as Llama 3's tokenizer, under Idefics3-8B-Llama3's template
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    own = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)
+    ids = adapter_for(model, processor).prepare(chat).input_ids
+    assert ids.tolist() == own["input_ids"][0] and (ids == processor.tokenizer.bos_token_id).sum() == 1
+
+
 @pytest.mark.parametrize("name", ["tiny-idefics3", "tiny-smolvlm"])
 def test_the_planted_pictures_are_tiled_three_ways(name):
     model, processor = load_model(name)
