@@ -189,7 +189,9 @@ def build_messages(args: argparse.Namespace) -> list[dict]:
     if not prompt.strip():
         raise InputError("--prompt is empty: give the model a question to answer")
     content.append({"type": "text", "text": prompt})
-    return [{"role": "user", "content": content}]
+    from tam.models.chats import check_chat
+
+    return check_chat([{"role": "user", "content": content}])  # the library's checks, before the model loads
 
 
 def default_out(model: str, inputs: list[str]) -> Path:
@@ -255,8 +257,14 @@ def take_out(out: Path, overwrite: bool):
     from tam.files import take_lock
 
     check_out(out, overwrite)
+    lock_file = out_lock_path(out)
+    if lock_file.is_symlink() or (lock_file.exists() and not lock_file.is_file()):
+        raise InputError(
+            f"--out: its lock file {str(lock_file)!r} is a symbolic link or no regular file; the demo writes only "
+            "where you name: remove it"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
-    lock = take_lock(out_lock_path(out), f"--out {str(out)!r} is in use by another run", "--out")
+    lock = take_lock(lock_file, f"--out {str(out)!r} is in use by another run", "--out")
     try:
         check_out(out, overwrite)  # again: an earlier run may have finished before the lock was free
         for leftover in out.parent.glob(f"{glob.escape(staging_prefix(out))}*"):

@@ -653,6 +653,13 @@ def main(argv: list[str] | None = None) -> int:
         problem = f"--reference-dir {args.reference_dir}: no tam.py there (clone github.com/xmed-lab/TAM)"
     if min(args.answer_tokens, args.repeats, args.faithfulness_steps, *args.picture) < 1:
         problem = "--answer-tokens, --repeats, --faithfulness-steps and --picture must be positive"
+    if not args.scaling and problem is None:  # the eval ways tag the answer's nouns: stop now, not after the others
+        from tam.metrics.language import MissingNLTKDataError, require_nltk_data
+
+        try:
+            require_nltk_data()
+        except MissingNLTKDataError as error:
+            problem = f"the eval ways need NLTK's data: {error}"
     if problem:
         print(f"bench_real_size.py: {problem}", file=sys.stderr)
         return 2

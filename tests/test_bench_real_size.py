@@ -98,3 +98,18 @@ def test_bad_arguments_stop_with_one_line(arguments, message, tmp_path, capsys):
     assert bench.main([argument.format(tmp=tmp_path) for argument in arguments]) == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+
+
+def test_missing_nltk_data_stops_the_table_before_any_way_runs(monkeypatch, tmp_path, capsys):
+    import tam.metrics.language as language
+
+    def offline(package):
+        raise language.missing_data_error(f"no {package}", "fetching it failed: offline")
+
+    monkeypatch.setattr(language, "_installed", lambda package: False)
+    monkeypatch.setattr(language, "_fetch", offline)
+    monkeypatch.setattr(bench, "measure_table", lambda *args, **kwargs: pytest.fail("a way ran"))
+    assert bench.main(["--config", "tiny"]) == 2
+    error = capsys.readouterr().err
+    assert "the eval ways need NLTK's data" in error and language.NLTK_DOWNLOAD_COMMAND in error
+    assert error.count("\n") == 1

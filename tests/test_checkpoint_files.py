@@ -306,3 +306,79 @@ def test_gemma3_one_picture_is_16_by_16_and_pan_and_scan_cuts_two_crops(gemma3):
     ]
     assert [length for _, length in runs(spans.vision)] == [256, 256, 256]
     check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+
+
+def test_gemma3_two_pictures_are_one_grid_each(gemma3):
+    model, twin, processor = gemma3
+    chat = image_chat((640, 480), (300, 500))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    assert layout.grids == ((16, 16), (16, 16))
+    assert [(tile.picture, tile.box) for tile in layout.tiles] == [
+        (0, (0.0, 0.0, 640.0, 480.0)),
+        (1, (0.0, 0.0, 300.0, 500.0)),
+    ]
+    tokenizer = processor.tokenizer
+    before = len(tokenizer("<bos><start_of_turn>user\n\n\n<start_of_image>", add_special_tokens=False)["input_ids"])
+    # "<end_of_image>\n\n" closes the first picture, "\n\n<start_of_image>" opens the second
+    between = len(tokenizer("<end_of_image>\n\n\n\n<start_of_image>", add_special_tokens=False)["input_ids"])
+    assert runs(spans.vision) == [(before, 256), (before + 256 + between, 256)]
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)
+
+
+# ---- SmolVLM (HuggingFaceTB's 2048 / 512 SmolVLM-Instruct checkpoints, Idefics3 classes) -----------
+
+SMOLVLM = "smolvlm-instruct-2048"
+
+
+@pytest.fixture(scope="module")
+def smolvlm():
+    model, twin = TWINS["tiny-idefics3"]()
+    # the vision numbers of those checkpoints (their config.json not found, so typed here): SigLIP's
+    # 16-pixel patches, 32 x 32 of them on a 512-pixel tile, merged 4 x 4 by the connector: 64 tokens a tile
+    model.config.vision_config.image_size = 512
+    model.config.vision_config.patch_size = 16
+    model.config.scale_factor = 4
+    processor = transformers.Idefics3Processor(
+        transformers.AutoImageProcessor.from_pretrained(CHECKPOINTS / SMOLVLM),
+        twin.tokenizer,
+        image_seq_len=64,
+        chat_template=twin.chat_template,
+    )
+    return model, twin, processor
+
+
+def test_smolvlm_settings_match_the_twin_but_for_its_sizes(smolvlm):
+    model, twin, processor = smolvlm
+    settings = checkpoint_file(SMOLVLM, "preprocessor_config.json")
+    for name in ("do_image_splitting", "resample", "image_mean", "image_std", "do_pad"):
+        assert list(np.ravel(getattr(twin.image_processor, name))) == list(np.ravel(settings[name])), name
+    assert (settings["size"]["longest_edge"], settings["max_image_size"]["longest_edge"]) == (2048, 512)
+
+
+def test_smolvlm_tiles_two_pictures_by_longest_edge_and_tile_size(smolvlm):
+    model, twin, processor = smolvlm
+    chat = image_chat((1024, 768), (300, 500))
+    prepared, spans, layout = spans_and_layout(adapter_for(model, processor), chat)
+    # 1024 x 768: longest edge to 2048, so 2048 x 1536, whole 512-pixel tiles: 4 columns x 3 rows of 256 x 256
+    # picture pixels, then the global image. 300 x 500: 2048 high, int(300 * 2048 / 500) = 1228 wide, stretched
+    # to 1536 x 2048: 3 columns x 4 rows of 100 x 125, then the global image
+    expected = [
+        (0, (256.0 * c, 256.0 * r, 256.0 * (c + 1), 256.0 * (r + 1)), "local") for r in range(3) for c in range(4)
+    ]
+    expected += [(0, (0.0, 0.0, 1024.0, 768.0), "global")]
+    expected += [
+        (1, (100.0 * c, 125.0 * r, 100.0 * (c + 1), 125.0 * (r + 1)), "local") for r in range(4) for c in range(3)
+    ]
+    expected += [(1, (0.0, 0.0, 300.0, 500.0), "global")]
+    assert [(tile.picture, tile.box, tile.kind) for tile in layout.tiles] == expected
+    assert layout.grids == ((8, 8),) * 26
+    tokenizer = processor.tokenizer
+    # the template's "User:", then the processor's <fake_token_around_image><row_1_col_1> before the first tile
+    before = len(
+        tokenizer("<|begin_of_text|>User:<fake_token_around_image><row_1_col_1>", add_special_tokens=False)["input_ids"]
+    )
+    tiles = runs(spans.vision)
+    assert tiles[0][0] == before and [length for _, length in tiles] == [64] * 26
+    # between two tiles of a row: <fake_token_around_image><row_1_col_2>
+    assert tiles[1][0] == before + 64 + 2
+    check_prompt(tokenizer, prepared.input_ids, spans.prompt)

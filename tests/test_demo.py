@@ -641,3 +641,18 @@ def test_a_video_file_of_too_many_frames_is_one_line_before_any_frame_is_decoded
         f"the video file {str(clip)!r} holds {MAX_FRAMES + 1} frames; a video takes at most {MAX_FRAMES} "
         "(tam.images.MAX_FRAMES): cut it or sample its frames into a folder first"
     )
+
+
+def test_a_prompt_of_bytes_that_are_not_utf8_is_one_line_before_the_model_loads(tmp_path, capsys, no_model):
+    line = one_error_line(
+        capsys, twin_args(tmp_path, "--prompt", b"Describe \xff this".decode("utf-8", "surrogateescape"))
+    )
+    assert "['text'] holds a lone surrogate '\\udcff' at character 9, which is no text" in line
+
+
+def test_a_lock_file_of_out_that_is_a_link_is_refused_and_its_target_kept(tmp_path, capsys, no_model):
+    (tmp_path / "precious.txt").write_text("keep me")
+    (tmp_path / "out.lock").symlink_to(tmp_path / "precious.txt")
+    line = one_error_line(capsys, twin_args(tmp_path))
+    assert f"--out: its lock file {str(tmp_path / 'out.lock')!r} is a symbolic link or no regular file" in line
+    assert (tmp_path / "precious.txt").read_text() == "keep me" and not (tmp_path / "out").exists()

@@ -505,3 +505,55 @@ def test_a_seed_out_of_range_is_refused_by_the_api_naming_it():
         ValueError, match=r"seed must be an integer from 0 to 18446744073709551615 .*got 1180591620717411303424"
     ):
         load_explainer("tiny-qwen2-vl", seed=2**70)
+
+
+# ---- a fresh hostile pass: other variants -----------------------------------------------------
+
+
+def test_a_vis_dir_that_is_a_loop_of_links_is_refused(grandf, tmp_path):
+    (tmp_path / "vis").symlink_to(tmp_path / "vis")
+    with pytest.raises(EvaluationError, match="the vis_dir .*vis is a symbolic link"):
+        run_evaluation(FakeExplainer(), grandf, tmp_path / "results.jsonl", vis_dir=tmp_path / "vis")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["vis"]
+
+
+@pytest.mark.parametrize(
+    "vis_name", ["results.jsonl", "results.jsonl.lock", "results.jsonl.settings.json", "results.jsonl.part1"]
+)
+def test_a_vis_dir_that_is_the_results_file_or_beside_it_is_refused_creating_nothing(grandf, tmp_path, vis_name):
+    with pytest.raises(EvaluationError, match=f"the vis_dir .*{re.escape(vis_name)} is the results file"):
+        run_evaluation(FakeExplainer(), grandf, tmp_path / "results.jsonl", vis_dir=tmp_path / "." / vis_name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_results_path_that_is_a_folder_is_refused_and_kept(grandf, tmp_path):
+    (tmp_path / "results.jsonl").mkdir()
+    (tmp_path / "results.jsonl" / "notes.txt").write_text("mine")
+    for resume in (False, True):
+        with pytest.raises(EvaluationError, match="results.jsonl is a folder; name a file such as"):
+            run_evaluation(FakeExplainer(), grandf, tmp_path / "results.jsonl", resume=resume)
+    assert (tmp_path / "results.jsonl" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("name", ["images/x\ud800.jpg", "images/x\x00.jpg", "masks/\udcff.png"])
+def test_a_file_name_no_file_can_have_refuses_the_data_set_naming_the_entry(tmp_path, name):
+    root = shutil.copytree(FIXTURES / "GranDf_mini", tmp_path / "GranDf")
+    anno = json.loads((root / "anno.json").read_text())
+    anno[1][0 if name.startswith("images") else 2] = name
+    (root / "anno.json").write_text(json.dumps(anno))
+    with pytest.raises(DatasetError, match=r"entry 1 names .*, which no file can be named \(a NUL character or a lone"):
+        load_dataset(root)
+
+
+def test_lone_surrogates_in_a_caption_and_a_category_are_written_escaped_and_resume(tmp_path):
+    root = shutil.copytree(FIXTURES / "GranDf_mini", tmp_path / "GranDf")
+    anno = json.loads((root / "anno.json").read_text())
+    anno[0][1] = "A man \ud800 in an orange shirt."
+    anno[1][3] = {"d\udc80og": 2, **anno[1][3]}
+    (root / "anno.json").write_text(json.dumps(anno))
+    dataset = load_dataset(root)
+    results = tmp_path / "results.jsonl"
+    run_evaluation(FakeExplainer(), dataset, results, limit=2)
+    results.read_bytes().decode("utf-8")  # valid UTF-8: the surrogates are escaped
+    summary = run_evaluation(FakeExplainer(), dataset, results, resume=True)
+    assert summary["n"] == 3 and summary["failed"] == 0

@@ -139,7 +139,7 @@ def softmax_layers(model):
     """Decoder layers (1..n) the config types as softmax attention (every layer when it types none)."""
     text = model.config.get_text_config()
     kinds = getattr(text, "layer_types", None) or ["full_attention"] * text.num_hidden_layers
-    return [index + 1 for index, kind in enumerate(kinds) if kind != "linear_attention"]
+    return [index + 1 for index, kind in enumerate(kinds) if kind not in ("linear_attention", "conv")]  # LFM2: conv
 
 
 def test_attention_baselines_read_only_layers_with_softmax_attention_and_say_so(explained):

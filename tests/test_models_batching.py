@@ -74,11 +74,26 @@ def test_pictures_of_different_grids_share_a_batch(name):
     assert len({result.layout.shape for result in results}) == 3
 
 
-# the answers of tiny-qwen2-vl, tiny-mistral3, tiny-qwen3.5-moe and tiny-llama4 to the three chats never differ
-SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe", "tiny-llama4")
+def test_a_smolvlm_video_and_a_tiled_picture_share_a_batch():
+    model, processor = load_model("tiny-smolvlm")
+    frames = [Image.open(f"imgs/frames/{index:04d}.jpg") for index in range(3)]
+    entry = {"type": "video", "video": frames, "fps": 1}
+    video = [{"role": "user", "content": [entry, {"type": "text", "text": "Go."}]}]
+    together = [video, chats()[0]]  # 3 one-tile frames, and the demo picture's tiles + global image
+    alone = [tam.explain(model, processor, messages, max_new_tokens=4) for messages in together]
+    assert len(alone[0].layout.tiles) == 3 < len(alone[1].layout.tiles)
+    for ours, theirs in zip(tam.explain(model, processor, together, max_new_tokens=4), alone, strict=True):
+        assert_same_result(ours, theirs)
 
 
-@pytest.mark.parametrize("name", [name for name in TWINS if name not in SAME_ANSWERS])
+# the answers of tiny-qwen2-vl, tiny-mistral3, tiny-qwen3.5-moe, tiny-llama4 and tiny-molmo2 to the three chats
+# never differ
+SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe", "tiny-llama4", "tiny-molmo2")
+# tiny-lfm2-vl ends its answer to the third chat at its end of turn, after 2 tokens: the test needs 8 each
+ENDS_EARLY = ("tiny-lfm2-vl",)
+
+
+@pytest.mark.parametrize("name", [name for name in TWINS if name not in (*SAME_ANSWERS, *ENDS_EARLY)])
 def test_rows_that_end_early_stop_at_their_end_of_sequence(name):
     model, processor = load_model(name)
     alone = [tam.explain(model, processor, messages, max_new_tokens=8) for messages in chats()]

@@ -148,3 +148,23 @@ def test_a_video_file_asked_for_more_frames_than_the_limit_is_refused():
     entry = {"type": "video", "video": "clip.mp4", "nframes": MAX_FRAMES + 2}
     with pytest.raises(ChatError, match=rf"\['nframes'\] is {MAX_FRAMES + 2}; a video takes at most {MAX_FRAMES}"):
         check_chat([{"role": "user", "content": [entry]}])
+
+
+@pytest.mark.parametrize(
+    "messages, where",
+    [
+        (
+            [{"role": "user", "content": [{"type": "text", "text": "Describe \udcff this"}]}],
+            r"\['content'\]\[0\]\['text'\]",
+        ),
+        (
+            [{"role": "system", "content": "be \ud800 brief"}, {"role": "user", "content": "Hi"}],
+            r"messages\[0\]\['content'\]",
+        ),
+    ],
+)
+def test_texts_holding_lone_surrogates_are_refused_naming_the_entry(messages, where):
+    from tam.models.chats import check_chat
+
+    with pytest.raises(ChatError, match=where + r" holds a lone surrogate .* at character \d+, which is no text"):
+        check_chat(messages)

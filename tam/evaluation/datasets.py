@@ -159,6 +159,15 @@ def _check_inside(root: Path, samples: list[Sample]) -> None:
                 )
 
 
+def _nameable(name: str) -> bool:
+    """Tell whether a file may have the name ``name``: no NUL character, no lone surrogate (not UTF-8)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in name
+
+
 MAX_LABEL = 255
 """Largest label value a category may have: masks hold 8-bit labels, 0 being the background."""
 
@@ -237,6 +246,11 @@ def _anno_json(root: Path, prompt: str) -> list[Sample]:
         for name, value in categories.items():
             _integer(value, f"entry {index}'s label of {name!r}", path, label=True)
         for inside in (image, mask):
+            if not _nameable(inside):
+                raise DatasetError(
+                    f"{path}: entry {index} names {inside!r}, which no file can be named (a NUL character or a "
+                    "lone surrogate); give the file's name in UTF-8"
+                )
             if Path(inside).is_absolute() or ".." in Path(inside).parts:
                 raise DatasetError(
                     f"{path}: entry {index} names {inside!r}, outside the data set folder; "

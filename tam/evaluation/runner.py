@@ -21,6 +21,7 @@ from __future__ import annotations
 import glob
 import json
 import logging
+import re
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -589,6 +590,16 @@ def _check_writable(results: Path, vis_dir: Path | None) -> None:
     if vis_dir is not None:
         _refuse_link_or_special(vis_dir, "the vis_dir")
         _refuse_link_or_special(vis_lock_path(vis_dir), "the vis_dir's lock file")
+        real, real_results = vis_dir.resolve(), results.resolve()
+        beside = real.parent == real_results.parent and re.fullmatch(
+            rf"{re.escape(real_results.name)}\.part\d+(\.done)?|{re.escape(real_results.name)}\.curves\.(png|pdf)",
+            real.name,
+        )
+        if real in {path.resolve() for path, _ in companions} or beside:
+            raise EvaluationError(
+                f"the vis_dir {vis_dir} is the results file {results} or one of the files beside it "
+                "(.lock, .settings.json, .summary.json, .part*); name another folder"
+            )
     if results.is_dir():
         raise EvaluationError(f"--results {results} is a folder; name a file such as {results / 'results.jsonl'}")
     for folder, what in ((results.parent, "--results"), (vis_dir, "the vis_dir")):

@@ -5,7 +5,8 @@ chat that cannot be explained costs nothing and reaches nothing outside the mach
 
 - every message is a dict whose ``content`` is a string or a list of entries, and every
   entry is ``{"type": "image", "image": ...}``, ``{"type": "video", "video": ...}`` or
-  ``{"type": "text", "text": str}`` (the ``type`` may be left out when the key says it);
+  ``{"type": "text", "text": str}`` (the ``type`` may be left out when the key says it),
+  and every text is encodable as UTF-8 (no lone surrogate);
 - pictures and videos are local: a path, a ``file://`` path, a ``PIL.Image`` or an array.
   ``image_url`` / ``video_url`` entries and URLs (``http://``, ``data:``...) are refused,
   because the processors' loaders would fetch them from the network;
@@ -66,6 +67,7 @@ def check_chat(messages, argument: str = "messages") -> list[dict]:
             raise ChatError(f"{where} must be a dict {{'role': ..., 'content': ...}}, got {_described(message)}")
         content = message.get("content")
         if isinstance(content, str):
+            _check_text(content, f"{where}['content']")
             characters += len(content)
             continue
         if not isinstance(content, list):
@@ -100,6 +102,7 @@ def _check_entry(entry, where: str) -> int:
     if kind == "text":
         if not isinstance(value, str):
             raise ChatError(f"{where}['text'] must be a string, got {_described(value)}")
+        _check_text(value, f"{where}['text']")
         return len(value)
     if kind == "image" or not isinstance(value, (list, tuple)):
         _check_picture(value, f"{where}[{kind!r}]", video=kind == "video")
@@ -133,6 +136,17 @@ def _check_picture(value, where: str, *, video: bool) -> None:
             f"{where} is the URL {text[:60]!r}: tam reads no picture or video from the network (nor decodes data: "
             "URLs); download it and pass the file's path"
         )
+
+
+def _check_text(text: str, where: str) -> None:
+    """Refuse a text holding a lone surrogate (no tokenizer takes it), naming where it sits."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ChatError(
+            f"{where} holds a lone surrogate {text[error.start]!r} at character {error.start}, which is no text "
+            "(bytes that are not UTF-8, read with errors='surrogateescape'?); give UTF-8 text"
+        ) from None
 
 
 def _check_video_file(entry: dict, where: str) -> None:

@@ -100,7 +100,7 @@ class Idefics3Adapter(SquareGridAdapter):
                 "ask about them in separate chats"
             )
         text = self.render(messages)
-        options = dict(self.processor_options)
+        options = self.call_options(text)
         if videos:
             options.update(videos=videos, video_metadata=metadata, do_sample_frames=False)
         inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
