@@ -22,6 +22,7 @@ from tam.models.llama4 import Llama4Adapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from tam.models.mistral3 import Mistral3Adapter
+from tam.models.molmo2 import Molmo2Adapter
 from tam.models.qwen3_5 import Qwen3_5Adapter
 from tam.models.qwen_vl import QwenVLAdapter
 
@@ -83,6 +84,7 @@ for _adapter in (
     Gemma4Adapter,
     Idefics3Adapter,
     AyaVisionAdapter,
+    Molmo2Adapter,
     Llama4Adapter,
     Lfm2VlAdapter,
 ):
