@@ -98,6 +98,15 @@ def expected_vision_tokens(name, model, processor, prepared):
     if name == "tiny-llama4":  # every tile the processor cut, global ones too, at its patches per tile
         tiles, _, height, width = prepared.inputs["pixel_values"].shape
         return tiles * (height // processor.patch_size) * (width // processor.patch_size) // processor.downsample_ratio
+    if name == "tiny-lfm2-vl":  # the processor's own count from its rows, columns and resized sizes
+        image_processor = processor.image_processor
+        info = image_processor(prepared.pictures, return_row_col_info=True)
+        counts = zip(info["image_rows"], info["image_cols"], info["image_sizes"], strict=True)
+        total = 0
+        for rows, columns, size in counts:
+            per_tile, whole = processor._get_image_num_tokens(size)
+            total += rows * columns * per_tile + whole if rows * columns > 1 else whole
+        return total
     if name == "tiny-aya-vision":  # the processor's count, less its start, end and tile markers
         sizes = [picture.shape[:2] for picture in prepared.pictures]
         counts = processor._get_num_multimodal_tokens(image_sizes=sizes)
@@ -120,6 +129,10 @@ def expected_vision_tokens(name, model, processor, prepared):
                 videos.append((len(frames), *frames[0].shape[:2]))
         counts = processor._get_num_multimodal_tokens(image_sizes=images or None, video_sizes=videos or None)
         return sum(counts.num_image_tokens or []) + sum(getattr(counts, "num_video_tokens", None) or [])
+    if name == "tiny-molmo2":  # per image its low-resolution view and its crops' canvas, per frame one grid
+        views = prepared.inputs.get("image_grids", torch.zeros((0, 4), dtype=torch.int64))
+        frames = prepared.inputs.get("video_grids", torch.zeros((0, 3), dtype=torch.int64))
+        return int((views[:, 0] * views[:, 1] + views[:, 2] * views[:, 3]).sum() + frames.prod(dim=1).sum())
     if name == "tiny-gemma3":  # mm_tokens_per_image soft tokens per image (no pan-and-scan by default)
         return model.config.mm_tokens_per_image * len(prepared.kinds)
     return model.config.image_seq_length * len(prepared.kinds)
@@ -132,6 +145,10 @@ def test_spans_of_every_chat_shape(twin, shape):
     adapter = adapter_for(model, processor)
     if shape == "a video" and not adapter.supports_video:
         pytest.skip(f"{name} takes images only")
+    if name == "tiny-molmo2" and shape == "system message":  # Molmo2's template takes user and assistant turns only
+        with pytest.raises(ChatTemplateError, match="Conversation roles must alternate"):
+            adapter.prepare(messages)
+        return
     prepared = adapter.prepare(messages)
     input_ids = prepared.input_ids
     tokenizer = processor.tokenizer
@@ -160,6 +177,8 @@ def test_spans_of_every_chat_shape(twin, shape):
         between = tokenizer.decode(input_ids[spans.vision[-1] + 1 : start].tolist(), skip_special_tokens=True)
         if name.startswith("tiny-glm") and shape == "a video":  # GLM-V stamps each frame after it: 1 or 1.0 seconds
             assert re.fullmatch(r"\d+(\.\d seconds)?", between)
+        elif name == "tiny-molmo2":  # Molmo2 writes every picture before the first turn: the turns come between
+            assert between.endswith("user\n") and "Describe" not in between
         else:
             assert not between.strip()
     if shape == "question asked twice":  # the second time, after the assistant's answer, not the first
@@ -201,6 +220,9 @@ LAYOUT_RULES = {
     # gemma-4-it: <|image|> where the user put the picture, between blank lines, <|turn> ... <turn|> turns
     "tiny-gemma4": "<bos><|turn>user\nA\n\n<|image|>\n\nB<turn|>\n<|turn>model\nAnswer.<turn|>\n<|turn>user\nC<turn|>\n"
     "<|turn>model\n",
+    # LFM2-VL: ChatML after its start of text, blocks in their order
+    "tiny-lfm2-vl": "<|startoftext|><|im_start|>user\nA<image>B<|im_end|>\n<|im_start|>assistant\nAnswer.<|im_end|>\n"
+    "<|im_start|>user\nC<|im_end|>\n<|im_start|>assistant\n",
     # Llama 4: each turn after its header and a blank line, closed by <|eot|>
     "tiny-llama4": "<|begin_of_text|><|header_start|>user<|header_end|>\n\nA<|image|>B<|eot|>"
     "<|header_start|>assistant<|header_end|>\n\nAnswer.<|eot|><|header_start|>user<|header_end|>\n\nC<|eot|>"
@@ -226,6 +248,11 @@ LAYOUT_RULES["tiny-idefics3"] = (
     "User: C<end_of_utterance>\nAssistant:"
 )
 LAYOUT_RULES["tiny-smolvlm"] = LAYOUT_RULES["tiny-idefics3"].replace("<|begin_of_text|>", "<|im_start|>")
+# Molmo2: every picture before the first turn, a message's texts joined by a space, an answer closed by the next turn
+LAYOUT_RULES["tiny-molmo2"] = (
+    "<|image|><|im_start|>user\nA B<|im_end|>\n<|im_start|>assistant\nAnswer.<|im_end|>\n"
+    "<|im_start|>user\nC<|im_end|>\n<|im_start|>assistant\n"
+)
 LAYOUT_RULES["tiny-llava-next"] = LAYOUT_RULES["tiny-llava"]  # llava-v1.6-vicuna keeps LLaVA-1.5's chat
 # llava-onevision: a message's images, then its texts each on a line of its own
 LAYOUT_RULES["tiny-llava-onevision"] = (

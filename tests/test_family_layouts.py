@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 import tam
-from tam.models import adapter_for, load_model
+from tam.errors import ShapeError
+from tam.models import UnsupportedInputError, adapter_for, load_model
 
 TWINS = [
     "tiny-qwen2-vl",
@@ -35,7 +36,9 @@ TWINS = [
     "tiny-idefics3",
     "tiny-smolvlm",
     "tiny-aya-vision",
+    "tiny-molmo2",
     "tiny-llama4",
+    "tiny-lfm2-vl",
 ]
 # (width, height) and the rectangle (left, top, right, bottom): wide, tall and square
 # pictures make the processors resize, crop and tile differently; the rectangles lie
@@ -51,8 +54,9 @@ PICTURES = [
 def make_local(model):
     """Zero every attention's (softmax or linear) output projection and every position embedding of the vision tower."""
     with torch.no_grad():
-        for module in model.modules():
-            if "Attention" in type(module).__name__:
+        for name, module in model.named_modules():
+            # Molmo2's adapter pools each token's own window of patches by attention: local already
+            if "Attention" in type(module).__name__ and "pooling" not in name:
                 # Gemma 4's vision attention wraps each projection (a clippable linear holding its .linear)
                 linears = [
                     child if isinstance(child, torch.nn.Linear) else child.linear
@@ -341,6 +345,24 @@ def test_idefics3_tile_names_are_neither_map_cells_nor_earlier_text(name):
     assert processor.tokenizer.decode(prompt).strip() == "Describe this image."
 
 
+def test_idefics3_tokens_per_tile_unlike_the_model_are_one_error_naming_the_setting():
+    model, processor = load_model("tiny-idefics3")
+    processor.image_seq_len = 9  # the model's 56-pixel tiles hold 4 x 4 tokens
+    adapter = adapter_for(model, processor)
+    message = r"\(9 a tile: its image_seq_len\), but the 13 tiles of 56 pixels .* 4 x 4 each"
+    with pytest.raises(ShapeError, match=message):
+        adapter.layout(adapter.prepare(planted_chat((640, 400), (130, 120, 230, 280))))
+
+
+def test_idefics3_gets_one_bos_where_its_template_writes_it_and_its_tokenizer_adds_one():
+    model, processor = load_model("tiny-idefics3")
+    processor.tokenizer.add_bos_token = True  # as Llama 3's tokenizer, under Idefics3-8B-Llama3's template
+    chat = planted_chat((640, 400), (130, 120, 230, 280))
+    own = processor.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)
+    ids = adapter_for(model, processor).prepare(chat).input_ids
+    assert ids.tolist() == own["input_ids"][0] and (ids == processor.tokenizer.bos_token_id).sum() == 1
+
+
 @pytest.mark.parametrize("name", ["tiny-idefics3", "tiny-smolvlm"])
 def test_the_planted_pictures_are_tiled_three_ways(name):
     model, processor = load_model(name)
@@ -484,6 +506,55 @@ def test_llava_onevision_image_and_video_in_one_chat_in_the_templates_order():
     assert left < columns.mean() < right and top < rows.mean() < bottom
 
 
+def test_molmo2_low_resolution_view_and_crops_canvas_where_its_processor_puts_them():
+    model, processor = load_model("tiny-molmo2")
+    box = (130, 120, 230, 280)
+    chat = planted_chat((640, 400), box)
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2)
+    # Molmo2ImageProcessor at Molmo2-4B's settings: the whole picture stretched to 378 pixels, 27 x 27 patches of 14
+    # pooled 2 x 2 into 14 x 14 tokens (the patch grid padded by one at its right and bottom: 28 patches wide, so
+    # the grid reaches 28 / 27 of the picture); crops of 378 pixels overlapping by 2 x 4 patches, windows of 19
+    # patches: 640 x 400 on 2 x 2 crops, a canvas of 2 * 266 + 112 = 644 pixels a side, 46 patches, 23 tokens a side
+    assert result.layout.grids == ((14, 14), (23, 23))
+    assert [tile.kind for tile in result.layout.tiles] == ["global", "local"]
+    boxes = [tile.box for tile in result.layout.tiles]
+    np.testing.assert_allclose(boxes, [(0, 0, 640 * 28 / 27, 400 * 28 / 27), (0, 0, 640, 400)], rtol=1e-12)
+    counted = processor._get_num_multimodal_tokens(image_sizes=[(400, 640)]).num_image_tokens[0]
+    # the processor's count holds the views' start and end tokens and the <im_col> after each row: 14 + 23 rows
+    assert counted == result.layout.num_tokens + 2 * 2 + 14 + 23
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    left, top, right, bottom = box
+    for kind in ("global", "local"):  # each view alone finds it
+        rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", tiles=kind), result.seen_box()))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, kind
+    # max_crops=2: 1 x 2 crops, a canvas of 266 + 112 = 378 x 644 pixels, 27 x 46 patches: 14 x 23 tokens, the
+    # 27 patch rows padded by one at the bottom
+    fewer = tam.explain(model, processor, chat, max_new_tokens=2, processor_kwargs={"max_crops": 2})
+    assert fewer.layout.grids == ((14, 14), (14, 23))
+    np.testing.assert_allclose(fewer.layout.tiles[1].box, (0, 0, 640, 400 * 28 / 27), rtol=1e-12)
+
+
+def test_molmo2_video_frames_each_light_their_own_rectangle_and_images_with_a_video_are_refused():
+    model, processor = load_model("tiny-molmo2")
+    boxes = [(120, 90, 240, 270), (360, 0, 480, 180)]
+    chat = moving_rectangle_video(boxes)
+    chat[0]["content"][0]["fps"] = 1
+    result = tam.explain(make_local(model), processor, chat, max_new_tokens=2)
+    # Molmo2VideoProcessor: each frame stretched to 378 pixels, 27 x 27 patches pooled 3 x 3 into 9 x 9 tokens
+    assert result.layout.kind == "video" and result.layout.shape == (2, 9, 9)
+    text = processor.tokenizer.decode(adapter_for(model, processor).prepare(chat).input_ids)
+    assert "0.0 <frame_start>" in text and "1.0 <frame_start>" in text  # every frame given, at the entry's fps
+    raw = result.maps("raw")
+    row = int(np.argmax(raw.max(axis=1) - raw.min(axis=1)))
+    for picture, (left, top, right, bottom) in enumerate(boxes):
+        rows, columns = np.nonzero(standing_out(result.picture_map(row, "raw", picture=picture), (0, 0, 480, 360)))
+        assert left < columns.mean() < right and top < rows.mean() < bottom, picture
+    chat[0]["content"].insert(0, {"type": "image", "image": planted((320, 200), (10, 10, 50, 50))})
+    with pytest.raises(UnsupportedInputError, match="images or one video of a chat, got 1 images and 1 videos"):
+        tam.explain(model, processor, chat, max_new_tokens=2)
+
+
 def test_llama4_tiles_its_padded_canvas_and_its_passes_leave_no_hook():
     model, processor = load_model("tiny-llama4")
     chat = planted_chat((640, 400), (130, 120, 230, 280))
@@ -509,3 +580,17 @@ def test_llama4_tiles_its_padded_canvas_and_its_passes_leave_no_hook():
     assert adapter.forward(**inputs).logits.shape[1] == len(ids)
     hooks = [hook for module in model.modules() for hook in module._forward_hooks.values()]
     assert not [hook for hook in hooks if hook.__module__.startswith("tam.")]  # transformers keeps its own
+
+
+def test_lfm2_vl_tiles_a_large_picture_and_resizes_a_small_one_whole():
+    model, processor = load_model("tiny-lfm2-vl")
+    large = tam.explain(model, processor, planted_chat((640, 400), (130, 120, 230, 280)), max_new_tokens=2)
+    # past the twin's budget (16 tokens, twice over): 3 x 2 tiles of 128 pixels, 4 x 4 tokens each, then the
+    # thumbnail, resized within 16 tokens of 32 pixels: 400 / 3.95 and 640 / 3.95 floored to 96 x 160, 3 x 5 tokens
+    assert large.layout.grids == ((4, 4),) * 6 + ((3, 5),)
+    assert [tile.kind for tile in large.layout.tiles] == ["local"] * 6 + ["global"]
+    assert large.layout.tiles[5].box == (1280 / 3, 200.0, 640.0, 400.0)
+    # a 100 x 80 picture is resized whole to whole 32-pixel tokens: 80 -> 64, 100 -> 96, 2 x 3 tokens
+    small = tam.explain(model, processor, planted_chat((100, 80), (10, 10, 40, 40)), max_new_tokens=2)
+    assert small.layout.grids == ((2, 3),)
+    assert [tile.box for tile in small.layout.tiles] == [(0.0, 0.0, 100.0, 80.0)]

@@ -86,11 +86,14 @@ def test_a_smolvlm_video_and_a_tiled_picture_share_a_batch():
         assert_same_result(ours, theirs)
 
 
-# the answers of tiny-qwen2-vl, tiny-mistral3, tiny-qwen3.5-moe and tiny-llama4 to the three chats never differ
-SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe", "tiny-llama4")
+# the answers of tiny-qwen2-vl, tiny-mistral3, tiny-qwen3.5-moe, tiny-llama4 and tiny-molmo2 to the three chats
+# never differ
+SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe", "tiny-llama4", "tiny-molmo2")
+# tiny-lfm2-vl ends its answer to the third chat at its end of turn, after 2 tokens: the test needs 8 each
+ENDS_EARLY = ("tiny-lfm2-vl",)
 
 
-@pytest.mark.parametrize("name", [name for name in TWINS if name not in SAME_ANSWERS])
+@pytest.mark.parametrize("name", [name for name in TWINS if name not in (*SAME_ANSWERS, *ENDS_EARLY)])
 def test_rows_that_end_early_stop_at_their_end_of_sequence(name):
     model, processor = load_model(name)
     alone = [tam.explain(model, processor, messages, max_new_tokens=8) for messages in chats()]

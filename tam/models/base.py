@@ -242,6 +242,16 @@ class ModelAdapter(ABC):
             name: getattr(own_processor, name, None) if merged.get(name) is None else merged[name] for name in names
         }
 
+    def call_options(self, text: str) -> dict:
+        """Keyword arguments of the processor call on the rendered chat ``text``: :attr:`processor_options`.
+
+        A template that writes the BOS itself gets no second one from the tokenizer
+        (``add_special_tokens=False``), as the processor's own ``apply_chat_template`` does.
+        """
+        bos = self.tokenizer.bos_token
+        written = {"add_special_tokens": False} if bos and text.startswith(bos) else {}
+        return {**written, **self.processor_options}
+
     @property
     def tokenizer(self):
         """The processor's tokenizer."""
@@ -696,11 +706,7 @@ class SquareGridAdapter(ModelAdapter):
         self.check_video(messages)
         images = load_images(messages)
         text = self.render(messages)
-        # a template that writes the BOS itself gets no second one, as the processor's own apply_chat_template does
-        bos = self.tokenizer.bos_token
-        written = {"add_special_tokens": False} if bos and text.startswith(bos) else {}
-        options = {**written, **self.processor_options}
-        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
+        inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **self.call_options(text))
         pictures = [np.asarray(image, dtype=np.uint8) for image in images]
         return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
 

@@ -100,7 +100,7 @@ class Idefics3Adapter(SquareGridAdapter):
                 "ask about them in separate chats"
             )
         text = self.render(messages)
-        options = dict(self.processor_options)
+        options = self.call_options(text)
         if videos:
             options.update(videos=videos, video_metadata=metadata, do_sample_frames=False)
         inputs = self.processor(text=[text], images=images or None, return_tensors="pt", **options)
@@ -145,8 +145,10 @@ class Idefics3Adapter(SquareGridAdapter):
         found = int((prepared.inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())
         if found != layout.num_tokens:
             raise ShapeError(
-                f"the processor gave {found} image tokens, but the tiles tam lays out ({len(tiles)} of {grid}) hold "
-                f"{layout.num_tokens}; tam cannot lay out these {self.family} processor settings"
+                f"the processor gave {found} image tokens ({self.processor.image_seq_len} a tile: its image_seq_len), "
+                f"but the {len(tiles)} tiles of {tile_side} pixels tam lays out hold {grid[0]} x {grid[1]} each "
+                f"(patch_size {patch}, scale_factor {self.model.config.scale_factor}); tam cannot lay out these "
+                f"{self.family} processor settings {self.processor_options}"
             )
         return layout
 

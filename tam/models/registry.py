@@ -17,10 +17,12 @@ from tam.models.gemma4 import Gemma4Adapter
 from tam.models.glm4v import Glm4vAdapter
 from tam.models.idefics3 import Idefics3Adapter
 from tam.models.internvl import InternVLAdapter
+from tam.models.lfm2_vl import Lfm2VlAdapter
 from tam.models.llama4 import Llama4Adapter
 from tam.models.llava import LlavaAdapter
 from tam.models.llava_next import LlavaNextAdapter, LlavaOnevisionAdapter
 from tam.models.mistral3 import Mistral3Adapter
+from tam.models.molmo2 import Molmo2Adapter
 from tam.models.qwen3_5 import Qwen3_5Adapter
 from tam.models.qwen_vl import QwenVLAdapter
 
@@ -82,7 +84,9 @@ for _adapter in (
     Gemma4Adapter,
     Idefics3Adapter,
     AyaVisionAdapter,
+    Molmo2Adapter,
     Llama4Adapter,
+    Lfm2VlAdapter,
 ):
     register_adapter(_adapter)
 

@@ -424,6 +424,8 @@ TWINS: dict[str, Callable] = {
     "tiny-idefics3": _built_in("twins_idefics3", "build_idefics3"),
     "tiny-smolvlm": _built_in("twins_idefics3", "build_smolvlm"),
     "tiny-aya-vision": _built_in("twins_aya_vision", "build_aya_vision"),
+    "tiny-molmo2": _built_in("twins_molmo2", "build_molmo2"),
     "tiny-llama4": _built_in("twins_llama4", "build_llama4"),
+    "tiny-lfm2-vl": _built_in("twins_lfm2_vl", "build_lfm2_vl"),
 }
 """Twin name -> builder returning ``(model, processor)``."""
