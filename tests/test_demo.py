@@ -662,3 +662,21 @@ def test_a_lock_file_of_out_that_is_a_link_is_refused_and_its_target_kept(tmp_pa
     line = one_error_line(capsys, twin_args(tmp_path))
     assert f"--out: its lock file {str(tmp_path / 'out.lock')!r} is a symbolic link or no regular file" in line
     assert (tmp_path / "precious.txt").read_text() == "keep me" and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["min_pixels=100000000000"], "the processor option min_pixels=100000000000 is outside 0 .. 67108864"),
+        (
+            ["min_pixels=1000000", "max_pixels=100000"],
+            "Qwen2VLProcessor cannot take this chat with the processor options {'min_pixels': 1000000, "
+            "'max_pixels': 100000}: AssertionError: The max_pixels of image must be greater than or equal to "
+            "min_pixels",
+        ),
+    ],
+)
+def test_processor_options_that_make_no_picture_are_one_line(tmp_path, capsys, options, message):
+    given = [part for option in options for part in ("--processor-option", option)]
+    assert message in one_error_line(capsys, twin_args(tmp_path, *given))
+    assert not (tmp_path / "out").exists()

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 import tam
+from tam.errors import ShapeError
 from tam.models import UnsupportedInputError, adapter_for, load_model
 
 TWINS = [
@@ -342,6 +343,15 @@ def test_idefics3_tile_names_are_neither_map_cells_nor_earlier_text(name):
     assert not np.isin(result.token_ids, markers).any()
     prompt = result.token_ids[: result.num_prompt_tokens]
     assert processor.tokenizer.decode(prompt).strip() == "Describe this image."
+
+
+def test_idefics3_tokens_per_tile_unlike_the_model_are_one_error_naming_the_setting():
+    model, processor = load_model("tiny-idefics3")
+    processor.image_seq_len = 9  # the model's 56-pixel tiles hold 4 x 4 tokens
+    adapter = adapter_for(model, processor)
+    message = r"\(9 a tile: its image_seq_len\), but the 13 tiles of 56 pixels .* 4 x 4 each"
+    with pytest.raises(ShapeError, match=message):
+        adapter.layout(adapter.prepare(planted_chat((640, 400), (130, 120, 230, 280))))
 
 
 def test_idefics3_gets_one_bos_where_its_template_writes_it_and_its_tokenizer_adds_one():

@@ -9,6 +9,7 @@ from PIL import Image
 
 import tam
 from tam.methods import ModelMethod, UnavailableMethodError, method_names
+from tam.methods.forward import ModelRun
 from tam.models import TWINS, adapter_for, load_model
 from tam.result import TokenActivationResult
 
@@ -58,6 +59,9 @@ def small_picture(tmp_path_factory):
     return str(path)
 
 
+FEWEST_TOKENS = {"tiny-gemma4": {"max_soft_tokens": 70}}  # its smallest budget: 63 tokens to replay, not 266
+
+
 @pytest.fixture(scope="module", params=list(TWINS))
 def explained(request, small_picture):
     """One twin explained once with every model method; the kernel it ran before, and the warnings."""
@@ -66,7 +70,14 @@ def explained(request, small_picture):
     methods = every_model_method(adapter_for(model, processor))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = tam.explain(model, processor, chat(image(small_picture)), max_new_tokens=3, methods=methods)
+        result = tam.explain(
+            model,
+            processor,
+            chat(image(small_picture)),
+            max_new_tokens=3,
+            methods=methods,
+            processor_kwargs=FEWEST_TOKENS.get(request.param),
+        )
     return request.param, model, processor, kernel, methods, result, [str(warning.message) for warning in caught]
 
 
@@ -98,6 +109,30 @@ def test_every_model_methods_maps_are_saved_and_loaded(explained, tmp_path):
     for method in methods:
         np.testing.assert_array_equal(loaded.processed(method).vision, result.processed(method).vision)
         np.testing.assert_array_equal(loaded.processed(method).text, result.processed(method).text)
+
+
+def test_the_scores_are_the_twins_own_logits_of_the_explained_tokens(explained, small_picture):
+    name, model, processor, kernel, methods, result, _ = explained
+    adapter = adapter_for(model, processor, FEWEST_TOKENS.get(name))
+    prepared = adapter.prepare(chat(image(small_picture)))
+    run = ModelRun(
+        adapter=adapter,
+        prepared=prepared,
+        tokens=np.concatenate([prepared.inputs["input_ids"][0].numpy(), result.token_ids[result.answer_slice]]),
+        vision=None,
+        positions=result.positions,
+        num_prompt_tokens=result.num_prompt_tokens,
+        class_ids=result.class_ids,
+        context_mask=None,
+        explain_at=None,
+    )
+    inputs = run.sequence_inputs()
+    with torch.no_grad():  # the model's forward (Llama 4's with the adapter's fix of transformers 5.24's output)
+        logits = adapter.forward(**inputs).logits[0, torch.as_tensor(run.slots), torch.as_tensor(result.class_ids)]
+        final = adapter.run_body(**inputs).last_hidden_state[0]
+    np.testing.assert_allclose(np.diag(result.context_scores), logits.clamp(min=0).float(), rtol=1e-4, atol=1e-5)
+    with torch.no_grad():  # the logits Grad-CAM and DEX-AR differentiate
+        np.testing.assert_allclose(run.token_logits(final).float(), logits.float(), rtol=1e-4, atol=1e-5)
 
 
 def softmax_layers(model):

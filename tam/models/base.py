@@ -220,6 +220,7 @@ class ModelAdapter(ABC):
         if processor_kwargs is not None and not isinstance(processor_kwargs, dict):
             raise TAMError(f"processor_kwargs must be a dict of settings, got {type(processor_kwargs).__name__}")
         self.processor_options = {**type(self).processor_options, **(processor_kwargs or {})}
+        _check_pixel_options(self.processor_options)
 
     def image_settings(self, *names: str) -> dict:
         """Return the image settings ``names`` of a processor call, by name.
@@ -647,6 +648,21 @@ def processor_option(text: str) -> tuple[str, object]:
         return key.strip(), json.loads(value)
     except json.JSONDecodeError:
         return key.strip(), value
+
+
+def _check_pixel_options(options: dict) -> None:
+    """Refuse a pixel-count option (``min_pixels``, ``max_pixels``...) over :data:`tam.images.MAX_PIXELS`.
+
+    The processors resize every picture to at least ``min_pixels``: a huge value would make
+    each picture of it before anything could fail.
+    """
+    from tam.images import MAX_PIXELS
+
+    for key, value in options.items():
+        if key.endswith("pixels") and isinstance(value, (int, float)) and not 0 <= value <= MAX_PIXELS:
+            raise ProcessorOptionError(
+                f"the processor option {key}={value!r} is outside 0 .. {MAX_PIXELS} (tam.images.MAX_PIXELS)"
+            )
 
 
 def add_processor_option_argument(parser: argparse.ArgumentParser) -> None:

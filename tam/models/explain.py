@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from tam.errors import TAMError
-from tam.models.base import ModelAdapter, NoAnswerError, PreparedInputs
+from tam.models.base import ModelAdapter, NoAnswerError, PreparedInputs, UnsupportedInputError
 from tam.models.chats import check_chat
 from tam.models.registry import adapter_for
 
@@ -220,8 +220,14 @@ def explain_chats(
             try:
                 check_chat(chats[index], "messages" if len(chats) == 1 else f"messages[{index}]")
                 prepared[index] = adapter.prepare(chats[index])
-            except (OSError, ValueError) as error:
+            except (OSError, TAMError) as error:
                 outcomes[index] = error
+            except (ValueError, AssertionError) as error:  # the processor's own refusal (qwen-vl-utils asserts)
+                given = f" with the processor options {adapter.processor_options}" if adapter.processor_options else ""
+                name = type(adapter.processor).__name__
+                outcomes[index] = UnsupportedInputError(
+                    f"{name} cannot take this chat{given}: {type(error).__name__}: {error}"
+                )
         ready = list(prepared)
         groups = _fitting_groups(adapter, [prepared[index] for index in ready], int(max_new_tokens), kept_layer)
         for group in groups:

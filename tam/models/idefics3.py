@@ -145,8 +145,10 @@ class Idefics3Adapter(SquareGridAdapter):
         found = int((prepared.inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())
         if found != layout.num_tokens:
             raise ShapeError(
-                f"the processor gave {found} image tokens, but the tiles tam lays out ({len(tiles)} of {grid}) hold "
-                f"{layout.num_tokens}; tam cannot lay out these {self.family} processor settings"
+                f"the processor gave {found} image tokens ({self.processor.image_seq_len} a tile: its image_seq_len), "
+                f"but the {len(tiles)} tiles of {tile_side} pixels tam lays out hold {grid[0]} x {grid[1]} each "
+                f"(patch_size {patch}, scale_factor {self.model.config.scale_factor}); tam cannot lay out these "
+                f"{self.family} processor settings {self.processor_options}"
             )
         return layout
 
