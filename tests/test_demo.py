@@ -72,7 +72,13 @@ def test_every_twin_writes_a_visual_per_token(tmp_path, name):
 
 @pytest.mark.parametrize(
     "name",
-    [*(name for name in TWINS if name.startswith("tiny-qwen")), "tiny-glm4v", "tiny-smolvlm", "tiny-llava-onevision"],
+    [
+        *(name for name in TWINS if name.startswith("tiny-qwen")),
+        "tiny-glm4v",
+        "tiny-smolvlm",
+        "tiny-llava-onevision",
+        "tiny-molmo2",
+    ],
 )
 def test_video_frames_folder(tmp_path, name):
     args = ["--model", name, "--video", str(ROOT / "imgs/frames"), "--prompt", "Describe this video."]
