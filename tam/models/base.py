@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tam.errors import SpanError, TAMError
+from tam.errors import ShapeError, SpanError, TAMError
 from tam.layout import VisionLayout
 from tam.spans import TokenSpans
 
@@ -304,6 +304,29 @@ class ModelAdapter(ABC):
         return VisionLayout.from_shape(self.vision_shape(prepared)).with_pictures(
             [picture.shape[:2] for picture in prepared.pictures]
         )
+
+    def counted(self, layout: VisionLayout, prepared: PreparedInputs, laid_out: str) -> VisionLayout:
+        """Return ``layout`` if its cells are exactly the input's image tokens (``config.image_token_id``).
+
+        A layout that does not account for every vision position would shift every map:
+        the processor's own count decides. ``laid_out`` names what tam laid out, for the
+        error ("the 13 tiles of (16, 16)": "tam lays out the 13 tiles of (16, 16): 3328 cells").
+
+        Raises
+        ------
+        ShapeError
+            If the counts differ, naming both and the processor options given.
+        """
+        token = int(self.model.config.image_token_id)
+        found = int((prepared.inputs["input_ids"][0] == token).sum())
+        if found != layout.num_tokens:
+            options = f" (processor options {self.processor_options})" if self.processor_options else ""
+            raise ShapeError(
+                f"the processor gave {found} {self.processor.tokenizer.convert_ids_to_tokens(token)} tokens, but tam "
+                f"lays out {laid_out}: {layout.num_tokens} cells; tam cannot lay out these {self.family} processor "
+                f"settings{options}"
+            )
+        return layout
 
     # ---- shared ------------------------------------------------------------------------
 
