@@ -86,6 +86,29 @@ def test_a_smolvlm_video_and_a_tiled_picture_share_a_batch():
         assert_same_result(ours, theirs)
 
 
+def test_molmo2_videos_share_a_batch_each_pooling_its_own_patches():
+    model, processor = load_model("tiny-molmo2")
+    frames = [Image.open(f"imgs/frames/{index:04d}.jpg") for index in range(4)]
+    # a chat's pooling windows index its own patches: in a batch, the second chat's move past the first's
+    together = [
+        [
+            {
+                "role": "user",
+                "content": [{"type": "video", "video": frames[:2], "fps": 1}, {"type": "text", "text": "Go."}],
+            }
+        ],
+        [
+            {
+                "role": "user",
+                "content": [{"type": "video", "video": frames[1:], "fps": 1}, {"type": "text", "text": "Why?"}],
+            }
+        ],
+    ]
+    alone = [tam.explain(model, processor, messages, max_new_tokens=4) for messages in together]
+    for ours, theirs in zip(tam.explain(model, processor, together, max_new_tokens=4), alone, strict=True):
+        assert_same_result(ours, theirs)
+
+
 # the answers of tiny-qwen2-vl, tiny-mistral3, tiny-qwen3.5-moe, tiny-llama4 and tiny-molmo2 to the three chats
 # never differ
 SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe", "tiny-llama4", "tiny-molmo2")

@@ -4,7 +4,8 @@ Each chat is prepared on its own by its adapter (:meth:`~tam.models.base.ModelAd
 so its pictures, rendered text and spans are those of a batch of one. :func:`collate`
 left-pads the token-aligned inputs (ids, attention mask, token types) to the longest
 chat and concatenates the rest (pixels, grids) along their first axis, as the
-processors of every supported family do for a batch. After ``generate``,
+processors of every supported family do for a batch (indices into a chat's patches, Molmo2's
+pooling windows, moved past the patches of the chats before it). After ``generate``,
 :func:`split_rows` gives each row its own ids, hidden states and logits: without the
 left padding and without what follows the row's end of sequence, so no padding ever
 enters a span or a map, and the per-chat explanation runs on each row unchanged.
@@ -35,6 +36,10 @@ __all__ = [
 
 TOKEN_ALIGNED_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
 """Processor outputs with one entry per input token, ``(1, L0)``: left-padded in a batch."""
+
+PATCH_INDEX_KEYS = {"image_token_pooling": "pixel_values", "video_token_pooling": "pixel_values_videos"}
+"""Processor outputs that index the patches of another output, flattened over all its axes but the last (Molmo2's
+pooling windows, ``-1`` for padding): each chat's indices move past the patches of the chats before it."""
 
 MEMORY_SHARE = 0.8
 """Share of the free memory a batch's generation may plan to take (the rest is the model's working room)."""
@@ -100,6 +105,15 @@ def collate(prepared: Sequence[PreparedInputs], pad_token_id: int):
             fill = pad_token_id if key == "input_ids" else 0
             batch[key] = torch.cat(
                 [torch.nn.functional.pad(value, (pad, 0), value=fill) for value, pad in zip(values, pads, strict=True)]
+            )
+        elif key in PATCH_INDEX_KEYS and all(isinstance(value, torch.Tensor) for value in values):
+            patches = [int(np.prod(item.inputs[PATCH_INDEX_KEYS[key]].shape[:-1])) for item in prepared]
+            starts = np.cumsum([0, *patches[:-1]])
+            batch[key] = torch.cat(
+                [
+                    torch.where(value >= 0, value + int(start), value)
+                    for value, start in zip(values, starts, strict=True)
+                ]
             )
         elif all(isinstance(value, torch.Tensor) for value in values):
             batch[key] = torch.cat(_padded_to_one_shape(values))

@@ -58,7 +58,7 @@ def molmo2_processor():
     from transformers import Molmo2ImageProcessor, Molmo2Processor, Molmo2VideoProcessor
 
     tokenizer = _qwen_tokenizer(_MOLMO2_TEMPLATE)
-    tokenizer.add_special_tokens({"additional_special_tokens": _MOLMO2_MARKERS})
+    tokenizer.add_special_tokens({"additional_special_tokens": _MOLMO2_MARKERS, "bos_token": "<|im_end|>"})
     image_processor = Molmo2ImageProcessor(
         size={"height": 378, "width": 378},
         max_crops=8,
