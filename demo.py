@@ -114,19 +114,22 @@ def video_entry(path: str) -> dict:
     check_video_file(source)  # counted from the header before any frame is decoded
     if not has_video_reader():
         raise InputError(
-            f"cannot read the video file {path!r} here: qwen-vl-utils reads video files with decord or torchcodec "
-            "(pip install one), or pass a folder of frames"
+            f"cannot read the video file {path!r} here: qwen-vl-utils (Qwen-VL) reads video files with decord or "
+            "torchcodec, transformers (the other families) with PyAV: pip install one, or pass a folder of frames"
         )
     return {"type": "video", "video": str(source)}
 
 
 def has_video_reader() -> bool:
-    """Tell whether qwen-vl-utils has a video file reader: decord, torchcodec or torchvision's ``read_video``."""
+    """Tell whether some family can read a video file here: qwen-vl-utils' readers or transformers' PyAV.
+
+    Which one the model needs is known once it has loaded; its adapter then names a missing one.
+    """
     import importlib.util
 
     import torchvision.io
 
-    readers = ("decord", "torchcodec")
+    readers = ("decord", "torchcodec", "av")
     return any(importlib.util.find_spec(name) for name in readers) or hasattr(torchvision.io, "read_video")
 
 

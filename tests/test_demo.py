@@ -244,7 +244,19 @@ def test_video_file_without_a_reader(tmp_path, capsys, monkeypatch):
     clip.write_bytes(b"not really a video")
     monkeypatch.setattr(demo, "has_video_reader", lambda: False)
     line = one_error_line(capsys, twin_args(tmp_path, "--video", str(clip)))
-    assert "clip.mp4' here: qwen-vl-utils reads video files with decord or torchcodec" in line
+    assert "clip.mp4' here: qwen-vl-utils (Qwen-VL) reads video files with decord or torchcodec" in line
+    assert "transformers (the other families) with PyAV" in line
+
+
+def test_a_video_file_for_a_family_that_reads_it_with_pyav(tmp_path):
+    pytest.importorskip("av")
+    clip = long_video(tmp_path / "clip.mp4", 30)  # one second at 30 frames per second
+    args = ["--model", "tiny-smolvlm", "--video", str(clip), "--out", str(tmp_path / "out"), "--max-new-tokens", "2"]
+    assert demo.main([*args, "--no-report"]) == 0
+    from tam import TokenActivationResult
+
+    result = TokenActivationResult.load(tmp_path / "out" / "result")
+    assert result.layout.kind == "video" and result.images[0].shape == (16, 16, 3)
 
 
 def test_unreadable_video_file_in_the_library(tmp_path):
