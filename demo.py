@@ -247,8 +247,10 @@ def check_out(out: Path, overwrite: bool) -> None:
 
 def out_lock_path(out: Path) -> Path:
     """``OUT.lock`` beside the real path of ``out``, held by the run writing there (a second name: the same lock)."""
+    from tam.files import fit_name
+
     real = out.resolve()
-    return real.with_name(f"{real.name}.lock")
+    return real.with_name(f"{fit_name(real.name, len('.lock'))}.lock")  # within 255 bytes for a name that fills them
 
 
 def take_out(out: Path, overwrite: bool):

@@ -692,3 +692,10 @@ def test_processor_options_that_make_no_picture_are_one_line(tmp_path, capsys, o
     given = [part for option in options for part in ("--processor-option", option)]
     assert message in one_error_line(capsys, twin_args(tmp_path, *given))
     assert not (tmp_path / "out").exists()
+
+
+def test_an_out_whose_name_fills_the_file_name_limit_is_written(tmp_path):
+    out = tmp_path / ("é" * 127)  # 254 bytes: its lock file's name is cut to fit
+    assert demo.main(twin_args(tmp_path, "--no-report", "--out", str(out))) == 0
+    assert written_tokens(out)[0] >= 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([out.name, f"{'é' * 125}.lock"])

@@ -158,8 +158,9 @@ def test_eval_py_scores_faithfulness_on_a_held_out_toy_scene(tmp_path, capsys):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"steps": 0}, "steps must be at least 2, got 0"),
-        ({"steps": 1}, "steps must be at least 2, got 1"),  # insertion would equal deletion
+        ({"steps": 0}, r"steps must be from 2 to 1024 \(tam.metrics.faithfulness.MAX_STEPS\), got 0"),
+        ({"steps": 1}, "steps must be from 2 to 1024 .*got 1"),  # insertion would equal deletion
+        ({"steps": 10**12}, "steps must be from 2 to 1024 .*got 1000000000000"),  # 2 * 10**12 forward passes
         ({"batch_size": 0}, "batch_size must be at least 1, got 0"),
         ({"tokens": "verbs"}, r"tokens must be one of \('nouns', 'all'\), got 'verbs'"),
         ({"fill": "grey"}, r"fill must be one of \('black', 'blur'\), got 'grey'"),

@@ -373,6 +373,15 @@ def test_a_sample_whose_name_fills_the_file_name_limit_is_saved_to_the_vis_dir(t
     assert len(saved.name.encode()) <= 255 and (saved / "meta.json").is_file()
 
 
+def test_a_trillion_faithfulness_steps_are_refused_in_one_line_before_anything_runs(capsys):
+    from tam.evaluation.cli import main
+
+    with pytest.raises(SystemExit) as exit_status:
+        main(["tiny-model", str(FIXTURES / "GranDf_mini"), "--faithfulness", "--faithfulness-steps", str(10**12)])
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert exit_status.value.code == 2 and "--faithfulness-steps: expected at most 1024 (two forward passes" in error
+
+
 def test_one_faithfulness_step_is_refused_in_one_line(capsys):
     from tam.evaluation.cli import main
 

@@ -95,6 +95,12 @@ def test_pointing_game_hits_when_the_maximum_lies_on_the_object():
     assert not pointing_hit(token_map, ~target)
 
 
+@pytest.mark.parametrize("steps", [1, 1025])
+def test_removal_counts_refuse_steps_out_of_range_before_allocating(steps):
+    with pytest.raises(ValueError, match=f"steps must be from 2 to 1024 .*got {steps}"):
+        removal_counts(100, steps=steps)
+
+
 @pytest.mark.parametrize("value", [0.0, -3.0])
 def test_a_map_of_one_value_points_at_nothing(value):
     target = np.zeros((40, 40), dtype=bool)

@@ -109,6 +109,24 @@ def test_molmo2_videos_share_a_batch_each_pooling_its_own_patches():
         assert_same_result(ours, theirs)
 
 
+def test_llava_onevision_videos_share_a_batch_when_their_frames_are_as_many():
+    model, processor = load_model("tiny-llava-onevision")
+    frames = [Image.open(f"imgs/frames/{index:04d}.jpg") for index in range(4)]
+
+    def video(clip):
+        return [{"role": "user", "content": [{"type": "video", "video": clip}, {"type": "text", "text": "Go."}]}]
+
+    together = [video(frames[:2]), video(frames[2:])]
+    alone = [tam.explain(model, processor, messages, max_new_tokens=4) for messages in together]
+    for ours, theirs in zip(tam.explain(model, processor, together, max_new_tokens=4), alone, strict=True):
+        assert_same_result(ours, theirs)
+    from tam.errors import TAMError
+
+    # pixel_values_videos holds as many frames per video: a padded frame would be read as one
+    with pytest.raises(TAMError, match=r"videos of \[2, 3\] frames cannot share a batch"):
+        tam.explain(model, processor, [video(frames[:2]), video(frames[1:])], max_new_tokens=2)
+
+
 # the answers of tiny-qwen2-vl, tiny-mistral3, tiny-qwen3.5-moe, tiny-llama4 and tiny-molmo2 to the three chats
 # never differ
 SAME_ANSWERS = ("tiny-qwen2-vl", "tiny-mistral3", "tiny-qwen3.5-moe", "tiny-llama4", "tiny-molmo2")

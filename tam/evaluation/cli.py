@@ -23,7 +23,7 @@ from tam.evaluation.faithfulness import SCORED_TOKENS, FaithfulnessOptions
 from tam.evaluation.models import ModelLoadError, load_explainer
 from tam.evaluation.runner import EvaluationError, curves_path, format_table, start_evaluation, summary_path
 from tam.methods import ABLATIONS, MaskMethod, ModelMethod, UnknownMethodError, get_method, method_names
-from tam.metrics.faithfulness import FILLS
+from tam.metrics.faithfulness import FILLS, MAX_STEPS
 from tam.metrics.language import CATEGORY_RULES, MissingNLTKDataError, require_nltk_data
 from tam.metrics.text import ROUGE_L_PACKAGES
 from tam.models.base import add_processor_option_argument
@@ -60,6 +60,10 @@ def _curve_steps(text: str) -> int:
     if value < 2:
         raise argparse.ArgumentTypeError(
             f"expected at least 2 (with 1 step the deletion and insertion curves are the same), got {text}"
+        )
+    if value > MAX_STEPS:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_STEPS} (two forward passes per step, map and token), got {text}"
         )
     return value
 
@@ -131,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--faithfulness-steps",
         type=_curve_steps,
         default=64,
-        help="points of each faithfulness curve, at least 2 (default 64)",
+        help="points of each faithfulness curve, 2 to 1024 (default 64)",
     )
     parser.add_argument(
         "--faithfulness-tokens",

@@ -23,6 +23,7 @@ import numpy as np
 
 from tam.metrics.faithfulness import (
     FILLS,
+    MAX_STEPS,
     RANDOM_ORDER,
     Curves,
     FaithfulnessAccumulator,
@@ -75,8 +76,10 @@ class FaithfulnessOptions:
     random_order: bool = False
 
     def __post_init__(self) -> None:
-        if self.steps < 2:  # one step removes all or nothing: insertion and deletion would be the same curve
-            raise ValueError(f"steps must be at least 2, got {self.steps}")
+        if not 2 <= self.steps <= MAX_STEPS:  # one step removes all or nothing: the same curve twice
+            raise ValueError(
+                f"steps must be from 2 to {MAX_STEPS} (tam.metrics.faithfulness.MAX_STEPS), got {self.steps}"
+            )
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.tokens not in SCORED_TOKENS:

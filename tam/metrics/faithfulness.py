@@ -30,6 +30,7 @@ import numpy as np
 
 __all__ = [
     "FILLS",
+    "MAX_STEPS",
     "RANDOM_ORDER",
     "Curves",
     "FaithfulnessAccumulator",
@@ -45,6 +46,10 @@ __all__ = [
 
 FILLS = ("black", "blur")
 """What removed pixels become: black, or the picture blurred (a Gaussian of sigma ``H / 16``)."""
+
+MAX_STEPS = 1024
+"""Most points of a curve: each step costs two forward passes per map and token, and more
+steps than that measure nothing a finer curve of a few hundred would not."""
 
 RANDOM_ORDER = "random-order"
 """Name of the chance row of the faithfulness columns: pixels taken in a random order."""
@@ -106,8 +111,8 @@ def removal_counts(num_pixels: int, steps: int = 64) -> np.ndarray:
     >>> removal_counts(10, steps=4).tolist()
     [0, 3, 5, 8, 10]
     """
-    if steps < 2:  # with one step the deletion and insertion curves hold the same two points
-        raise ValueError(f"steps must be at least 2, got {steps}")
+    if not 2 <= steps <= MAX_STEPS:  # with one step the deletion and insertion curves hold the same two points
+        raise ValueError(f"steps must be from 2 to {MAX_STEPS} (tam.metrics.faithfulness.MAX_STEPS), got {steps}")
     return np.floor(np.arange(steps + 1) * num_pixels / steps + 0.5).astype(np.int64)
 
 

@@ -395,7 +395,8 @@ class ModelAdapter(ABC):
         """Raise :class:`UnsupportedInputError` when the chat has a video and the family takes none."""
         if not self.supports_video and any(item_kind(item) == "video" for item in vision_items(messages)):
             raise UnsupportedInputError(
-                f"{self.family} takes images only in tam; videos are supported for the Qwen-VL families and Gemma 4"
+                f"{self.family} takes images only in tam; the families that take videos have 'yes' in the video "
+                "column of the README's families table"
             )
 
     @property

@@ -116,6 +116,12 @@ def collate(prepared: Sequence[PreparedInputs], pad_token_id: int):
                 ]
             )
         elif all(isinstance(value, torch.Tensor) for value in values):
+            frames = {int(value.shape[1]) for value in values if key == "pixel_values_videos" and value.ndim == 5}
+            if len(frames) > 1:  # (videos, frames, C, H, W): the model reads every frame, a padded one too
+                raise TAMError(
+                    f"videos of {sorted(frames)} frames cannot share a batch (pixel_values_videos holds the same "
+                    "number of frames per video); explain them one at a time (batch size 1) or give each as many frames"
+                )
             batch[key] = torch.cat(_padded_to_one_shape(values))
         else:
             raise TAMError(
