@@ -86,6 +86,17 @@ def test_a_smolvlm_video_and_a_tiled_picture_share_a_batch():
         assert_same_result(ours, theirs)
 
 
+@pytest.mark.parametrize("name", ["tiny-qwen2-vl", "tiny-llava-onevision"])
+def test_a_video_chat_beside_picture_chats_gives_each_its_own_result(name):
+    model, processor = load_model(name)
+    frames = [Image.open(f"imgs/frames/{index:04d}.jpg") for index in range(2)]
+    video = [{"role": "user", "content": [{"type": "video", "video": frames}, {"type": "text", "text": "Go."}]}]
+    mixed = [chats()[0], video, chats()[1]]  # the processor gives the video chat other inputs than the pictures'
+    alone = [tam.explain(model, processor, messages, max_new_tokens=3) for messages in mixed]
+    for ours, theirs in zip(tam.explain(model, processor, mixed, max_new_tokens=3), alone, strict=True):
+        assert_same_result(ours, theirs)
+
+
 def test_molmo2_videos_share_a_batch_each_pooling_its_own_patches():
     model, processor = load_model("tiny-molmo2")
     frames = [Image.open(f"imgs/frames/{index:04d}.jpg") for index in range(4)]

@@ -228,10 +228,12 @@ def explain_chats(
                 outcomes[index] = UnsupportedInputError(
                     f"{name} cannot take this chat{given}: {type(error).__name__}: {error}"
                 )
-        ready = list(prepared)
-        groups = _fitting_groups(adapter, [prepared[index] for index in ready], int(max_new_tokens), kept_layer)
-        for group in groups:
-            group_indices = [ready[position] for position in group]
+        groups = [
+            [ready[position] for position in group]
+            for ready in _same_inputs(prepared)
+            for group in _fitting_groups(adapter, [prepared[index] for index in ready], int(max_new_tokens), kept_layer)
+        ]
+        for group_indices in groups:
             options = dict(generate_kwargs)
             if progress:
                 options.setdefault("streamer", GenerationProgress(int(max_new_tokens), len(group_indices)))
@@ -264,6 +266,14 @@ def check_layer(layer: int, num_layers: int, model: str) -> None:
             f"layer {layer} is out of range: {model} has {num_layers} decoder layers, "
             f"so layer must be between {-depth} and {depth - 1} (0 is the embeddings, -1 the last layer)"
         )
+
+
+def _same_inputs(prepared: dict[int, PreparedInputs]) -> list[list[int]]:
+    """Group the chats' indices by the processor outputs they have (images, videos, both): only those batch together."""
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for index, item in prepared.items():
+        groups.setdefault(tuple(sorted(item.inputs.keys())), []).append(index)
+    return list(groups.values())
 
 
 def _fitting_groups(

@@ -102,13 +102,7 @@ class Molmo2Adapter(SquareGridAdapter):
             grids, tiles = self._images(inputs, sizes)
             kind = None
         layout = VisionLayout.from_tiles(grids, tiles, sizes, kind=kind)
-        found = int((inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())
-        if found != layout.num_tokens:
-            raise ShapeError(
-                f"the processor gave {found} <im_patch> tokens, but the grids tam reads from its image_grids / "
-                f"video_grids {grids} hold {layout.num_tokens}; tam cannot lay out these {self.family} settings"
-            )
-        return layout
+        return self.counted(layout, prepared, f"the grids of image_grids / video_grids {grids}")
 
     def _images(self, inputs, sizes) -> tuple[list, list]:
         """Grids and tiles of every image: its low-resolution view, then its crops' canvas."""
