@@ -345,11 +345,26 @@ def test_idefics3_tile_names_are_neither_map_cells_nor_earlier_text(name):
     assert processor.tokenizer.decode(prompt).strip() == "Describe this image."
 
 
+@pytest.mark.parametrize(
+    "twin", ["tiny-internvl", "tiny-aya-vision", "tiny-llama4", "tiny-gemma3", "tiny-glm4v", "tiny-lfm2-vl"]
+)
+def test_a_layout_that_misses_a_vision_position_is_an_error_not_a_shifted_map(twin):
+    model, processor = load_model(twin)
+    adapter = adapter_for(model, processor)
+    prepared = adapter.prepare(planted_chat((640, 400), (130, 120, 230, 280)))
+    ids = prepared.inputs["input_ids"][0]
+    image_token = int(model.config.image_token_id)
+    positions = (ids == image_token).nonzero().flatten()
+    ids[positions[-1]] = processor.tokenizer.pad_token_id  # one vision position the processor did not make
+    with pytest.raises(ShapeError, match=rf"the processor gave {len(positions) - 1} .* tokens, but tam lays out"):
+        adapter.layout(prepared)
+
+
 def test_idefics3_tokens_per_tile_unlike_the_model_are_one_error_naming_the_setting():
     model, processor = load_model("tiny-idefics3")
     processor.image_seq_len = 9  # the model's 56-pixel tiles hold 4 x 4 tokens
     adapter = adapter_for(model, processor)
-    message = r"\(9 a tile: its image_seq_len\), but the 13 tiles of 56 pixels .* 4 x 4 each"
+    message = r"gave 117 <image> tokens, but tam lays out the 13 tiles of 56 pixels, 4 x 4 each .*: 9 a tile\): 208"
     with pytest.raises(ShapeError, match=message):
         adapter.layout(adapter.prepare(planted_chat((640, 400), (130, 120, 230, 280))))
 

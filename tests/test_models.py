@@ -157,6 +157,20 @@ def test_glm_video_file_is_sampled_as_its_processor_samples(tmp_path):
     assert result.images[0].shape == (56, 84, 3)
 
 
+def test_molmo2_video_file_is_sampled_as_its_processor_samples(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4")
+    model, processor = load_model("tiny-molmo2")
+    result = tam.explain(model, processor, chat({"type": "video", "video": str(clip)}), max_new_tokens=2)
+    # Molmo2VideoProcessor.sample_frames: at most max_fps = 2 frames a second of the 3 seconds, so 6 of the 12
+    # frames (every second one), stamped at their time in the file
+    assert result.layout.kind == "video" and result.layout.shape == (6, 9, 9)
+    assert [float(image.mean()) for image in result.images] == pytest.approx([40 * k for k in range(6)], abs=3)
+    text = processor.tokenizer.decode(
+        adapter_for(model, processor).prepare(chat({"type": "video", "video": str(clip)})).input_ids
+    )
+    assert "0.5 <frame_start>" in text and "2.5 <frame_start>" in text
+
+
 def test_smolvlm_video_file_is_sampled_as_its_processor_samples(tmp_path):
     clip = write_clip(tmp_path / "clip.mp4")
     model, processor = load_model("tiny-smolvlm")

@@ -38,7 +38,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from tam.errors import SpanError, TAMError
+from tam.errors import ShapeError, SpanError, TAMError
 from tam.layout import VisionLayout
 from tam.spans import TokenSpans
 
@@ -305,6 +305,29 @@ class ModelAdapter(ABC):
             [picture.shape[:2] for picture in prepared.pictures]
         )
 
+    def counted(self, layout: VisionLayout, prepared: PreparedInputs, laid_out: str) -> VisionLayout:
+        """Return ``layout`` if its cells are exactly the input's image tokens (``config.image_token_id``).
+
+        A layout that does not account for every vision position would shift every map:
+        the processor's own count decides. ``laid_out`` names what tam laid out, for the
+        error ("the 13 tiles of (16, 16)": "tam lays out the 13 tiles of (16, 16): 3328 cells").
+
+        Raises
+        ------
+        ShapeError
+            If the counts differ, naming both and the processor options given.
+        """
+        token = int(self.model.config.image_token_id)
+        found = int((prepared.inputs["input_ids"][0] == token).sum())
+        if found != layout.num_tokens:
+            options = f" (processor options {self.processor_options})" if self.processor_options else ""
+            raise ShapeError(
+                f"the processor gave {found} {self.processor.tokenizer.convert_ids_to_tokens(token)} tokens, but tam "
+                f"lays out {laid_out}: {layout.num_tokens} cells; tam cannot lay out these {self.family} processor "
+                f"settings{options}"
+            )
+        return layout
+
     # ---- shared ------------------------------------------------------------------------
 
     @property
@@ -372,7 +395,8 @@ class ModelAdapter(ABC):
         """Raise :class:`UnsupportedInputError` when the chat has a video and the family takes none."""
         if not self.supports_video and any(item_kind(item) == "video" for item in vision_items(messages)):
             raise UnsupportedInputError(
-                f"{self.family} takes images only in tam; videos are supported for the Qwen-VL families and Gemma 4"
+                f"{self.family} takes images only in tam; the families that take videos have 'yes' in the video "
+                "column of the README's families table"
             )
 
     @property

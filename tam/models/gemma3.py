@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tam.errors import ShapeError
 from tam.layout import Tile, VisionLayout
 from tam.models.base import PreparedInputs, SquareGridAdapter
 
@@ -78,13 +77,7 @@ class Gemma3Adapter(SquareGridAdapter):
             tiles.extend(Tile(index, box) for box in crops)
         grid = self.tile_grid()
         layout = VisionLayout.from_tiles([grid] * len(tiles), tiles, sizes)
-        found = int((prepared.inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())
-        if found != layout.num_tokens:
-            raise ShapeError(
-                f"the processor gave {found} image tokens, but the pictures and crops tam lays out ({len(tiles)} of "
-                f"{grid}) hold {layout.num_tokens}; tam cannot lay out these Gemma 3 processor settings"
-            )
-        return layout
+        return self.counted(layout, prepared, f"the {len(tiles)} pictures and crops of {grid}")
 
 
 def pan_and_scan_boxes(image_processor, height: int, width: int, settings: dict) -> list[tuple[float, ...]]:

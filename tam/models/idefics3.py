@@ -142,15 +142,12 @@ class Idefics3Adapter(SquareGridAdapter):
         grid = self.tile_grid(tile_side)
         kind = "video" if prepared.kinds == ["video"] else None
         layout = VisionLayout.from_tiles([grid] * len(tiles), tiles, sizes, kind=kind)
-        found = int((prepared.inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())
-        if found != layout.num_tokens:
-            raise ShapeError(
-                f"the processor gave {found} image tokens ({self.processor.image_seq_len} a tile: its image_seq_len), "
-                f"but the {len(tiles)} tiles of {tile_side} pixels tam lays out hold {grid[0]} x {grid[1]} each "
-                f"(patch_size {patch}, scale_factor {self.model.config.scale_factor}); tam cannot lay out these "
-                f"{self.family} processor settings {self.processor_options}"
-            )
-        return layout
+        laid_out = (
+            f"the {len(tiles)} tiles of {tile_side} pixels, {grid[0]} x {grid[1]} each (patch_size {patch}, "
+            f"scale_factor {self.model.config.scale_factor}; the processor's image_seq_len: "
+            f"{self.processor.image_seq_len} a tile)"
+        )
+        return self.counted(layout, prepared, laid_out)
 
     def tilings(self, prepared: PreparedInputs) -> list[tuple[int, int]]:
         """``(rows, columns)`` of each picture's tiles, ``(0, 0)`` for one tile alone, as the processor wrote them.

@@ -16,7 +16,6 @@ Read from the model and its processor:
 
 from __future__ import annotations
 
-from tam.errors import ShapeError
 from tam.layout import Tile, VisionLayout
 from tam.models.base import PreparedInputs, SquareGridAdapter
 from tam.models.geometry import size_pair, size_settings, tile_boxes
@@ -65,10 +64,4 @@ class InternVLAdapter(SquareGridAdapter):
                 tiles.append(Tile(index, whole.box, "global"))
         grid = self.tile_grid()
         layout = VisionLayout.from_tiles([grid] * len(tiles), tiles, sizes)
-        found = int((prepared.inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())
-        if found != layout.num_tokens:
-            raise ShapeError(
-                f"the processor gave {found} image tokens, but the tiles tam lays out ({len(tiles)} of {grid}) hold "
-                f"{layout.num_tokens}; tam cannot lay out these {self.family} processor settings"
-            )
-        return layout
+        return self.counted(layout, prepared, f"the {len(tiles)} tiles of {grid}")

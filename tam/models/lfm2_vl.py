@@ -96,10 +96,4 @@ class Lfm2VlAdapter(SquareGridAdapter):
         layout = VisionLayout.from_tiles(
             [(rows // factor, columns // factor) for rows, columns in shapes], tiles, sizes
         )
-        found = int((prepared.inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())
-        if found != layout.num_tokens:
-            raise ShapeError(
-                f"the processor gave {found} <image> tokens, but the grids tam reads from spatial_shapes hold "
-                f"{layout.num_tokens}; tam cannot lay out these LFM2-VL processor settings"
-            )
-        return layout
+        return self.counted(layout, prepared, "the grids of spatial_shapes")

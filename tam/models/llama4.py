@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 
-from tam.errors import ShapeError
 from tam.layout import Tile, VisionLayout
 from tam.models.base import PreparedInputs, SquareGridAdapter
 from tam.models.geometry import size_pair, size_settings, tile_boxes
@@ -103,13 +102,7 @@ class Llama4Adapter(SquareGridAdapter):
                 tiles.append(Tile(index, (0.0, 0.0, float(width), float(height)), "global"))
         grid = self.tile_grid()
         layout = VisionLayout.from_tiles([grid] * len(tiles), tiles, sizes)
-        found = int((prepared.inputs["input_ids"][0] == int(self.model.config.image_token_id)).sum())
-        if found != layout.num_tokens:
-            raise ShapeError(
-                f"the processor gave {found} <|patch|> tokens, but the tiles tam lays out ({len(tiles)} of {grid}) "
-                f"hold {layout.num_tokens}; tam cannot lay out these Llama 4 processor settings"
-            )
-        return layout
+        return self.counted(layout, prepared, f"the {len(tiles)} tiles of {grid}")
 
     @contextlib.contextmanager
     def _with_image_outputs(self):

@@ -20,13 +20,18 @@ Read from the model and its processor's outputs:
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from tam.errors import ShapeError
 from tam.layout import Tile, VisionLayout
-from tam.models.base import PreparedInputs, SquareGridAdapter, UnsupportedInputError, item_kind, vision_items
+from tam.models.base import (
+    PreparedInputs,
+    SquareGridAdapter,
+    UnsupportedInputError,
+    item_kind,
+    read_video_entry,
+    vision_items,
+)
 
 __all__ = ["Molmo2Adapter", "pooled_box"]
 
@@ -43,17 +48,20 @@ class Molmo2Adapter(SquareGridAdapter):
         return (int(self.processor.image_token_id), int(self.processor.video_token_id))
 
     def prepare(self, messages: list[dict]) -> PreparedInputs:
-        """Run the processor on the rendered chat and its images, or its one video's frames as given.
+        """Run the processor on the rendered chat and its images, or its one video's frames.
+
+        Frames given as such are all read; a video file is sampled as the video processor
+        samples it (:func:`~tam.models.base.read_video_entry`: at most ``max_fps`` frames a second).
 
         Raises
         ------
         UnsupportedInputError
-            For images and a video in one chat, several videos, or a video file: the model
-            takes images or one video, and tam reads a video as its frames.
+            For images and a video in one chat or several videos (the model takes images or one
+            video), or a video file that cannot be read.
         """
         from transformers.video_utils import VideoMetadata
 
-        from tam.images import load_frames, load_image
+        from tam.images import load_image
 
         items = vision_items(messages)
         kinds = [item_kind(item) for item in items]
@@ -64,16 +72,11 @@ class Molmo2Adapter(SquareGridAdapter):
             )
         options = dict(self.processor_options)
         if "video" in kinds:
-            video = items[0]["video"]
-            if isinstance(video, (str, os.PathLike)) and os.path.isfile(video):
-                raise UnsupportedInputError(
-                    f"{self.family} in tam reads a video as its frames (a folder of them or a list of pictures), "
-                    f"got the file {os.fspath(video)!r}: extract its frames first"
-                )
-            frames = load_frames(video)
-            count = len(frames)
-            metadata = VideoMetadata(total_num_frames=count, fps=items[0].get("fps"), frames_indices=range(count))
-            # every frame given is a frame the model reads: the processor samples none
+            frames, metadata = read_video_entry(items[0]["video"], self.processor.video_processor)
+            if metadata is None:  # frames given as such: every one is read, at the entry's fps
+                count = len(frames)
+                metadata = VideoMetadata(total_num_frames=count, fps=items[0].get("fps"), frames_indices=range(count))
+            # a file's frames are sampled already, as the video processor samples: the processor samples no more
             options.update(videos=[frames], video_metadata=[metadata], do_sample_frames=False)
             pictures, images = [np.asarray(frame, dtype=np.uint8) for frame in frames], None
         else:
