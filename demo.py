@@ -299,6 +299,10 @@ def figure_words(text: str) -> list[str]:
     words = [part.strip() for part in parts if part.strip()]
     if not words:
         raise InputError("--figure is empty: name the answer words to show, e.g. --figure 'circle square'")
+    from tam.visuals.figure import MAX_COLUMNS
+
+    if len(words) > MAX_COLUMNS:
+        raise InputError(f"--figure names {len(words)} words; a figure takes at most {MAX_COLUMNS}: choose fewer")
     return words
 
 

@@ -177,7 +177,7 @@ def test_missing_video(tmp_path, capsys):
 
 
 def test_unknown_model(tmp_path):
-    completed = run_demo("--model", "no-such-owner/no-such-model", "--out", str(tmp_path), cwd=tmp_path)
+    completed = run_demo("--model", "no-such-owner/no-such-model", "--out", str(tmp_path / "out"), cwd=tmp_path)
     assert completed.returncode == 2
     lines = completed.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot load model 'no-such-owner/no-such-model'" in lines[0]
@@ -699,3 +699,8 @@ def test_an_out_whose_name_fills_the_file_name_limit_is_written(tmp_path):
     assert demo.main(twin_args(tmp_path, "--no-report", "--out", str(out))) == 0
     assert written_tokens(out)[0] >= 1
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([out.name, f"{'é' * 125}.lock"])
+
+
+def test_a_figure_of_thousands_of_words_is_one_line_before_the_model_loads(tmp_path, capsys, no_model):
+    line = one_error_line(capsys, twin_args(tmp_path, "--figure", "circle " * 3000))
+    assert line.endswith("--figure names 3000 words; a figure takes at most 64: choose fewer")

@@ -99,6 +99,15 @@ def test_figure_errors_are_named(result, tmp_path):
     assert result.save_figure(path, ["circle"], overwrite=True) == path
 
 
+def test_a_figure_of_more_than_64_words_or_methods_is_refused_before_anything_is_drawn(result, tmp_path):
+    from tam.errors import TAMError
+
+    for words, methods in (([0] * 65, ["tam"]), ([0], ["tam"] * 65)):
+        with pytest.raises(TAMError, match=r"a figure takes at most 64 words and 64 methods .*got \d+ words and"):
+            save_figure(result, tmp_path / "figure.pdf", words, methods)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("dpi", [0, -72, 100000, 2.5, True])
 def test_a_dpi_out_of_range_is_refused_naming_it_before_anything_is_drawn(result, tmp_path, dpi):
     from tam.errors import TAMError

@@ -31,6 +31,7 @@ from tam.words import WORD_REDUCTION, is_special_token
 
 __all__ = [
     "FIGURE_SUFFIXES",
+    "MAX_COLUMNS",
     "MAX_DPI",
     "SCALES",
     "Figure",
@@ -43,6 +44,10 @@ __all__ = [
 
 FIGURE_SUFFIXES = (".pdf", ".png", ".svg")
 """The formats :func:`write_figure` writes, chosen by the file's suffix."""
+
+MAX_COLUMNS = 64
+"""Most words (columns) and methods (rows) of a figure: a page of a paper holds far fewer,
+and thousands would take minutes to lay out and draw before anyone could see them."""
 
 MAX_DPI = 1200
 """Highest resolution of a figure's pictures: print needs 300 to 600; at 100000 dpi one map
@@ -207,6 +212,11 @@ def build_figure(
     words, methods = list(words), list(methods)
     if not words or not methods:
         raise ValueError(f"a figure needs at least one word and one method, got words={words}, methods={methods}")
+    if len(words) > MAX_COLUMNS or len(methods) > MAX_COLUMNS:
+        raise TAMError(
+            f"a figure takes at most {MAX_COLUMNS} words and {MAX_COLUMNS} methods (tam.visuals.figure.MAX_COLUMNS), "
+            f"got {len(words)} words and {len(methods)} methods: choose fewer"
+        )
     spans = [result.span_tokens(word) for word in words]
     for tokens in spans:
         if tokens[-1] - tokens[0] + 1 != len(tokens):
