@@ -10,15 +10,7 @@ from PIL import Image
 import tam
 from tam.models import TWINS, adapter_for, batching, load_model
 from tam.models.explain import explain_chats
-
-QWEN_TWINS = [
-    "tiny-qwen2-vl",
-    "tiny-qwen2.5-vl",
-    "tiny-qwen3-vl",
-    "tiny-qwen3-vl-moe",
-    "tiny-qwen3.5",
-    "tiny-qwen3.5-moe",
-]
+from tests.test_models import QWEN_TWINS
 
 
 def chat(picture, text):

@@ -98,33 +98,32 @@ def smolvlm_processor():
     )
 
 
+def _siglip_llama_twin(config_class, model_class, processor, side: int, scale_factor: int):
+    """Build the tiny model of an Idefics3-layout family: SigLIP on ``side``-pixel tiles, shuffled into Llama."""
+    tokenizer = processor.tokenizer
+    config = config_class(
+        vision_config=_small_vision(side, patch_size=7),
+        text_config={"model_type": "llama", **_small_text(tokenizer)},
+        scale_factor=scale_factor,
+        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return _finish(_seeded(model_class, config), tokenizer), processor
+
+
 def build_idefics3():
     """Tiny Idefics3: ``Idefics3ForConditionalGeneration`` (SigLIP + Llama) and ``Idefics3Processor``."""
     from transformers import Idefics3Config, Idefics3ForConditionalGeneration
 
-    processor = idefics3_processor()
-    tokenizer = processor.tokenizer
-    config = Idefics3Config(
-        vision_config=_small_vision(56, patch_size=7),
-        text_config={"model_type": "llama", **_small_text(tokenizer)},
-        scale_factor=2,
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-        pad_token_id=tokenizer.pad_token_id,
+    return _siglip_llama_twin(
+        Idefics3Config, Idefics3ForConditionalGeneration, idefics3_processor(), side=56, scale_factor=2
     )
-    return _finish(_seeded(Idefics3ForConditionalGeneration, config), tokenizer), processor
 
 
 def build_smolvlm():
     """Tiny SmolVLM2: ``SmolVLMForConditionalGeneration`` (SigLIP + SmolLM2) and ``SmolVLMProcessor``."""
     from transformers import SmolVLMConfig, SmolVLMForConditionalGeneration
 
-    processor = smolvlm_processor()
-    tokenizer = processor.tokenizer
-    config = SmolVLMConfig(
-        vision_config=_small_vision(64, patch_size=7),
-        text_config={"model_type": "llama", **_small_text(tokenizer)},
-        scale_factor=3,
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
-        pad_token_id=tokenizer.pad_token_id,
+    return _siglip_llama_twin(
+        SmolVLMConfig, SmolVLMForConditionalGeneration, smolvlm_processor(), side=64, scale_factor=3
     )
-    return _finish(_seeded(SmolVLMForConditionalGeneration, config), tokenizer), processor
