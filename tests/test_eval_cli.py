@@ -11,6 +11,7 @@ import pytest
 from tam.evaluation import load_dataset
 from tam.evaluation.cli import default_results_path, main
 from tam.metrics import rouge_l
+from tam.models import TWINS
 from tam.result import METHODS
 from tests.evaluation_fakes import fake_loader
 from tests.offline import OFFLINE
@@ -413,6 +414,15 @@ def test_two_eval_runs_at_once_on_one_results_file_lose_nothing(tmp_path, resume
     summary = run_evaluation(FakeExplainer(), dataset, fresh, limit=6, settings=cli_settings)
     assert json.loads(Path(f"{results}.summary.json").read_text())["n"] == summary["n"] == 6 - summary["failed"]
     assert results.read_text() == fresh.read_text()
+
+
+@pytest.mark.parametrize("twin", list(TWINS))
+def test_every_family_is_scored_by_eval(tmp_path, twin):
+    results = tmp_path / "r.jsonl"
+    argv = [twin, str(FIXTURES / "coco2014_mini"), "--limit", "1", "--results", str(results), "--max-new-tokens", "3"]
+    assert main(argv) == 0
+    (record,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert "error" not in record and set(METHODS) <= set(record["methods"])
 
 
 @pytest.mark.parametrize("twin", ["tiny-internvl", "tiny-llava-next"])
