@@ -17,6 +17,7 @@ from collections.abc import Callable
 __all__ = ["TWINS", "internvl_processor", "llava_processor", "qwen_processor"]
 
 _PATCH = 14  # pixels per ViT patch side in LLaVA-1.5's CLIP, InternViT and Qwen2-VL
+_QWEN3_PATCH = 16  # pixels per ViT patch side in Qwen3-VL's and Qwen3.5's vision tower
 
 _CORPUS = (
     "Describe this image. Describe this video. What is in the picture? A dog runs on the grass. "
@@ -296,6 +297,28 @@ def _qwen_vision(patch_size: int = _PATCH, **extra) -> dict:
     }
 
 
+def _qwen3_vision(**extra) -> dict:
+    """Qwen3-VL's and Qwen3.5's vision tower, a few units wide, with 64 learned position embeddings."""
+    return _qwen_vision(
+        patch_size=_QWEN3_PATCH,
+        hidden_size=16,
+        intermediate_size=32,
+        out_hidden_size=32,
+        num_position_embeddings=64,
+        **extra,
+    )
+
+
+def _qwen3_vl_config(config_class, tokenizer, **text_extra):
+    """Build a Qwen3-VL config (dense or MoE, by ``config_class``): interleaved M-RoPE, deepstack from layer 0."""
+    rope = {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True}
+    return config_class(
+        text_config=_small_text(tokenizer, head_dim=8, rope_parameters=rope, **text_extra),
+        vision_config=_qwen3_vision(deepstack_visual_indexes=[0]),
+        **_qwen_ids(tokenizer),
+    )
+
+
 def build_qwen2_vl():
     """Tiny Qwen2-VL: ``Qwen2VLForConditionalGeneration`` and ``Qwen2VLProcessor``."""
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration
@@ -333,20 +356,7 @@ def build_qwen3_vl():
 
     processor = qwen_processor("qwen3-vl")
     tokenizer = processor.tokenizer
-    rope = {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True}
-    vision = _qwen_vision(
-        patch_size=16,
-        hidden_size=16,
-        intermediate_size=32,
-        out_hidden_size=32,
-        num_position_embeddings=64,
-        deepstack_visual_indexes=[0],
-    )
-    config = Qwen3VLConfig(
-        text_config=_small_text(tokenizer, head_dim=8, rope_parameters=rope),
-        vision_config=vision,
-        **_qwen_ids(tokenizer),
-    )
+    config = _qwen3_vl_config(Qwen3VLConfig, tokenizer)
     return _finish(_seeded(Qwen3VLForConditionalGeneration, config), tokenizer), processor
 
 

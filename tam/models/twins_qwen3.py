@@ -11,18 +11,19 @@ tokens per image (the checkpoints allow 64 to 16384) and per frame.
 from __future__ import annotations
 
 from tam.models.twins import (
+    _QWEN3_PATCH,
     _QWEN3_VL_TEMPLATE,
     _finish,
+    _qwen3_vision,
+    _qwen3_vl_config,
     _qwen_ids,
     _qwen_tokenizer,
-    _qwen_vision,
     _seeded,
     _small_text,
 )
 
 __all__ = ["build_qwen3_5", "build_qwen3_5_moe", "build_qwen3_vl_moe", "qwen3_processor"]
 
-_PATCH = 16  # pixels per ViT patch side in Qwen3-VL's and Qwen3.5's vision tower
 _MEAN_STD = [0.5, 0.5, 0.5]  # the checkpoints' image_mean and image_std
 
 # Qwen3.5's chat template as its checkpoints ship it (tool calls and reasoning content left out):
@@ -56,8 +57,8 @@ def qwen3_processor(template: str, max_tokens: int = 16):
     """
     from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
 
-    area = (2 * _PATCH) ** 2  # pixels per vision token after the 2 x 2 merge
-    settings = {"patch_size": _PATCH, "image_mean": _MEAN_STD, "image_std": _MEAN_STD}
+    area = (2 * _QWEN3_PATCH) ** 2  # pixels per vision token after the 2 x 2 merge
+    settings = {"patch_size": _QWEN3_PATCH, "image_mean": _MEAN_STD, "image_std": _MEAN_STD}
     image_size = {"shortest_edge": 4 * area, "longest_edge": max_tokens * area}
     video_size = {"shortest_edge": 4 * area, "longest_edge": max_tokens * area * 16}  # bounds the whole clip
     tokenizer = _qwen_tokenizer(template)
@@ -81,20 +82,7 @@ def build_qwen3_vl_moe():
 
     processor = qwen3_processor(_QWEN3_VL_TEMPLATE)
     tokenizer = processor.tokenizer
-    rope = {"rope_type": "default", "mrope_section": [2, 1, 1], "mrope_interleaved": True}
-    vision = _qwen_vision(
-        patch_size=_PATCH,
-        hidden_size=16,
-        intermediate_size=32,
-        out_hidden_size=32,
-        num_position_embeddings=64,
-        deepstack_visual_indexes=[0],
-    )
-    config = Qwen3VLMoeConfig(
-        text_config=_small_text(tokenizer, head_dim=8, rope_parameters=rope, **_moe()),
-        vision_config=vision,
-        **_qwen_ids(tokenizer),
-    )
+    config = _qwen3_vl_config(Qwen3VLMoeConfig, tokenizer, **_moe())
     return _finish(_seeded(Qwen3VLMoeForConditionalGeneration, config), tokenizer), processor
 
 
@@ -118,21 +106,13 @@ def _qwen3_5_text(tokenizer, **extra) -> dict:
     )
 
 
-def _qwen3_5_vision() -> dict:
-    return _qwen_vision(
-        patch_size=_PATCH, hidden_size=16, intermediate_size=32, out_hidden_size=32, num_position_embeddings=64
-    )
-
-
 def build_qwen3_5():
     """Tiny Qwen3.5: ``Qwen3_5ForConditionalGeneration`` (Gated DeltaNet + attention) and ``Qwen3VLProcessor``."""
     from transformers import Qwen3_5Config, Qwen3_5ForConditionalGeneration
 
     processor = qwen3_processor(_QWEN3_5_TEMPLATE)
     tokenizer = processor.tokenizer
-    config = Qwen3_5Config(
-        text_config=_qwen3_5_text(tokenizer), vision_config=_qwen3_5_vision(), **_qwen_ids(tokenizer)
-    )
+    config = Qwen3_5Config(text_config=_qwen3_5_text(tokenizer), vision_config=_qwen3_vision(), **_qwen_ids(tokenizer))
     return _finish(_seeded(Qwen3_5ForConditionalGeneration, config), tokenizer), processor
 
 
@@ -144,5 +124,5 @@ def build_qwen3_5_moe():
     tokenizer = processor.tokenizer
     experts = {"num_experts": 4, "num_experts_per_tok": 2, "moe_intermediate_size": 32}
     text = _qwen3_5_text(tokenizer, shared_expert_intermediate_size=32, **experts)
-    config = Qwen3_5MoeConfig(text_config=text, vision_config=_qwen3_5_vision(), **_qwen_ids(tokenizer))
+    config = Qwen3_5MoeConfig(text_config=text, vision_config=_qwen3_vision(), **_qwen_ids(tokenizer))
     return _finish(_seeded(Qwen3_5MoeForConditionalGeneration, config), tokenizer), processor
