@@ -181,6 +181,19 @@ def _small_vision(side: int, **extra) -> dict:
     }
 
 
+def _small_tower(**extra) -> dict:
+    """Return a two-layer, 16-wide vision tower config with two 8-wide heads, each its own key-value head."""
+    return {
+        "hidden_size": 16,
+        "intermediate_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "head_dim": 8,
+        **extra,
+    }
+
+
 def _llava_processor_arguments() -> dict:
     """Return what LLaVA-1.5's and LLaVA-NeXT's processors share: the tiny tokenizer, CLIP's patches, the chat."""
     return {

@@ -16,7 +16,7 @@ audio tower (as gemma-4-31B-it).
 
 from __future__ import annotations
 
-from tam.models.twins import _PATCH, _finish, _seeded, _small_text, _small_vision, _train_bpe
+from tam.models.twins import _PATCH, _finish, _seeded, _small_text, _small_tower, _small_vision, _train_bpe
 
 __all__ = ["build_gemma3", "build_gemma4", "gemma3_processor", "gemma4_processor"]
 
@@ -164,14 +164,7 @@ def build_gemma4():
         hidden_size_per_layer_input=8,
         final_logit_softcapping=30.0,  # the checkpoints' cap (Gemma4TextConfig's default is None)
     )
-    vision = Gemma4VisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        head_dim=8,
-    )
+    vision = Gemma4VisionConfig(**_small_tower())
     markers = {
         "boi_token_id": "<|image>",
         "eoi_token_id": "<image|>",

@@ -11,7 +11,7 @@ a two-layer, 16-wide ViT and a two-layer, 32-wide language model.
 
 from __future__ import annotations
 
-from tam.models.twins import _finish, _qwen_tokenizer, _seeded, _small_text
+from tam.models.twins import _finish, _qwen_tokenizer, _seeded, _small_text, _small_tower
 
 __all__ = ["build_molmo2", "molmo2_processor"]
 
@@ -104,16 +104,7 @@ def build_molmo2():
             strict=True,
         )
     )
-    vision = Molmo2VisionConfig(
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        head_dim=8,
-        image_size=[378, 378],
-        patch_size=14,
-    )
+    vision = Molmo2VisionConfig(**_small_tower(image_size=[378, 378], patch_size=14))
     text = Molmo2TextConfig(**_small_text(tokenizer, head_dim=8, additional_vocab_size=0))
     adapter = Molmo2AdapterConfig(
         vision_feature_layer=[-1, -2],
