@@ -195,7 +195,7 @@ def measure_twin(name: str, picture: Path, device: str, new_tokens: int, repeats
 
     def plain():
         prepared = adapter.prepare(messages)
-        inputs = prepared.inputs.to(device=model.device)
+        inputs = prepared.inputs.to(device=model.device, dtype=model.dtype)  # as tam.explain gives them
         with torch.inference_mode():
             return model.generate(**inputs, do_sample=False, **fixed_length)
 
@@ -244,13 +244,19 @@ def run_twins(names: list[str], device: str, new_tokens: int, repeats: int) -> i
     with tempfile.TemporaryDirectory() as folder:
         picture = twin_picture(Path(folder))
         for name in names or list(TWINS):
-            rows.append(measure_twin(name, picture, device, new_tokens, repeats))
+            try:
+                rows.append(measure_twin(name, picture, device, new_tokens, repeats))
+            except Exception as error:  # noqa: BLE001 - one family's failure (an upstream bug) is a row, not the end
+                rows.append({"twin": name, "error": f"{type(error).__name__}: {error}".splitlines()[0][:200]})
             print(json.dumps(rows[-1]), flush=True)
     machine = torch.cuda.get_device_name() if device.startswith("cuda") else platform.processor() or "CPU"
     print(f"\n{machine} ({device}), 1024 x 768 picture, {new_tokens} answer tokens, median of {repeats}\n")
     print("| twin | class | tiles | vision tokens | generate (ms) | tam.explain (ms) | added (ms) | map (ms/token) |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
+        if "error" in row:
+            print(f"| {row['twin']} | failed: {row['error']} | | | | | | |")
+            continue
         print(
             f"| {row['twin']} | {row['class']} | {row['tiles']} | {row['vision_tokens']} | {row['generate_ms']:.0f} "
             f"| {row['explain_ms']:.0f} | {row['added_ms']:+.0f} | {row['picture_map_ms_per_token']:.2f} |"
