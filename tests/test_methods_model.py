@@ -111,11 +111,9 @@ def test_every_model_methods_maps_are_saved_and_loaded(explained, tmp_path):
         np.testing.assert_array_equal(loaded.processed(method).text, result.processed(method).text)
 
 
-def test_the_scores_are_the_twins_own_logits_of_the_explained_tokens(explained, small_picture):
-    name, model, processor, kernel, methods, result, _ = explained
-    adapter = adapter_for(model, processor, FEWEST_TOKENS.get(name))
-    prepared = adapter.prepare(chat(image(small_picture)))
-    run = ModelRun(
+def replayed_run(adapter, prepared, result) -> ModelRun:
+    """The prepared chat followed by the result's answer, as one sequence the model can be run on again."""
+    return ModelRun(
         adapter=adapter,
         prepared=prepared,
         tokens=np.concatenate([prepared.inputs["input_ids"][0].numpy(), result.token_ids[result.answer_slice]]),
@@ -126,6 +124,12 @@ def test_the_scores_are_the_twins_own_logits_of_the_explained_tokens(explained, 
         context_mask=None,
         explain_at=None,
     )
+
+
+def test_the_scores_are_the_twins_own_logits_of_the_explained_tokens(explained, small_picture):
+    name, model, processor, kernel, methods, result, _ = explained
+    adapter = adapter_for(model, processor, FEWEST_TOKENS.get(name))
+    run = replayed_run(adapter, adapter.prepare(chat(image(small_picture))), result)
     inputs = run.sequence_inputs()
     with torch.no_grad():  # the model's forward (Llama 4's with the adapter's fix of transformers 5.24's output)
         logits = adapter.forward(**inputs).logits[0, torch.as_tensor(run.slots), torch.as_tensor(result.class_ids)]

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import tam
-from tam.methods.forward import ModelRun
 from tam.models import adapter_for, load_model
 from tam.scores import ClassifierHead
+from tests.test_methods_model import replayed_run
 
 CAP = 0.2  # below the twins' largest logits (about 0.45), so the cap bends them
 MESSAGES = [
@@ -30,19 +30,7 @@ def test_scores_are_the_models_own_logits_at_the_vision_and_slot_positions(name,
     model.config.get_text_config().final_logit_softcapping = CAP
     adapter = adapter_for(model, processor)
     result = tam.explain(model, processor, MESSAGES, max_new_tokens=3)
-    prepared = adapter.prepare(MESSAGES)
-    answer = result.token_ids[result.num_prompt_tokens :]
-    run = ModelRun(
-        adapter=adapter,
-        prepared=prepared,
-        tokens=np.concatenate([prepared.inputs["input_ids"][0].numpy(), answer]),
-        vision=None,
-        positions=result.positions,
-        num_prompt_tokens=result.num_prompt_tokens,
-        class_ids=result.class_ids,
-        context_mask=None,
-        explain_at=None,
-    )
+    run = replayed_run(adapter, adapter.prepare(MESSAGES), result)
     inputs = run.sequence_inputs()
     with torch.no_grad():
         output = model(**inputs, output_hidden_states=True)
