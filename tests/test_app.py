@@ -189,9 +189,33 @@ def open_tab(browser, server):
     return page, errors
 
 
+UPLOAD_TRIES = 3
+UPLOADED = r"""name => {
+    const box = document.querySelector("#tam-pictures");
+    const text = box === null ? "" : box.innerText;
+    return text.replace(/\s/g, "").includes(name) && !text.includes("Uploading");  // the list breaks names at the dot
+}"""
+
+
 def upload(page, path: Path) -> None:
-    page.set_input_files("#tam-pictures input[type=file]", str(path))
-    page.wait_for_selector(f"#tam-pictures :text('{path.name}')", timeout=WAIT_MS)
+    """Upload one file to the pictures box and wait until it arrived; if it never does, reload and upload again.
+
+    The box lists the name as soon as the file is picked, and says "Uploading" until the server has it.
+    CI once saw the name never appear in 90 s for a 13-byte file that passes in every run here: the page had
+    not taken the file. The app cannot answer about a file it never got, so a fresh page gets it again.
+    """
+    for attempt in range(1, UPLOAD_TRIES + 1):
+        page.set_input_files("#tam-pictures input[type=file]", str(path))
+        try:
+            page.wait_for_function(UPLOADED, arg=path.name, timeout=WAIT_MS // UPLOAD_TRIES)
+            return
+        except PlaywrightError as stuck:
+            if attempt == UPLOAD_TRIES:
+                shown = page.inner_text("#tam-pictures")
+                message = f"{path.name} was not uploaded after {attempt} tries; the box shows {shown!r}"
+                raise AssertionError(message) from stuck
+            page.reload()
+            page.wait_for_selector("#tam-ask", timeout=WAIT_MS)
 
 
 def status(page) -> str:
