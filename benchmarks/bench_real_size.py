@@ -30,7 +30,7 @@ machine the wall time follows the other jobs' load, the CPU time much less, so t
 to plain is given in both. Peak extra memory is the peak during a call less the memory
 before it: resident memory sampled every 5 ms (psutil, in a thread) on the CPU,
 ``torch.cuda.max_memory_allocated`` on CUDA. ``--scaling`` measures ``generate`` and
-``tam.explain`` over answer lengths and picture sizes instead.
+``tam.explain`` over answer lengths, picture sizes and decoder layer counts instead.
 
     python benchmarks/bench_real_size.py                              # the table: 10 to 30 min on 2 cores
     python benchmarks/bench_real_size.py --reference-dir ../TAM --out real-size
@@ -85,6 +85,23 @@ class Settings:
     repeats: int = 2
     faithfulness_steps: int = 2
     reference_dir: str | None = None
+    layers: int | None = None  # decoder layers of the language model; None: the configuration's own
+
+
+def with_layers(spec: dict, layers: int | None) -> dict:
+    """The spec with ``layers`` decoder layers in its language model (the configuration's own for None)."""
+    if layers is None:
+        return spec
+    text = spec["config"].get("text_config", spec["config"])
+    text["num_hidden_layers"] = layers
+    if "max_window_layers" in text:  # no sliding window in these checkpoints: every layer is a full-attention one
+        text["max_window_layers"] = max(text["max_window_layers"], layers)
+    return spec
+
+
+def decoder_layers(spec: dict) -> int:
+    """The language model's decoder layers in a spec."""
+    return spec["config"].get("text_config", spec["config"])["num_hidden_layers"]
 
 
 def model_spec(name: str) -> dict:
@@ -122,7 +139,8 @@ def build(settings: Settings):
 
     from benchmarks.bench_models import build as build_model
 
-    model, processor = build_model(model_spec(settings.config), settings.device, getattr(torch, settings.dtype), False)
+    spec = with_layers(model_spec(settings.config), settings.layers)
+    model, processor = build_model(spec, settings.device, getattr(torch, settings.dtype), False)
     tokenizer = processor.tokenizer
     unreadable = [token for token in range(len(tokenizer)) if not readable(tokenizer.decode([token]))]
     with torch.no_grad():
@@ -488,15 +506,24 @@ def measure_table(settings: Settings, run=run_in_process) -> dict:
     }
 
 
-def measure_scaling(settings: Settings, vision_tokens, answer_lengths, run=run_in_process) -> dict:
-    """``generate`` and ``tam.explain`` over answer lengths (first picture size) and picture sizes (first length)."""
+def measure_scaling(settings: Settings, vision_tokens, answer_lengths, layer_counts=(), run=run_in_process) -> dict:
+    """``generate`` and ``tam.explain`` over answer lengths, picture sizes and decoder layer counts.
+
+    The answer lengths are measured at the first picture size, the other picture sizes at the
+    first answer length, and ``layer_counts`` (other than the configuration's own) at the first
+    of both, so each axis is read against the same first point.
+    """
     spec = model_spec(settings.config)
-    points = [(vision_tokens[0], length) for length in answer_lengths]
-    points += [(tokens, answer_lengths[0]) for tokens in vision_tokens[1:]]
+    own = decoder_layers(spec)
+    points = [(vision_tokens[0], length, own) for length in answer_lengths]
+    points += [(tokens, answer_lengths[0], own) for tokens in vision_tokens[1:]]
+    points += [(vision_tokens[0], answer_lengths[0], layers) for layers in layer_counts if layers != own]
     before = machine(settings.device)
     rows = []
-    for tokens, length in points:
-        point = replace(settings, picture=picture_for(tokens, spec), answer_tokens=length)
+    for tokens, length, layers in points:
+        point = replace(
+            settings, picture=picture_for(tokens, spec), answer_tokens=length, layers=None if layers == own else layers
+        )
         plain, explained = (run(case, point) for case in SCALED_CASES)
         row = summary(explained, plain, length)
         plain_row = summary(plain, None, length)
@@ -504,6 +531,7 @@ def measure_scaling(settings: Settings, vision_tokens, answer_lengths, run=run_i
             {
                 "vision_tokens": explained["made"]["vision_tokens"],
                 "answer_tokens": length,
+                "layers": layers,
                 "picture": list(point.picture),
                 "generate_s": plain_row["median_s"],
                 "explain_s": row["median_s"],
@@ -553,14 +581,15 @@ def markdown(report: dict) -> str:
     lines = [describe(report), ""]
     if "scaling" in report:
         lines += [
-            "| vision tokens | answer tokens | `generate` (s) | `tam.explain` (s) | added time (wall / CPU) "
+            "| vision tokens | answer tokens | layers | `generate` (s) | `tam.explain` (s) | added time (wall / CPU) "
             "| added per answer token (ms) | `explain_generation` (s) | `generate` peak extra (MB) "
             "| `tam.explain` peak extra (MB) | added (MB) | load average |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
         ]
         for row in report["scaling"]:
             lines.append(
-                f"| {row['vision_tokens']} | {row['answer_tokens']} | {row['generate_s']:.2f} | {row['explain_s']:.2f} "
+                f"| {row['vision_tokens']} | {row['answer_tokens']} | {row['layers']} | {row['generate_s']:.2f} "
+                f"| {row['explain_s']:.2f} "
                 f"| {row['added_percent']:+.1f}% / {row['cpu_added_percent']:+.1f}% "
                 f"| {row['added_ms_per_answer_token']:+.0f} "
                 f"| {_number(row['explain_generation_s'], 3)} | {row['generate_peak_extra_mb']:.0f} "
@@ -633,6 +662,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scaling", action="store_true", help="generate and tam.explain over the sizes below")
     parser.add_argument("--answer-lengths", type=_numbers, default=[16, 64, 256], help="for --scaling")
     parser.add_argument("--vision-tokens", type=_numbers, default=[192, 768, 3000], help="for --scaling")
+    parser.add_argument(
+        "--layer-counts", type=_numbers, default=[7, 14], help="for --scaling: decoder layers besides the config's own"
+    )
     parser.add_argument("--out", type=Path, help="write OUT.md and OUT.json")
     parser.add_argument("--worker", choices=sorted(CASES), help=argparse.SUPPRESS)
     parser.add_argument("--settings", help=argparse.SUPPRESS)
@@ -674,7 +706,7 @@ def main(argv: list[str] | None = None) -> int:
         reference_dir=None if args.reference_dir is None else str(args.reference_dir.resolve()),
     )
     if args.scaling:
-        report = measure_scaling(settings, args.vision_tokens, args.answer_lengths)
+        report = measure_scaling(settings, args.vision_tokens, args.answer_lengths, args.layer_counts)
     else:
         report = measure_table(settings)
     text = markdown(report)

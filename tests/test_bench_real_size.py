@@ -73,12 +73,12 @@ def test_the_markdown_names_each_way_once_and_the_run(report):
 
 
 def test_the_scaling_has_a_row_per_point_at_the_sizes_asked():
-    scaling = bench.measure_scaling(replace(SETTINGS, repeats=1), [12, 48], [3, 6], run=bench.run_case)
-    points = [(row["vision_tokens"], row["answer_tokens"]) for row in scaling["scaling"]]
-    assert points == [(12, 3), (12, 6), (48, 3)]
+    scaling = bench.measure_scaling(replace(SETTINGS, repeats=1), [12, 48], [3, 6], [1, 2], run=bench.run_case)
+    points = [(row["vision_tokens"], row["answer_tokens"], row["layers"]) for row in scaling["scaling"]]
+    assert points == [(12, 3, 2), (12, 6, 2), (48, 3, 2), (12, 3, 1)]  # the tiny configuration has 2 layers
     for row in scaling["scaling"]:
         assert all(math.isfinite(value) for value in row.values() if isinstance(value, float)), row
-    assert len([line for line in bench.markdown(scaling).splitlines() if line.startswith("| 12 ")]) == 2
+    assert len([line for line in bench.markdown(scaling).splitlines() if line.startswith("| 12 ")]) == 3
 
 
 def test_a_way_runs_in_its_own_process():
@@ -113,3 +113,10 @@ def test_missing_nltk_data_stops_the_table_before_any_way_runs(monkeypatch, tmp_
     error = capsys.readouterr().err
     assert "the eval ways need NLTK's data" in error and language.NLTK_DOWNLOAD_COMMAND in error
     assert error.count("\n") == 1
+
+
+def test_a_layer_count_builds_a_model_of_that_many_decoder_layers():
+    for layers in (1, 3):
+        model, _ = bench.build(replace(SETTINGS, layers=layers))
+        built = [module for module in model.modules() if type(module).__name__ == "Qwen2VLDecoderLayer"]
+        assert len(built) == layers
