@@ -62,11 +62,15 @@ MESSAGES = [
 ]
 
 
-def build_processor(kind: list):
-    """The family's real processor class at the real image size (see the spec's ``processor``)."""
+def build_processor(kind: list, max_vision_tokens: int | None = None):
+    """The family's real processor class at the real image size (see the spec's ``processor``).
+
+    ``max_vision_tokens``: a Qwen-VL checkpoint's bound on an image's tokens, from its
+    preprocessor_config.json (16384 for Qwen2-VL / 2.5-VL); None keeps transformers' default (1280).
+    """
     family, setting = kind
     if family == "qwen":
-        return qwen_processor(setting, max_tokens=None)
+        return qwen_processor(setting, max_tokens=max_vision_tokens)
     if family == "llava":
         return llava_processor(setting)
     return internvl_processor(setting)
@@ -105,7 +109,7 @@ def build(spec: dict, device: str, dtype: torch.dtype, smoke: bool):
     """Random-weight model of the spec's class and config, and its processor."""
     import transformers
 
-    processor = build_processor(spec["processor"])
+    processor = build_processor(spec["processor"], spec.get("max_vision_tokens"))
     config_dict = token_ids(copy.deepcopy(spec["config"]), processor.tokenizer, spec["processor"][0])
     if smoke:
         config_dict = shrink(config_dict)

@@ -259,6 +259,20 @@ def test_a_video_file_for_a_family_that_reads_it_with_pyav(tmp_path):
     assert result.layout.kind == "video" and result.images[0].shape == (16, 16, 3)
 
 
+def test_a_video_file_for_llava_onevision_takes_the_frame_count_from_the_command_line(tmp_path, capsys):
+    pytest.importorskip("av")
+    clip = long_video(tmp_path / "clip.mp4", 30)
+    args = ["--model", "tiny-llava-onevision", "--video", str(clip), "--out", str(tmp_path / "out")]
+    args += ["--max-new-tokens", "2", "--no-report"]
+    line = one_error_line(capsys, args)
+    assert "sets no frame count or rate for the file" in line and "--processor-option num_frames=N" in line
+    assert demo.main([*args, "--processor-option", "num_frames=2"]) == 0
+    from tam import TokenActivationResult
+
+    result = TokenActivationResult.load(tmp_path / "out" / "result")
+    assert result.layout.kind == "video" and len(result.images) == 2
+
+
 def test_unreadable_video_file_in_the_library(tmp_path):
     import tam
     from tam.models import UnsupportedInputError, load_model

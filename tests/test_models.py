@@ -198,14 +198,40 @@ def test_video_refused_where_the_family_has_none(name):
         tam.explain(model, processor, chat({"type": "video", "video": FRAMES}), max_new_tokens=2)
 
 
-def test_llava_onevision_reads_a_video_as_its_frames(tmp_path):
+def test_llava_onevision_samples_a_video_file_at_the_frame_count_asked(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4")
     model, processor = load_model("tiny-llava-onevision")
-    clip = tmp_path / "clip.mp4"
-    clip.write_bytes(b"not read")
-    with pytest.raises(UnsupportedInputError, match=r"as its frames .* got the file '.*clip.mp4'"):
-        tam.explain(model, processor, chat({"type": "video", "video": str(clip)}), max_new_tokens=2)
+    messages = chat({"type": "video", "video": str(clip)})
+    # its video processor (as the checkpoint's) sets neither num_frames nor fps: every frame of a film
+    with pytest.raises(UnsupportedInputError, match=r"no frame count or rate for the file '.*clip.mp4': pass one"):
+        tam.explain(model, processor, messages, max_new_tokens=2)
+    result = tam.explain(model, processor, messages, max_new_tokens=2, processor_kwargs={"num_frames": 3})
+    # transformers' default_sample_indices_fn: 3 of the 12 frames evenly (0, 4, 8), each a pooled grid of its own
+    assert result.layout.kind == "video" and len(result.images) == 3 == result.layout.shape[0]
+    assert [float(image.mean()) for image in result.images] == pytest.approx([0, 80, 160], abs=3)
+    result = tam.explain(model, processor, messages, max_new_tokens=2, processor_kwargs={"fps": 1})
+    assert len(result.images) == 3  # one a second of the 3-second clip
     result = tam.explain(model, processor, chat({"type": "video", "video": FRAMES[:3]}), max_new_tokens=2)
     assert result.layout.kind == "video" and len(result.images) == 3 == result.layout.shape[0]
+
+
+def test_a_frame_count_asked_samples_the_file_or_is_refused_where_the_family_samples_by_rate(tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4")
+    model, processor = load_model("tiny-smolvlm")
+    messages = chat({"type": "video", "video": str(clip)}, text="Describe this video.")
+    result = tam.explain(model, processor, messages, max_new_tokens=2, processor_kwargs={"num_frames": 2})
+    assert len(result.images) == 2 == len(result.layout.tiles)  # the twin's own sampling gives 3
+    model, processor = load_model("tiny-glm4v")
+    with pytest.raises(
+        UnsupportedInputError, match=r"^Glm4vVideoProcessor samples a video file by fps, not by num_frames"
+    ):
+        tam.explain(
+            model,
+            processor,
+            chat({"type": "video", "video": str(clip)}),
+            max_new_tokens=2,
+            processor_kwargs={"num_frames": 2},
+        )
 
 
 def test_grids_follow_the_processor_not_fixed_numbers(qwen2):

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
+import inspect
 import json
 import os
 import reprlib
@@ -49,11 +51,15 @@ __all__ = [
     "PreparedInputs",
     "SquareGridAdapter",
     "UnsupportedInputError",
+    "is_video_file",
     "item_kind",
     "last_text_entry",
     "read_video_entry",
     "vision_items",
 ]
+
+FRAME_SAMPLING = ("num_frames", "fps")
+"""The processor options that say how a video file is sampled: ``sample_frames``' own settings."""
 
 # Rendered in place of the user's last text to find where the template puts it; no
 # template writes this word itself.
@@ -230,6 +236,10 @@ class ModelAdapter(ABC):
         the image processor's own attribute.
         """
         return self._merged_settings("images_kwargs", self.processor.image_processor, names)
+
+    def frame_sampling(self) -> dict:
+        """Return the frame count or rate set in ``processor_kwargs``, for sampling a video file."""
+        return {name: self.processor_options[name] for name in FRAME_SAMPLING if self.processor_options.get(name)}
 
     def video_settings(self, *names: str) -> dict:
         """Return the video settings ``names`` of a processor call, merged as :meth:`image_settings` merges them."""
@@ -735,11 +745,17 @@ class SquareGridAdapter(ModelAdapter):
         return PreparedInputs(inputs, pictures, text, ["image"] * len(images))
 
 
-def read_video_entry(video, video_processor):
+def is_video_file(video) -> bool:
+    """Whether a video entry's ``video`` names a file (not frames: a list, an array or a folder)."""
+    return isinstance(video, (str, os.PathLike)) and os.path.isfile(video)
+
+
+def read_video_entry(video, video_processor, sampling: dict | None = None):
     """Frames of a video entry and their metadata (None for frames given as such).
 
     A video file is read by transformers' ``load_video`` (PyAV) and sampled as the family's
-    video processor samples it (its ``sample_frames``: its fps, its most frames); a list, an
+    video processor samples it (its ``sample_frames``: its fps, its most frames), at the
+    ``sampling`` settings where given (:meth:`ModelAdapter.frame_sampling`); a list, an
     array or a folder of frames is read whole with :func:`tam.images.load_frames`.
 
     Returns
@@ -750,16 +766,27 @@ def read_video_entry(video, video_processor):
     Raises
     ------
     UnsupportedInputError
-        If the video file cannot be read.
+        If the video file cannot be read, or ``sampling`` names a setting the family's
+        ``sample_frames`` does not take (GLM's samples by rate alone).
     """
     from tam.images import load_frames
 
-    if not (isinstance(video, (str, os.PathLike)) and os.path.isfile(video)):
+    if not is_video_file(video):
         return load_frames(video), None
     from transformers.video_utils import load_video
 
+    sample = video_processor.sample_frames
+    if sampling:
+        # a setting sample_frames takes only in **kwargs would be dropped there without a word
+        takes = inspect.signature(sample).parameters
+        if refused := [name for name in sampling if name not in takes]:
+            own = " or ".join(name for name in FRAME_SAMPLING if name in takes) or "its own settings alone"
+            raise UnsupportedInputError(
+                f"{type(video_processor).__name__} samples a video file by {own}, not by {', '.join(refused)}"
+            )
+        sample = functools.partial(sample, **sampling)
     try:
-        return load_video(os.fspath(video), sample_indices_fn=video_processor.sample_frames)
+        return load_video(os.fspath(video), sample_indices_fn=sample)
     except (ImportError, OSError, RuntimeError, ValueError) as error:
         raise UnsupportedInputError(
             f"cannot read the video file {os.fspath(video)!r} ({type(error).__name__}: {error}); transformers "

@@ -65,7 +65,7 @@ class Glm4vAdapter(QwenVLAdapter):
                 images.append(load_image(item["image"]))
                 pictures.append(np.asarray(images[-1], dtype=np.uint8))
                 continue
-            frames, frames_metadata = read_video_entry(item["video"], video_processor)
+            frames, frames_metadata = read_video_entry(item["video"], video_processor, self.frame_sampling())
             if frames_metadata is None:  # frames as given: all of them, at the processor's own rate
                 indices = list(range(len(frames)))
                 frames_metadata = VideoMetadata(len(indices), fps=float(video_processor.fps), frames_indices=indices)

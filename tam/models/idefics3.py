@@ -88,7 +88,9 @@ class Idefics3Adapter(SquareGridAdapter):
         videos, metadata = [], []
         for item in items:
             if item_kind(item) == "video":
-                frames, frames_metadata = read_video_entry(item["video"], self.processor.video_processor)
+                frames, frames_metadata = read_video_entry(
+                    item["video"], self.processor.video_processor, self.frame_sampling()
+                )
                 if frames_metadata is None:
                     count = len(frames)
                     frames_metadata = VideoMetadata(count, fps=item.get("fps"), frames_indices=range(count))

@@ -25,7 +25,16 @@ import numpy as np
 
 from tam.errors import ShapeError
 from tam.layout import Tile, VisionLayout
-from tam.models.base import PreparedInputs, SquareGridAdapter, UnsupportedInputError, item_kind, vision_items
+from tam.models.base import (
+    FRAME_SAMPLING,
+    PreparedInputs,
+    SquareGridAdapter,
+    UnsupportedInputError,
+    is_video_file,
+    item_kind,
+    read_video_entry,
+    vision_items,
+)
 from tam.models.geometry import resize_crop_box, size_settings
 
 __all__ = ["LlavaNextAdapter", "LlavaOnevisionAdapter"]
@@ -153,11 +162,13 @@ class LlavaOnevisionAdapter(LlavaNextAdapter):
     unpadded grid larger than ``anyres_max_N`` tiles is pooled by the model to fewer cells
     over the same rectangle (the processor's ``_get_unpadded_features`` counts them).
 
-    A video (``config.video_token_id``, ``<video>``) is its frames as given, every one read: the
-    video processor resizes each to the tower's square, the model pools each frame's grid
-    (``apply_pooling``) and writes the frames one after another, then one newline feature for
-    the whole video (``get_video_features``), a separator. The template writes a message's
-    images before its videos, so the entries are laid out in the order their placeholders take.
+    A video (``config.video_token_id``, ``<video>``) is its frames as given, every one read, or
+    a file sampled by the video processor's ``sample_frames`` at the frame count or rate the
+    processor options (or the checkpoint) set. The video processor resizes each frame to the
+    tower's square, the model pools each frame's grid (``apply_pooling``) and writes the frames
+    one after another, then one newline feature for the whole video (``get_video_features``), a
+    separator. The template writes a message's images before its videos, so the entries are
+    laid out in the order their placeholders take.
     """
 
     family = "LLaVA-OneVision"
@@ -171,21 +182,26 @@ class LlavaOnevisionAdapter(LlavaNextAdapter):
         return (int(self.model.config.image_token_id), int(self.model.config.video_token_id))
 
     def prepare(self, messages: list[dict]) -> PreparedInputs:
-        """Run the processor on the rendered chat, its images and its videos' frames as given.
+        """Run the processor on the rendered chat, its images and its videos' frames (as given, or sampled from a file).
 
         Pictures are the images as given and every frame of every video, in chat order.
         """
-        from tam.images import load_frames, load_image
+        from tam.images import load_image
 
         images, videos, pictures = [], [], []
         for item in vision_items(messages):
             if item_kind(item) == "video":
-                if isinstance(item["video"], (str, os.PathLike)) and os.path.isfile(item["video"]):
+                video_processor = self.processor.video_processor
+                sampling = self.frame_sampling()
+                unset = all(getattr(video_processor, name, None) is None for name in FRAME_SAMPLING)
+                if not sampling and unset and is_video_file(item["video"]):
+                    # its sample_frames would keep every frame of the file: the checkpoint names no count or rate
                     raise UnsupportedInputError(
-                        f"{self.family} in tam reads a video as its frames (a folder of them or a list of pictures), "
-                        f"got the file {os.fspath(item['video'])!r}: extract its frames first"
+                        f"{self.family}'s video processor sets no frame count or rate for the file "
+                        f"{os.fspath(item['video'])!r}: pass one (processor_kwargs={{'num_frames': N}}, or fps; "
+                        "demo.py --processor-option num_frames=N), or give the video as its frames"
                     )
-                videos.append(load_frames(item["video"]))
+                videos.append(read_video_entry(item["video"], video_processor, sampling)[0])
                 pictures += [np.asarray(frame, dtype=np.uint8) for frame in videos[-1]]
             else:
                 images.append(load_image(item["image"]))

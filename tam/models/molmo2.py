@@ -72,7 +72,9 @@ class Molmo2Adapter(SquareGridAdapter):
             )
         options = dict(self.processor_options)
         if "video" in kinds:
-            frames, metadata = read_video_entry(items[0]["video"], self.processor.video_processor)
+            frames, metadata = read_video_entry(
+                items[0]["video"], self.processor.video_processor, self.frame_sampling()
+            )
             if metadata is None:  # frames given as such: every one is read, at the entry's fps
                 count = len(frames)
                 metadata = VideoMetadata(total_num_frames=count, fps=items[0].get("fps"), frames_indices=range(count))
