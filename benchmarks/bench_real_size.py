@@ -88,20 +88,16 @@ class Settings:
     layers: int | None = None  # decoder layers of the language model; None: the configuration's own
 
 
+def language_config(spec: dict) -> dict:
+    """The language model's part of a spec's config (its ``text_config``, or the config itself)."""
+    return spec["config"].get("text_config", spec["config"])
+
+
 def with_layers(spec: dict, layers: int | None) -> dict:
     """The spec with ``layers`` decoder layers in its language model (the configuration's own for None)."""
-    if layers is None:
-        return spec
-    text = spec["config"].get("text_config", spec["config"])
-    text["num_hidden_layers"] = layers
-    if "max_window_layers" in text:  # no sliding window in these checkpoints: every layer is a full-attention one
-        text["max_window_layers"] = max(text["max_window_layers"], layers)
+    if layers is not None:
+        language_config(spec)["num_hidden_layers"] = layers
     return spec
-
-
-def decoder_layers(spec: dict) -> int:
-    """The language model's decoder layers in a spec."""
-    return spec["config"].get("text_config", spec["config"])["num_hidden_layers"]
 
 
 def model_spec(name: str) -> dict:
@@ -514,16 +510,14 @@ def measure_scaling(settings: Settings, vision_tokens, answer_lengths, layer_cou
     of both, so each axis is read against the same first point.
     """
     spec = model_spec(settings.config)
-    own = decoder_layers(spec)
+    own = language_config(spec)["num_hidden_layers"]
     points = [(vision_tokens[0], length, own) for length in answer_lengths]
     points += [(tokens, answer_lengths[0], own) for tokens in vision_tokens[1:]]
     points += [(vision_tokens[0], answer_lengths[0], layers) for layers in layer_counts if layers != own]
     before = machine(settings.device)
     rows = []
     for tokens, length, layers in points:
-        point = replace(
-            settings, picture=picture_for(tokens, spec), answer_tokens=length, layers=None if layers == own else layers
-        )
+        point = replace(settings, picture=picture_for(tokens, spec), answer_tokens=length, layers=layers)
         plain, explained = (run(case, point) for case in SCALED_CASES)
         row = summary(explained, plain, length)
         plain_row = summary(plain, None, length)

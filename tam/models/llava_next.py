@@ -188,13 +188,13 @@ class LlavaOnevisionAdapter(LlavaNextAdapter):
         """
         from tam.images import load_image
 
+        video_processor = getattr(self.processor, "video_processor", None)  # read for videos only
+        sampling = self.frame_sampling()
+        no_sampling = not sampling and all(getattr(video_processor, name, None) is None for name in FRAME_SAMPLING)
         images, videos, pictures = [], [], []
         for item in vision_items(messages):
             if item_kind(item) == "video":
-                video_processor = self.processor.video_processor
-                sampling = self.frame_sampling()
-                unset = all(getattr(video_processor, name, None) is None for name in FRAME_SAMPLING)
-                if not sampling and unset and is_video_file(item["video"]):
+                if no_sampling and is_video_file(item["video"]):
                     # its sample_frames would keep every frame of the file: the checkpoint names no count or rate
                     raise UnsupportedInputError(
                         f"{self.family}'s video processor sets no frame count or rate for the file "
